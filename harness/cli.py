@@ -1,0 +1,167 @@
+"""The `harness` command."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import plugins
+from .errors import USAGE_ERRORS
+from .spec import DTYPES, VARIANTS
+
+EXIT_USAGE = 2
+
+
+class HarnessUsageError(Exception):
+    """A user mistake found by the CLI itself: one line, exit 2."""
+
+
+def _err(msg: str) -> None:
+    click.echo(f"harness: error: {msg}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes give one line on stderr and exit status 2, never a traceback."""
+    from .train import NonFiniteLoss
+
+    try:
+        rv = cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.NoArgsIsHelpError as e:
+        click.echo(e.ctx.get_help())
+        code = EXIT_USAGE
+    except click.UsageError as e:
+        _err(e.format_message().replace("\n", " "))
+        code = EXIT_USAGE
+    except (HarnessUsageError, *USAGE_ERRORS) as e:
+        _err(str(e))
+        code = EXIT_USAGE
+    except NonFiniteLoss as e:
+        _err(str(e))
+        code = 1
+    except (KeyboardInterrupt, click.Abort):
+        _err("interrupted; no result file was written")
+        code = 130
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="lecun1989-harness")
+def cli():
+    """Do deep-learning frameworks compute the same thing, and how fast, on LeCun et al.'s
+    1989 ConvNet (9,760 parameters, per-example SGD)?
+
+    \b
+      harness backends                          what is installed, which devices each reaches
+      harness run --backend torch --device cpu  train, evaluate after each pass, time, write results/
+    """
+
+
+# Options shared by the commands that train.
+def data_options(f):
+    f = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Folder holding usps/ and mnist/ (default: $HARNESS_DATA_DIR, else a per-user cache).")(f)
+    f = click.option("--dataset", default="usps", show_default=True,
+                     help="Data set: usps (the 1989 data), mnist (karpathy's 16x16 approximation), synthetic.")(f)
+    return f
+
+
+def common_options(f):
+    f = click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+                     show_default=True, help="Where result JSON files are written (created if missing).")(f)
+    f = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
+                     help="Floating-point type of parameters and arithmetic.")(f)
+    f = click.option("--seed", type=int, default=1337, show_default=True,
+                     help="Seed of the initial parameters and of every random draw of training.")(f)
+    f = click.option("--variant", default="1989", show_default=True,
+                     help=f"Network and training recipe: {', '.join(VARIANTS)}.")(f)
+    return data_options(f)
+
+
+@cli.command()
+def backends():
+    """List every registered backend, available or not (and why), its strategies and devices."""
+    from rich.console import Console
+    from rich.table import Table
+
+    reg = plugins.get_registry()
+    table = Table(title="harness backends")
+    for col in ("backend", "status", "strategies", "devices", "description / reason"):
+        table.add_column(col)
+    for name in reg.names():
+        reason = reg.reason_unavailable(name)
+        b = reg.backends.get(name)
+        if reason is None:
+            devs = []
+            for s in b.strategies:
+                devs.append(f"{s}: {', '.join(b.strategy_devices(s))}")
+            table.add_row(name, "[green]available[/]", ", ".join(b.strategies), "\n".join(devs), b.description)
+        else:
+            table.add_row(name, "[red]unavailable[/]", ", ".join(getattr(b, "strategies", ())) if b else "-",
+                          "-", reason)
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--backend", "-b", default="torch", show_default=True, help="Backend to train with (see `harness backends`).")
+@click.option("--device", "-d", default="cpu", show_default=True, help="Device: cpu, cuda, cuda:N, mps, tpu (as the backend reaches).")
+@click.option("--strategy", "-s", default=None, help="Strategy of the backend (default: its first, the idiomatic one).")
+@common_options
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Training passes (default: the variant's, 23 for 1989, 80 for modern).")
+@click.option("--window", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Examples per timed window; us/example is the median over windows after warm-up.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Train on the first N training examples only (quick checks; recorded in the result).")
+@click.option("--save-params", is_flag=True, help="Also write the final canonical parameters as .npz next to the result.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-pass lines or progress bar.")
+def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, results_dir, epochs, window,
+        limit, save_params, quiet):
+    """Train one backend x strategy x device, evaluate train and test after every pass, time
+    per-example training, and write one result JSON file into --results-dir."""
+    from .data import load_dataset, resolve_data_dir
+    from .progress import pass_progress
+    from .results import ensure_writable
+    from .run import check_target, get_variant, run_training
+
+    v = get_variant(variant)
+    b = plugins.get_registry().get(backend)
+    strategy = check_target(b, strategy, device)
+    ensure_writable(results_dir)
+    data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
+    epochs = epochs or v.epochs
+    n_train = len(data.train_x) if limit is None else min(limit, len(data.train_x))
+    click.echo(f"harness run: backend {backend}, strategy {strategy}, device {device}, variant {v.name}, "
+               f"dataset {data.name} ({n_train} train / {len(data.test_x)} test), {epochs} passes, "
+               f"{dtype}, seed {seed}")
+
+    with pass_progress(n_train, epochs, enabled=not quiet) as bar:
+        def on_epoch(epoch, entry, tr, te):
+            bar.epoch_done(epoch)
+            if not quiet:
+                click.echo(f"pass {epoch + 1}/{epochs}")
+                click.echo(tr.line("train"))
+                click.echo(te.line("test"))
+
+        path, result = run_training(
+            b, strategy=strategy, device=device, variant=v, data=data, epochs=epochs, seed=seed,
+            dtype=dtype, results_dir=results_dir, window=window, limit=limit, save_params=save_params,
+            on_epoch=on_epoch, progress=bar.advance)
+    t = result["timing"]
+    s = t["us_per_example_stats"]
+    if s["median"] is not None:
+        click.echo(f"us_per_example: median {s['median']:.1f} (p25 {s['p25']:.1f}, p75 {s['p75']:.1f}, "
+                   f"{s['n']} windows of {window}); {t['examples_per_s']:.0f} examples/s")
+    else:
+        click.echo("us_per_example: no steady-state window (run longer or use a smaller --window)")
+    click.echo(f"train time {t['train_s_total']:.1f} s (warm-up/compile ~{t['compile_s_estimate'] or 0:.1f} s), "
+               f"eval time {t['eval_s_total']:.1f} s")
+    click.echo(f"result: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    main()

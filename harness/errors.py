@@ -1,0 +1,21 @@
+"""User-facing error types: the CLI prints their message on one line and exits 2."""
+from __future__ import annotations
+
+from .backend import BackendUnavailable, DeviceUnavailable
+from .data import DataError
+from .plugins import PluginError, UnknownBackend
+from .results import ResultsDirError
+
+
+class UnknownStrategy(Exception):
+    pass
+
+
+class UnknownVariant(Exception):
+    pass
+
+
+USAGE_ERRORS = (
+    UnknownBackend, UnknownStrategy, UnknownVariant, BackendUnavailable, DeviceUnavailable,
+    DataError, ResultsDirError, PluginError,
+)

@@ -1,0 +1,201 @@
+"""The network as data: shapes, H2's connectivity, initialisation, the variants.
+
+Everything here is framework-free and identical for every backend. Parameter
+names follow the paper and karpathy/lecun1989-repro (H1w, H1b, ...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+import math
+
+import numpy as np
+
+# Canonical layout (channel-major, like the paper's figures and torch's OIHW).
+PARAM_SHAPES: dict[str, tuple[int, ...]] = {
+    "H1w": (12, 1, 5, 5),
+    "H1b": (12, 8, 8),  # untied biases: one per unit
+    "H2w": (12, 8, 5, 5),  # each output plane sees 8 of H1's 12 planes
+    "H2b": (12, 4, 4),
+    "H3w": (192, 30),  # rows: H2's output flattened as (C, H, W)
+    "H3b": (30,),
+    "outw": (30, 10),
+    "outb": (10,),
+}
+PARAM_NAMES: tuple[str, ...] = tuple(PARAM_SHAPES)
+
+# H2 output plane o sees these H1 planes, in this order (H2w[o] holds them so).
+H2_INPUTS: tuple[tuple[int, ...], ...] = (
+    *[tuple(range(0, 8))] * 4,  # planes 0-3 see 0-7
+    *[tuple(range(4, 12))] * 4,  # planes 4-7 see 4-11
+    *[(0, 1, 2, 3, 8, 9, 10, 11)] * 4,  # planes 8-11 see 0-3 and 8-11
+)
+# The three groups of 4 output planes that share an input set (for sliced convs).
+H2_GROUPS: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
+    ((0, 1, 2, 3), tuple(range(0, 8))),
+    ((4, 5, 6, 7), tuple(range(4, 12))),
+    ((8, 9, 10, 11), (0, 1, 2, 3, 8, 9, 10, 11)),
+)
+
+INPUT_SHAPE = (1, 16, 16)
+PAD = 2
+PAD_VALUE = -1.0  # the paper pads with "background", which is -1 in [-1, 1]
+N_CLASSES = 10
+
+# Fan-in per layer, for U(-2.4/sqrt(F), 2.4/sqrt(F)).
+FAN_IN = {"H1w": 1 * 5 * 5, "H2w": 8 * 5 * 5, "H3w": 192, "outw": 30}
+
+# Expected counts; checked below from the shapes so a typo cannot hide.
+N_PARAMS = 9760
+N_PARAMS_PER_LAYER = {"H1": 1068, "H2": 2592, "H3": 5790, "out": 310}
+N_MACS = 63_660
+N_ACTIVATIONS = 1000
+
+
+def count_params() -> dict[str, int]:
+    per_layer: dict[str, int] = {}
+    for name, shape in PARAM_SHAPES.items():
+        layer = name[:-1]
+        per_layer[layer] = per_layer.get(layer, 0) + math.prod(shape)
+    return per_layer
+
+
+def count_macs() -> int:
+    h1 = 12 * 8 * 8 * (1 * 5 * 5)  # 19,200
+    h2 = 12 * 4 * 4 * (8 * 5 * 5)  # 38,400
+    h3 = 192 * 30  # 5,760
+    out = 30 * 10  # 300
+    return h1 + h2 + h3 + out
+
+
+def count_activations() -> int:
+    return 12 * 8 * 8 + 12 * 4 * 4 + 30 + 10
+
+
+assert count_params() == N_PARAMS_PER_LAYER, count_params()
+assert sum(count_params().values()) == N_PARAMS
+assert count_macs() == N_MACS
+assert count_activations() == N_ACTIVATIONS
+
+
+@dataclass(frozen=True)
+class SGD:
+    lr: float
+    kind: str = "sgd"
+
+
+@dataclass(frozen=True)
+class AdamW:
+    lr_start: float
+    lr_end: float  # decayed linearly over the whole run, per example
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float  # decoupled: p -= lr * weight_decay * p (torch and optax agree)
+    kind: str = "adamw"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    hidden_activation: str  # "tanh" | "relu" in H1-H3
+    output_activation: str  # "tanh" | "linear"
+    loss: str  # "mse": mean over 10 outputs of (y - yhat)^2 on ±1 targets; "xent": softmax cross-entropy
+    optimizer: SGD | AdamW
+    epochs: int
+    outb_init: float
+    augment_shift: int = 0  # roll each training example by (dy, dx) in [-s, s]^2, wrap-around
+    dropout: float = 0.0  # on H2's output, masks drawn by the core
+    batch_size: int = 1  # per-example training; every variant
+
+    def lr_schedule(self, n_steps_total: int, start: int, stop: int) -> np.ndarray:
+        """Learning rate of global steps [start, stop), float64."""
+        steps = np.arange(start, stop, dtype=np.float64)
+        opt = self.optimizer
+        if isinstance(opt, SGD):
+            return np.full(stop - start, opt.lr)
+        frac = steps / max(n_steps_total - 1, 1)
+        return opt.lr_start + (opt.lr_end - opt.lr_start) * frac
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return d
+
+
+VARIANTS: dict[str, Variant] = {
+    "1989": Variant(
+        name="1989",
+        hidden_activation="tanh",
+        output_activation="tanh",
+        loss="mse",
+        optimizer=SGD(lr=0.03),
+        epochs=23,
+        outb_init=-1.0,
+    ),
+    "modern": Variant(
+        name="modern",
+        hidden_activation="relu",
+        output_activation="linear",
+        loss="xent",
+        optimizer=AdamW(
+            lr_start=3e-4, lr_end=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01
+        ),
+        epochs=80,
+        outb_init=0.0,
+        augment_shift=1,
+        dropout=0.25,
+    ),
+}
+
+DTYPES = ("float32", "float64")
+
+
+def init_params(seed: int, dtype: str = "float32", variant: str | Variant = "1989") -> dict[str, np.ndarray]:
+    """Initial parameters in canonical layout, drawn in NumPy from `seed`.
+
+    Weights U(-2.4/sqrt(F), 2.4/sqrt(F)) with F the fan-in; biases 0, except
+    outb = variant.outb_init (-1 in the 1989 variant). Drawn in float64 and
+    cast, so float32 and float64 runs start from the same values.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    v = VARIANTS[variant] if isinstance(variant, str) else variant
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    for name in PARAM_NAMES:
+        shape = PARAM_SHAPES[name]
+        if name in FAN_IN:
+            bound = 2.4 / math.sqrt(FAN_IN[name])
+            p = rng.uniform(-bound, bound, size=shape)
+        elif name == "outb":
+            p = np.full(shape, v.outb_init)
+        else:
+            p = np.zeros(shape)
+        params[name] = p.astype(dtype)
+    return params
+
+
+def check_params(params: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless `params` is a complete canonical parameter set."""
+    missing = set(PARAM_NAMES) - set(params)
+    extra = set(params) - set(PARAM_NAMES)
+    if missing or extra:
+        raise ValueError(f"parameter names differ: missing {sorted(missing)}, extra {sorted(extra)}")
+    for name, shape in PARAM_SHAPES.items():
+        if tuple(params[name].shape) != shape:
+            raise ValueError(f"{name} has shape {tuple(params[name].shape)}, expected {shape}")
+
+
+def h2_dense_mask() -> np.ndarray:
+    """(12, 12) 0/1 matrix: mask[o, i] = 1 when H2 output plane o sees H1 plane i."""
+    m = np.zeros((12, 12))
+    for o, ins in enumerate(H2_INPUTS):
+        m[o, list(ins)] = 1
+    return m
+
+
+def h2w_dense(H2w: np.ndarray) -> np.ndarray:
+    """(12, 8, 5, 5) canonical H2w -> (12, 12, 5, 5) dense kernel with zeros where unconnected."""
+    dense = np.zeros((12, 12, 5, 5), dtype=H2w.dtype)
+    for o, ins in enumerate(H2_INPUTS):
+        dense[o, list(ins)] = H2w[o]
+    return dense

@@ -1,0 +1,77 @@
+"""Clocks, statistics and environment metadata (framework-free)."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+clock = time.perf_counter
+
+
+def summarize(values_us: list[float] | np.ndarray) -> dict:
+    """Median and spread of per-example times (microseconds)."""
+    a = np.asarray(values_us, dtype=np.float64)
+    if a.size == 0:
+        return {"median": None, "p25": None, "p75": None, "min": None, "max": None, "n": 0}
+    return {
+        "median": float(np.median(a)),
+        "p25": float(np.percentile(a, 25)),
+        "p75": float(np.percentile(a, 75)),
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "n": int(a.size),
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict:
+    """What the core knows of the machine; backends add their framework's part."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "hostname": platform.node(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "numpy": np.__version__,
+        "env_threads": {k: os.environ[k] for k in (
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS",
+            "CUDA_VISIBLE_DEVICES") if k in os.environ},
+        "git_commit": git_commit(),
+    }

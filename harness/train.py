@@ -1,0 +1,155 @@
+"""The training driver: passes, evaluation after each, timing windows, NaN guard."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .backend import Session, Steps
+from .data import Dataset, targets_pm1
+from .draws import pass_steps
+from .spec import Variant
+from .timing import clock, summarize
+
+DEFAULT_WINDOW = 256  # examples per timed window
+
+
+class NonFiniteLoss(Exception):
+    """Training produced a NaN or infinite loss; says at which pass and step."""
+
+    def __init__(self, epoch: int, step: int, value: float):
+        self.epoch, self.step, self.value = epoch, step, value
+        super().__init__(
+            f"loss became {value} at pass {epoch + 1}, step {step} (example index {step}); "
+            "training stopped, no result written"
+        )
+
+
+def losses_of(variant: Variant, outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-example loss, computed by the core in float64 from a backend's outputs."""
+    out = outputs.astype(np.float64)
+    if variant.loss == "mse":
+        return ((out - targets_pm1(labels, "float64")) ** 2).mean(axis=1)
+    if variant.loss == "xent":
+        m = out.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(out - m).sum(axis=1, keepdims=True)))[:, 0]
+        return lse - out[np.arange(len(out)), labels]
+    raise ValueError(f"unknown loss {variant.loss!r}")
+
+
+@dataclass
+class SplitEval:
+    loss: float
+    error: float  # fraction
+    misses: int
+    predictions: np.ndarray
+
+    def line(self, split: str) -> str:
+        # The line karpathy/lecun1989-repro prints, so runs can be compared by eye.
+        return f"eval: split {split:5s}. loss {self.loss:e}. error {self.error * 100:.2f}%. misses: {self.misses}"
+
+
+def evaluate(session: Session, variant: Variant, x: np.ndarray, labels: np.ndarray,
+             batch: int = 2048) -> SplitEval:
+    outs = np.concatenate([session.forward(x[i:i + batch]) for i in range(0, len(x), batch)])
+    pred = outs.argmax(axis=1)
+    misses = int((pred != labels).sum())
+    return SplitEval(float(losses_of(variant, outs, labels).mean()), misses / len(labels), misses, pred)
+
+
+@dataclass
+class TrainLog:
+    epochs: list[dict] = field(default_factory=list)
+    window_us: list[float] = field(default_factory=list)  # steady-state windows, us/example
+    warmup_s: float = 0.0  # wall time of windows that met a new shape (compilation inside)
+    warmup_examples: int = 0
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    final_test: SplitEval | None = None
+
+    def timing(self, window: int) -> dict:
+        stats = summarize(self.window_us)
+        med = stats["median"]
+        compile_s = None
+        if med is not None:
+            compile_s = max(self.warmup_s - self.warmup_examples * med * 1e-6, 0.0)
+        return {
+            "us_per_example": med,
+            "us_per_example_stats": stats,
+            "examples_per_s": (1e6 / med) if med else None,
+            "window": window,
+            "warmup_s": self.warmup_s,
+            "compile_s_estimate": compile_s,
+            "train_s_total": self.train_s,
+            "eval_s_total": self.eval_s,
+        }
+
+
+def train_pass(session: Session, steps: Steps, epoch: int, window: int, log: TrainLog,
+               seen_shapes: set[int], progress: Callable[[int], None] | None = None) -> float:
+    """One pass over `steps` in windows; returns the mean training loss of the pass."""
+    total = 0.0
+    n = len(steps)
+    for start in range(0, n, window):
+        chunk = steps.slice(start, min(start + window, n))
+        session.sync()
+        t0 = clock()
+        losses = session.train_steps(chunk)  # returns host values: the device is synchronised
+        dt = clock() - t0
+        log.train_s += dt
+        bad = ~np.isfinite(losses)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise NonFiniteLoss(epoch, start + i, float(losses[i]))
+        total += float(losses.sum())
+        if len(chunk) in seen_shapes:
+            log.window_us.append(dt * 1e6 / len(chunk))
+        else:  # first window of this length: may include tracing / compilation
+            seen_shapes.add(len(chunk))
+            log.warmup_s += dt
+            log.warmup_examples += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return total / n
+
+
+def train(
+    session: Session,
+    variant: Variant,
+    data: Dataset,
+    *,
+    epochs: int,
+    seed: int,
+    dtype: str,
+    window: int = DEFAULT_WINDOW,
+    limit: int | None = None,
+    on_epoch: Callable[[int, dict, SplitEval, SplitEval], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TrainLog:
+    """Train for `epochs` passes, evaluating train and test after each."""
+    log = TrainLog()
+    seen: set[int] = set()
+    train_x, train_labels = data.train_x, data.train_labels
+    if limit is not None:
+        train_x, train_labels = train_x[:limit], train_labels[:limit]
+    for epoch in range(epochs):
+        steps = pass_steps(variant, data, seed, epoch, epochs, dtype, limit=limit)
+        mean_loss = train_pass(session, steps, epoch, window, log, seen, progress)
+        t0 = clock()
+        tr = evaluate(session, variant, train_x, train_labels)
+        te = evaluate(session, variant, data.test_x, data.test_labels)
+        log.eval_s += clock() - t0
+        entry = {
+            "epoch": epoch + 1,
+            "train_pass_loss": mean_loss,
+            "train_loss": tr.loss, "train_error": tr.error, "train_misses": tr.misses,
+            "test_loss": te.loss, "test_error": te.error, "test_misses": te.misses,
+        }
+        if not (np.isfinite(tr.loss) and np.isfinite(te.loss)):
+            raise NonFiniteLoss(epoch, len(steps) - 1, tr.loss if not np.isfinite(tr.loss) else te.loss)
+        log.epochs.append(entry)
+        log.final_test = te
+        if on_epoch:
+            on_epoch(epoch, entry, tr, te)
+    return log

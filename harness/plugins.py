@@ -138,3 +138,9 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
 def unregister_plugin(plugin: object = None, name: str | None = None) -> None:
     get_plugin_manager().unregister(plugin, name=name)
     get_registry(refresh=True)
+
+
+def reset() -> None:
+    """Forget the loaded plugins; the next call reloads the entry points (for tests)."""
+    global _pm, _registry
+    _pm, _registry = None, None

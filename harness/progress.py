@@ -31,3 +31,10 @@ def pass_progress(n_train: int, epochs: int, enabled: bool = True):
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as p:
         yield _Bar(p, n_train, epochs)
+
+
+def out_console():
+    """A rich console for tables on stdout; wide enough when piped to a file or CI log."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)

@@ -1,0 +1,99 @@
+"""`harness bench`: time every backend x strategy x device on a fixed number of per-example steps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from .backend import Backend, Session, Steps
+from .data import Dataset
+from .draws import pass_steps
+from .spec import Variant, init_params
+from .timing import clock, summarize
+
+
+@dataclass
+class Target:
+    backend: Backend
+    strategy: str
+    device: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend.name}:{self.strategy}@{self.device}"
+
+
+def targets(backends: Iterable[Backend], strategies: set[str] | None = None,
+            devices: set[str] | None = None) -> list[Target]:
+    """Every (backend, strategy, device) reachable here, optionally filtered."""
+    out = []
+    for b in backends:
+        for s in b.strategies:
+            if strategies and s not in strategies and f"{b.name}:{s}" not in strategies:
+                continue
+            for d in b.strategy_devices(s):
+                # "cuda" and "cuda:0" are the same device; time it once, as "cuda"
+                if d.startswith("cuda:") and "cuda" in b.strategy_devices(s) and not (devices and d in devices):
+                    continue
+                if devices and d not in devices:
+                    continue
+                out.append(Target(b, s, d))
+    return out
+
+
+class StepFeeder:
+    """Consecutive windows of a pass's steps, wrapping around: training goes on between rounds."""
+
+    def __init__(self, steps: Steps, window: int):
+        if len(steps) < window:
+            raise ValueError(f"window {window} is larger than the pass ({len(steps)} examples)")
+        self.steps, self.window, self.pos = steps, window, 0
+
+    def next(self) -> Steps:
+        if self.pos + self.window > len(self.steps):
+            self.pos = 0
+        chunk = self.steps.slice(self.pos, self.pos + self.window)
+        self.pos += self.window
+        return chunk
+
+
+def make_session(t: Target, variant: Variant, seed: int, dtype: str) -> Session:
+    t.backend.environment(t.device)  # pins precision before the session
+    return t.backend.session(variant=variant, params=init_params(seed, dtype, variant), dtype=dtype,
+                             device=t.device, strategy=t.strategy)
+
+
+def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype: str, window: int,
+                rounds: int, progress: Callable[[], None] | None = None) -> dict:
+    """Warm-up window (compilation included, reported apart), then `rounds` timed windows."""
+    session = make_session(t, variant, seed, dtype)
+    feeder = StepFeeder(pass_steps(variant, data, seed, 0, variant.epochs, dtype), window)
+    session.sync()
+    t0 = clock()
+    session.train_steps(feeder.next())  # returns host values: synchronised
+    warm_s = clock() - t0
+    us = []
+    for _ in range(rounds):
+        chunk = feeder.next()
+        session.sync()
+        t0 = clock()
+        session.train_steps(chunk)
+        us.append((clock() - t0) * 1e6 / window)
+        if progress:
+            progress()
+    s = summarize(us)
+    return {
+        "backend": t.backend.name, "strategy": t.strategy, "device": t.device, "dtype": dtype,
+        "us_per_example": s["median"], "p25": s["p25"], "p75": s["p75"], "min": s["min"], "max": s["max"],
+        "rounds": rounds, "window": window,
+        "examples_per_s": 1e6 / s["median"],
+        "compile_s": max(warm_s - window * s["median"] * 1e-6, 0.0),
+        "environment": t.backend.environment(t.device),
+    }
+
+
+def add_speedups(rows: list[dict]) -> list[dict]:
+    """Speed-up of each row over the slowest row on the same device."""
+    for r in rows:
+        same = [x["us_per_example"] for x in rows if x["device"] == r["device"] and x.get("us_per_example")]
+        r["speedup_vs_slowest"] = max(same) / r["us_per_example"] if r.get("us_per_example") else None
+    return rows

@@ -1,0 +1,135 @@
+"""Faults and interruptions: clear messages, no result that claims success, nothing half-written."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from harness import plugins, results
+from harness.cli import main
+from harness.hookspecs import hookimpl
+
+
+class NaNAfter:
+    """Wraps the torch backend; its session's weights become NaN after `at` steps."""
+
+    name = "nanny"
+    strategies = ("eager",)
+    description = "torch, poisoned with NaN after a few steps (test only)"
+
+    def __init__(self, at: int):
+        from backends.torch_backend import TorchBackend
+
+        self.inner, self.at = TorchBackend(), at
+
+    def check(self):
+        self.inner.check()
+
+    def devices(self):
+        return ["cpu"]
+
+    def strategy_devices(self, strategy):
+        return ["cpu"]
+
+    def environment(self, device):
+        return self.inner.environment(device)
+
+    def session(self, **kw):
+        s = self.inner.session(**kw)
+        at, train = self.at, s.train_steps
+        done = [0]
+
+        def train_steps(steps):
+            if done[0] <= at < done[0] + len(steps):
+                k = at - done[0]
+                first = train(steps.slice(0, k)) if k else np.zeros(0)
+                with s.torch.no_grad():
+                    s.net.H3w.fill_(float("nan"))
+                rest = train(steps.slice(k, len(steps)))
+                out = np.concatenate([first, rest])
+            else:
+                out = train(steps)
+            done[0] += len(steps)
+            return out
+
+        s.train_steps = train_steps
+        return s
+
+
+@pytest.fixture
+def nan_backend():
+    pytest.importorskip("torch")
+
+    class Plugin:
+        @hookimpl
+        def harness_register_backends(self, register):
+            register(NaNAfter(at=70))
+
+    p = Plugin()
+    plugins.register_plugin(p, name="nan-test")
+    yield
+    plugins.unregister_plugin(p)
+
+
+def test_nan_loss_stops_run_naming_pass_and_step(nan_backend, tmp_path, capsys):
+    code = main(["run", "--backend", "nanny", "--dataset", "synthetic", "--epochs", "1", "--window", "32",
+                 "--results-dir", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "loss became nan at pass 1, step 70" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_unwritable_results_dir_is_one_line_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["run", "--dataset", "synthetic", "--results-dir", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not writable" in err[0]
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    def boom(*a):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        results.write_result(tmp_path, {"kind": "run"}, "run-x")
+    assert not list(tmp_path.iterdir())
+
+
+def test_sigint_during_a_pass_leaves_no_result(tmp_path):
+    pytest.importorskip("torch")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--backend", "torch", "--dataset", "synthetic",
+         "--epochs", "50", "--results-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # wait until training is under way (the first pass has printed), then interrupt
+    line = proc.stdout.readline()
+    while line and not line.startswith("pass 1/"):
+        line = proc.stdout.readline()
+    assert line, proc.stderr.read()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; no result file was written" in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_same_seed_gives_bit_identical_metrics(backend, tmp_path):
+    reason = plugins.get_registry().reason_unavailable(backend)
+    if reason:
+        pytest.skip(reason)
+    for d in ("a", "b"):
+        assert main(["run", "--backend", backend, "--dataset", "synthetic", "--epochs", "2", "--quiet",
+                     "--results-dir", str(tmp_path / d)]) == 0
+    a, b = (json.loads(next((tmp_path / d).glob("*.json")).read_text()) for d in ("a", "b"))
+    assert a["epochs"] == b["epochs"]

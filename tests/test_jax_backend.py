@@ -1,0 +1,327 @@
+"""The JAX/Flax backend: layout, plugin registration, and parity with torch eager.
+
+Offline and CPU-only. Tolerances: float64 must agree with torch to round-off
+(different summation orders: ~1e-15 relative per operation, a few orders more
+after 50 steps of SGD/AdamW); float32 forward outputs to ~1e-5, since the two
+frameworks sum the 200- and 192-term dot products in different orders.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+pytest.importorskip("flax")
+pytest.importorskip("optax")
+
+from backends import jax_backend
+from backends import jax_layout as layout
+from harness import plugins
+from harness.backend import BackendUnavailable, DeviceUnavailable, Session, Steps
+from harness.spec import PARAM_NAMES, PARAM_SHAPES, VARIANTS, h2w_dense, init_params
+
+VARIANT_NAMES = ("1989", "modern")
+# Every train_steps call here has length CHUNK, every forward batch length BATCH: one
+# compilation per variant x dtype keeps the file fast.
+CHUNK = 25
+BATCH = 37
+
+
+@pytest.fixture(scope="module", autouse=True)
+def torch_one_thread():
+    """Torch's reference runs here are batch-size-1 steps: one intra-op thread is faster, and
+    avoids spinning threads on a busy 2-core machine (restored afterwards)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_steps(variant, n, dtype, seed=0, n_total=None):
+    """n examples with random inputs, labels and masks; lr from the variant's schedule."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    targets = np.full((n, 10), -1.0)
+    targets[np.arange(n), labels] = 1.0
+    mask = None
+    if variant.dropout:
+        mask = (rng.random((n, 12, 4, 4)) >= variant.dropout) / (1 - variant.dropout)
+        mask = mask.astype(dtype)
+    return Steps(x=rng.uniform(-1, 1, size=(n, 1, 16, 16)).astype(dtype), targets=targets.astype(dtype),
+                 labels=labels.astype(np.int64), lr=variant.lr_schedule(n_total or n, 0, n), mask=mask)
+
+
+def jax_session(variant, dtype, strategy="scan", seed=1):
+    return jax_backend.JaxBackend().session(variant=variant, params=init_params(seed, dtype, variant),
+                                            dtype=dtype, device="cpu", strategy=strategy)
+
+
+def torch_session(variant, dtype, seed=1):
+    pytest.importorskip("torch")
+    from backends.torch_backend import TorchBackend
+
+    return TorchBackend().session(variant=variant, params=init_params(seed, dtype, variant),
+                                  dtype=dtype, device="cpu", strategy="eager")
+
+
+def max_rel(a: dict, b: dict) -> float:
+    return max(float(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-300)) for k in b)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def test_layout_round_trip_is_exact():
+    for dtype in ("float32", "float64"):
+        p = init_params(3, dtype, "1989")
+        p["H2b"] = np.random.default_rng(0).normal(size=(12, 4, 4)).astype(dtype)
+        internal = layout.from_canonical(p)
+        assert {k: v.shape for k, v in internal.items()} == layout.INTERNAL_SHAPES
+        assert all(v.dtype == np.dtype(dtype) for v in internal.values())
+        back = layout.to_canonical(internal)
+        assert set(back) == set(PARAM_NAMES)
+        for name in PARAM_NAMES:
+            assert back[name].shape == PARAM_SHAPES[name] and back[name].dtype == np.dtype(dtype)
+            np.testing.assert_array_equal(back[name], p[name])
+        # the dense H2 kernel is the spec's, zeros where unconnected
+        np.testing.assert_array_equal(internal["H2w_dense"], h2w_dense(p["H2w"]).reshape(12, 300))
+        assert not np.any(internal["H2w_dense"][~layout.H2_MASK])
+
+
+def test_layout_copies_never_alias():
+    p = init_params(3, "float64", "1989")
+    internal = layout.from_canonical(p)
+    internal["H1w"][0, 0] = 123.0
+    assert p["H1w"][0, 0, 0, 0] != 123.0
+    back = layout.to_canonical(internal)
+    back["H3w"][0, 0] = 7.0
+    assert internal["H3w"][0, 0] != 7.0
+
+
+def test_patch_index_matches_padded_convolution_windows():
+    rng = np.random.default_rng(0)
+    for size, channels, idx in ((16, 1, layout.H1_PATCHES), (8, 12, layout.H2_PATCHES)):
+        x = rng.normal(size=(channels, size, size))
+        padded = np.pad(x, ((0, 0), (2, 2), (2, 2)), constant_values=-1.0)
+        out = (size + 4 - 5) // 2 + 1
+        want = np.stack([padded[:, 2 * i:2 * i + 5, 2 * j:2 * j + 5].reshape(-1)
+                         for i in range(out) for j in range(out)], axis=1)
+        np.testing.assert_array_equal(layout.patches_numpy(x, idx), want)
+
+
+# ----------------------------------------------------------------------------- plugin
+
+
+def test_registers_through_entry_point():
+    reg = plugins.get_registry()
+    assert reg.reason_unavailable("jax") is None
+    b = reg.get("jax")
+    assert isinstance(b, jax_backend.JaxBackend)
+    assert b.strategies == ("step", "scan")
+    assert "cpu" in b.devices()
+    assert b.strategy_devices("scan") == b.devices()
+
+
+def test_environment_records_versions_and_precision():
+    env = jax_backend.JaxBackend().environment("cpu")
+    for key in ("jax", "jaxlib", "flax", "optax", "platform", "device_kind", "x64", "precision"):
+        assert env[key] is not None, key
+    assert env["platform"] == "cpu"
+    assert "HIGHEST" in env["precision"]["dot_and_conv"]
+
+
+def test_unknown_device_and_strategy():
+    b = jax_backend.JaxBackend()
+    v = VARIANTS["1989"]
+    with pytest.raises(DeviceUnavailable, match="available: cpu"):
+        b.session(variant=v, params=init_params(0), dtype="float32", device="cuda:7", strategy="scan")
+    with pytest.raises(ValueError, match="step, scan"):
+        b.session(variant=v, params=init_params(0), dtype="float32", device="cpu", strategy="pmap")
+
+
+def test_check_reports_missing_jax(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_optax(name, *args, **kwargs):
+        if name == "optax" or name.startswith("optax."):
+            raise ImportError("No module named 'optax'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_optax)
+    with pytest.raises(BackendUnavailable, match=r"optax.*pip install"):
+        jax_backend.JaxBackend().check()
+
+
+def test_session_protocol_and_float64_is_real():
+    s = jax_session(VARIANTS["1989"], "float64")
+    assert isinstance(s, Session)
+    out = s.forward(make_steps(VARIANTS["1989"], BATCH, "float64").x)
+    assert out.dtype == np.float64 and out.shape == (BATCH, 10)
+    with jax.enable_x64(True):  # the jitted function itself computes in float64
+        x = jax.numpy.zeros((BATCH, 1, 16, 16), jax.numpy.float64)
+        assert s._forward(s.params, x).dtype == jax.numpy.float64
+    assert all(v.dtype == np.float64 for v in s.get_params().values())
+    # the session's scope did not leak into the global config
+    assert not jax.config.jax_enable_x64
+
+
+def test_params_are_copied_in_and_out():
+    v = VARIANTS["1989"]
+    p = init_params(1, "float64", v)
+    s = jax_backend.JaxBackend().session(variant=v, params=p, dtype="float64", device="cpu", strategy="step")
+    p["H1w"][:] = 0
+    got = s.get_params()
+    assert np.any(got["H1w"] != 0)
+    got["H3w"][:] = 0
+    assert np.any(s.get_params()["H3w"] != 0)
+    s.train_steps(make_steps(v, 2, "float64"))  # step strategy: no compilation per length
+    assert np.any(got["H1b"] == 0) and np.any(s.get_params()["H1b"] != 0)
+
+
+# ----------------------------------------------------------------------------- parity with torch
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_forward_matches_torch(name, dtype, tol):
+    v = VARIANTS[name]
+    x = make_steps(v, BATCH, dtype, seed=5).x
+    want = torch_session(v, dtype).forward(x)
+    s = jax_session(v, dtype)
+    got = s.forward(x)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    # the training path (im2col, one example at a time) computes the same outputs
+    patches = jax_backend.make_model(v, "patches")  # vmapped over the batch
+    with jax.enable_x64(dtype == "float64"):
+        got = np.asarray(jax.jit(lambda p, x: patches.apply({"params": p}, x))(s.params, x))
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_loss_and_grads_match_torch_float64(name):
+    v = VARIANTS[name]
+    t, s = torch_session(v, "float64"), jax_session(v, "float64")
+    steps = make_steps(v, 3, "float64", seed=2)
+    for i in range(3):
+        one = steps.slice(i, i + 1)
+        lt, gt = t.loss_and_grads(one)
+        lj, gj = s.loss_and_grads(one)
+        assert lj == pytest.approx(lt, rel=1e-13)
+        assert set(gj) == set(PARAM_NAMES)
+        assert all(gj[k].shape == PARAM_SHAPES[k] for k in gj)
+        assert max_rel(gj, gt) < 1e-12
+    # parameters unchanged by loss_and_grads
+    np.testing.assert_array_equal(s.get_params()["H1w"], init_params(1, "float64", v)["H1w"])
+
+
+def test_float32_is_float32_and_matches_torch():
+    v = VARIANTS["modern"]
+    steps = make_steps(v, CHUNK, "float32", seed=4)
+    t, s = torch_session(v, "float32"), jax_session(v, "float32")
+    assert s.forward(make_steps(v, BATCH, "float32").x).dtype == np.float32
+    lt, gt = t.loss_and_grads(steps.slice(0, 1))
+    lj, gj = s.loss_and_grads(steps.slice(0, 1))
+    assert isinstance(lj, float) and all(g.dtype == np.float32 for g in gj.values())
+    assert lj == pytest.approx(lt, rel=1e-5)
+    assert max_rel(gj, gt) < 1e-4
+    losses = s.train_steps(steps)
+    assert losses.dtype == np.float64 and losses.shape == (CHUNK,)  # the protocol's return type
+    np.testing.assert_allclose(losses, t.train_steps(steps), rtol=1e-4)
+    assert all(p.dtype == np.float32 for p in s.get_params().values())
+    assert max_rel(s.get_params(), t.get_params()) < 1e-4
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_fifty_steps_match_torch_float64(name):
+    v = VARIANTS[name]
+    steps = make_steps(v, 50, "float64", seed=3, n_total=200)
+    t = torch_session(v, "float64")
+    lt = t.train_steps(steps)
+    want = t.get_params()
+    got = {}
+    for strategy in jax_backend.STRATEGIES:
+        s = jax_session(v, "float64", strategy)
+        # two calls of uneven length: state carries across calls
+        lj = np.concatenate([s.train_steps(steps.slice(i, i + CHUNK)) for i in range(0, 50, CHUNK)])
+        np.testing.assert_allclose(lj, lt, rtol=1e-10, atol=0)
+        got[strategy] = s.get_params()
+        for k in PARAM_NAMES:
+            np.testing.assert_allclose(got[strategy][k], want[k], rtol=0, atol=1e-10, err_msg=f"{strategy} {k}")
+        # H2's unconnected kernel entries are still exactly zero inside the session
+        dense = np.asarray(s.params["H2w_dense"])
+        assert not np.any(dense[~layout.H2_MASK])
+    # the two strategies do the same arithmetic in a different loop: they agree to round-off
+    assert max_rel(got["step"], got["scan"]) < 1e-13
+
+
+def test_strategies_agree_float32():
+    v = VARIANTS["1989"]
+    steps = make_steps(v, 2 * CHUNK, "float32", seed=6)
+    out = {}
+    for strategy in jax_backend.STRATEGIES:
+        s = jax_session(v, "float32", strategy)
+        losses = [s.train_steps(steps.slice(i, i + CHUNK)) for i in (0, CHUNK)]
+        out[strategy] = (np.concatenate(losses), s.get_params())
+    np.testing.assert_allclose(out["step"][0], out["scan"][0], rtol=1e-5)
+    assert max_rel(out["step"][1], out["scan"][1]) < 1e-5
+
+
+def test_real_usps_pass_matches_torch(usps):
+    """200 real USPS examples through harness.draws, 1989 variant, float64: same as torch."""
+    from harness.draws import pass_steps
+
+    v = VARIANTS["1989"]
+    steps = pass_steps(v, usps, seed=1337, epoch=0, n_epochs=1, dtype="float64", limit=200)
+    t = torch_session(v, "float64", seed=1337)
+    s = jax_session(v, "float64", "scan", seed=1337)
+    lt = t.train_steps(steps)
+    lj = np.concatenate([s.train_steps(steps.slice(i, i + CHUNK)) for i in range(0, 200, CHUNK)])
+    np.testing.assert_allclose(lj, lt, rtol=1e-9)
+    assert max_rel(s.get_params(), t.get_params()) < 1e-9
+    x = usps.test_x[:8 * BATCH].astype(np.float64)
+    got = np.concatenate([s.forward(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+    np.testing.assert_allclose(got, t.forward(x), rtol=0, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- accelerators
+
+
+@pytest.mark.parametrize("device", ["cuda", "tpu"])
+@pytest.mark.parametrize("dtype,atol", [("float64", 1e-10), ("float32", 2e-5)])
+def test_accelerator_matches_torch_cpu(device, dtype, atol):
+    """On a GPU/TPU (skipped where jax sees none): same outputs, gradients and 50-step
+    trajectories as torch eager on the CPU. float32 to 2e-5 shows full-precision matmuls
+    and convolutions (TF32 or bf16 passes would miss by ~1e-3)."""
+    b = jax_backend.JaxBackend()
+    if device not in b.devices():
+        pytest.skip(f"jax sees no {device} here")
+    env = b.environment(device)
+    assert env["platform"] in ("gpu", "cuda", "rocm", "tpu") and env["device_kind"]
+    for name in VARIANT_NAMES:
+        v = VARIANTS[name]
+        steps = make_steps(v, 2 * CHUNK, dtype, seed=8, n_total=100)
+        t = torch_session(v, dtype)
+        want_fwd = t.forward(steps.x[:BATCH])
+        want_loss, want_grads = t.loss_and_grads(steps.slice(0, 1))
+        want_losses = t.train_steps(steps)
+        want = t.get_params()
+        for strategy in jax_backend.STRATEGIES:
+            s = b.session(variant=v, params=init_params(1, dtype, v), dtype=dtype, device=device,
+                          strategy=strategy)
+            got_fwd = s.forward(steps.x[:BATCH])
+            assert got_fwd.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(got_fwd, want_fwd, rtol=0, atol=atol)
+            loss, grads = s.loss_and_grads(steps.slice(0, 1))
+            assert loss == pytest.approx(want_loss, rel=atol)
+            assert max_rel(grads, want_grads) < 100 * atol
+            losses = np.concatenate([s.train_steps(steps.slice(i, i + CHUNK)) for i in (0, CHUNK)])
+            np.testing.assert_allclose(losses, want_losses, rtol=100 * atol)
+            assert max_rel(s.get_params(), want) < 100 * atol, (name, strategy)

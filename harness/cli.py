@@ -164,6 +164,153 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
 
 
 @cli.command()
+@click.option("--backends", "-b", "backend_list", default=None,
+              help="Comma-separated backends to compare (default: every available backend, torch first).")
+@click.option("--strategies", "-s", default=None,
+              help="Comma-separated strategies, each NAME (every selected backend that has it) or "
+                   "BACKEND:NAME (default: every strategy of each backend, each compared on its own).")
+@click.option("--reference", "-r", default=None,
+              help="BACKEND or BACKEND:STRATEGY everything is compared against "
+                   "(default: the first backend's first strategy).")
+@click.option("--device", "-d", default="cpu", show_default=True,
+              help="Device; a backend that cannot reach it is skipped with a note.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True,
+              help="Floating-point type (float64: backends must agree to ~1e-10; float32: measured tolerances).")
+@click.option("--variant", default="1989", show_default=True, help=f"Network and recipe: {', '.join(VARIANTS)}.")
+@data_options
+@click.option("--seed", type=int, default=1337, show_default=True,
+              help="Seed of the initial parameters and of every random draw.")
+@click.option("--steps", "steps_text", default="1,10,100", show_default=True,
+              help="Comma-separated k: compare parameters after k per-example steps; the per-step "
+                   "trajectory runs to the largest k ('0' skips both).")
+@click.option("--passes", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Whole passes to train and evaluate (0 skips the check).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Training examples per pass (default: all).")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where the parity JSON file is written.")
+@click.option("--verbose", "-v", is_flag=True, help="Print every tensor's row, not only the worst per group.")
+def parity(backend_list, strategies, reference, device, dtype, variant, dataset, data_dir, seed, steps_text,
+           passes, limit, results_dir, verbose):
+    """Do the backends compute the same thing? Compare every backend x strategy against a reference,
+    from the same seed, parameters, examples and random draws: forward outputs, loss and gradients,
+    parameters after k steps and along the trajectory, and whole passes. Exit 0 when everything
+    agrees, 1 on a mismatch (the table shows where), 2 on a usage error."""
+    from rich.console import Console
+
+    from . import parity as par
+    from .data import load_dataset, resolve_data_dir
+    from .progress import out_console
+    from .results import ensure_writable, write_result
+    from .run import get_variant
+
+    def split(text):
+        return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+    v = get_variant(variant)
+    try:
+        ks = par.parse_steps(steps_text)
+    except ValueError as e:
+        raise click.UsageError(str(e))
+    sel = par.select_targets(plugins.get_registry(), split(backend_list), split(strategies), reference, device)
+    ensure_writable(results_dir)
+    data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
+    if ks and max(ks) > len(data.train_x):
+        raise click.UsageError(f"--steps {max(ks)} exceeds the {len(data.train_x)} training examples of {data.name}")
+    console = out_console()
+    err = Console(stderr=True, highlight=False)
+    for note in sel.notes:
+        console.print(f"note: {note}")
+    n_train = len(data.train_x) if limit is None else min(limit, len(data.train_x))
+    console.print(f"harness parity: {', '.join(t.label for t in sel.targets)} vs reference {sel.reference.label}; "
+                  f"device {device}, {dtype}, variant {v.name}, dataset {data.name} ({n_train} train / "
+                  f"{len(data.test_x)} test), seed {seed}, steps {','.join(map(str, ks)) or '-'}, passes {passes}")
+    result = par.run_parity(sel, variant=v, data=data, dtype=dtype, device=device, seed=seed, steps=ks,
+                            passes=passes, limit=limit, log=lambda m: err.print(f"[dim]checking {m}[/]"))
+    for check in result["checks"]:
+        console.print(f"\n[bold]{check['name']}[/]: {check['title']}")
+        console.print(_parity_table(check, verbose))
+        console.print(("[green]" if check["passed"] else "[red]") + check["summary"] + "[/]")
+    path = write_result(results_dir, result, par.result_stem(result))
+    verdict = "[green]PASS[/]: every backend agrees" if result["passed"] else \
+        f"[red]FAIL[/]: mismatch in {', '.join(result['failed_targets'])}"
+    console.print(f"parity {verdict}")
+    console.print(f"result: {path}")
+    return 0 if result["passed"] else 1
+
+
+def _parity_table(check: dict, verbose: bool = False):
+    """One check as a rich table. Unless verbose, each passing group (target x k / pass) shows only
+    its worst tensor; every failing row is shown."""
+    from rich.table import Table
+
+    rows = check["rows"]
+    group_key = next((k for k in ("k", "pass", "example") if any(k in r for r in rows)), None)
+    show = rows
+    if not verbose and check["name"] in ("steps", "passes"):
+        show, groups = [], {}
+        for r in rows:
+            groups.setdefault((r["target"], r.get(group_key)), []).append(r)
+        for grp in groups.values():
+            bad = [r for r in grp if not r["passed"]]
+            if bad:
+                show += bad
+                continue
+            measured = [r for r in grp if r.get("max_abs") is not None and not r.get("count")]
+            judged = [r for r in measured if "unjudged" not in r or r.get("judged_to")]
+            if judged:  # the worst judged tensor, then whatever went beyond tolerance past the horizon
+                w = dict(max(judged, key=lambda r: r["max_abs"]))
+                w["worst_of"] = len(judged)
+                show.append(w)
+            show += [r for r in grp if r.get("count") or (r.get("within_tol") is False and r not in judged)]
+    first_col = check["name"] == "trajectory"
+    table = Table()
+    for col in ("backend:strategy", "tensor", *(["k"] if group_key == "k" else []),
+                *(["pass"] if group_key == "pass" else []), *(["example"] if group_key == "example" else []),
+                "max |a-b|", "max rel", "tol", "result", *(["first divergent step"] if first_col else [])):
+        table.add_column(col, justify="right" if col not in ("backend:strategy", "tensor") else "left")
+
+    def num(v, count=False):
+        if v is None:
+            return "-"
+        return f"{int(v)}" if count else f"{v:.3g}"
+
+    for r in show:
+        cells = [r["target"], r["tensor"]]
+        if group_key:
+            cells.append(str(r.get(group_key, "-")))
+        if r.get("error"):
+            cells += ["-", "-", r["tol"], "[red]FAIL[/]"]
+            cells[1] = f"{r['tensor']}: {r['error']}" if r["tensor"] != "-" else r["error"]
+        else:
+            count = bool(r.get("count"))
+            tensor = r["tensor"]
+            if r.get("where") and r["max_abs"]:  # the element where it is worst
+                tensor += f"[{','.join(map(str, r['where']))}]"
+            if r.get("judged_to"):
+                tensor += f" (judged to step {r['judged_to']})"
+            if r.get("worst_of"):
+                tensor += f" (worst of {r['worst_of']})"
+            if "reference" in r:
+                tensor += f" ({r['value']} vs {r['reference']})"
+            elif "of" in r:
+                tensor += f" (of {r['of']})"
+            cells[1] = tensor
+            if not r["passed"]:
+                verdict = "[red]FAIL[/]"
+            elif r.get("within_tol") is False:  # beyond the tolerance's horizon: reported, not judged
+                verdict = "[yellow]info[/]"
+            else:
+                verdict = "[green]PASS[/]"
+            cells += [num(r["max_abs"], count), "-" if count else num(r["max_rel"]), r["tol"], verdict]
+        if first_col:
+            fs = r.get("first_step")
+            cells.append("-" if fs is None else str(fs))
+        table.add_row(*cells)
+    return table
+
+
+@cli.command()
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Results to read; REPORT.md and the PNG figures are written here too.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

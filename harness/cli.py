@@ -84,8 +84,9 @@ def common_options(f):
 @cli.command()
 def backends():
     """List every registered backend, available or not (and why), its strategies and devices."""
-    from rich.console import Console
     from rich.table import Table
+
+    from .progress import out_console
 
     reg = plugins.get_registry()
     table = Table(title="harness backends")
@@ -102,7 +103,7 @@ def backends():
         else:
             table.add_row(name, "[red]unavailable[/]", ", ".join(getattr(b, "strategies", ())) if b else "-",
                           "-", reason)
-    Console().print(table)
+    out_console().print(table)
 
 
 @cli.command()
@@ -339,6 +340,62 @@ def report(results_dir, data_dir, compare):
         click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {outcome.report}" + (f" and {len(outcome.figures)} figure(s): "
                                              + ", ".join(p.name for p in outcome.figures) if outcome.figures else ""))
+    return 0
+
+
+@cli.command()
+@click.option("--backends", "backend_names", default=None, help="Comma-separated backends (default: every available one).")
+@click.option("--strategies", default=None, help="Comma-separated strategies, `name` or `backend:name` (default: all).")
+@click.option("--devices", default=None, help="Comma-separated devices (default: every device each strategy reaches).")
+@common_options
+@click.option("--window", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Per-example steps in one timed round.")
+@click.option("--rounds", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Timed rounds after one warm-up round; the median is reported.")
+def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, dtype, results_dir, window, rounds):
+    """Time the whole matrix this machine offers: every available backend x strategy x device,
+    --window per-example steps per round after a warm-up round; print one table and write it
+    as a result file. What to run first on a new machine."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .bench import add_speedups, targets, time_target
+    from .progress import out_console
+    from .data import load_dataset, resolve_data_dir
+    from .results import ensure_writable, now_iso, write_result
+    from .run import get_variant
+    from .timing import environment
+
+    v = get_variant(variant)
+    reg = plugins.get_registry()
+    names = backend_names.split(",") if backend_names else reg.available()
+    chosen = [reg.get(n) for n in names]
+    tlist = targets(chosen, set(strategies.split(",")) if strategies else None,
+                    set(devices.split(",")) if devices else None)
+    if not tlist:
+        raise HarnessUsageError("nothing to time: no backend x strategy x device matches the filters")
+    ensure_writable(results_dir)
+    data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
+    console = Console(stderr=True)
+    rows = []
+    for t in tlist:
+        console.print(f"timing {t.label} ({rounds} rounds of {window} examples after a warm-up round)...")
+        rows.append(time_target(t, v, data, seed=seed, dtype=dtype, window=window, rounds=rounds))
+    add_speedups(rows)
+    table = Table(title=f"harness bench: variant {v.name}, {data.name}, {dtype}, us per training example")
+    for col in ("backend", "strategy", "device", "us/example (median)", "p25-p75", "examples/s",
+                "compile s", "speed-up vs slowest"):
+        table.add_column(col, justify="right" if col[0] in "uepcs" and col != "strategy" else "left")
+    for r in sorted(rows, key=lambda r: (r["device"], r["us_per_example"])):
+        table.add_row(r["backend"], r["strategy"], r["device"], f"{r['us_per_example']:.1f}",
+                      f"{r['p25']:.1f}-{r['p75']:.1f}", f"{r['examples_per_s']:.0f}", f"{r['compile_s']:.1f}",
+                      f"{r['speedup_vs_slowest']:.1f}x")
+    out_console().print(table)
+    path = write_result(results_dir, {
+        "kind": "bench", "created": now_iso(), "variant": v.name, "dataset": data.name, "seed": seed,
+        "dtype": dtype, "window": window, "rounds": rounds, "rows": rows, "environment": environment(),
+    }, stem=f"bench-{v.name}-{dtype}")
+    click.echo(f"result: {path}")
     return 0
 
 

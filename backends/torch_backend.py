@@ -15,7 +15,7 @@ from harness.backend import BackendUnavailable, DeviceUnavailable, Steps
 from harness.hookspecs import hookimpl
 from harness.spec import PARAM_NAMES, Variant
 
-STRATEGIES = ("eager",)
+STRATEGIES = ("eager", "compiled", "cudagraph")  # compiled, cudagraph: backends/torch_fast.py
 
 
 def _torch():
@@ -173,7 +173,10 @@ class TorchBackend:
         return devs
 
     def strategy_devices(self, strategy: str) -> list[str]:
-        return self.devices()
+        devs = self.devices()
+        if strategy == "cudagraph":  # CUDA graphs: CUDA devices only (none on a CPU-only machine)
+            return [d for d in devs if d.startswith("cuda")]
+        return devs
 
     def environment(self, device: str) -> dict:
         torch = _torch()
@@ -198,7 +201,14 @@ class TorchBackend:
             raise ValueError(f"unknown torch strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
         dev = resolve_device(torch, device, self.strategy_devices(strategy))
         pin_precision(torch)
-        return EagerSession(torch, variant, params, dtype, dev)
+        if strategy == "eager":
+            return EagerSession(torch, variant, params, dtype, dev)
+        # torch_fast imports torch at its top: imported only when a fast strategy is asked for
+        from . import torch_fast
+
+        if strategy == "compiled":
+            return torch_fast.CompiledSession(variant, params, dtype, dev)
+        return torch_fast.CudaGraphSession(variant, params, dtype, dev)
 
 
 @hookimpl

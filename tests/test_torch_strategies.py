@@ -1,0 +1,279 @@
+"""torch `compiled` and `cudagraph` strategies against `eager`, in float64 (micrograd-style parity).
+
+The compiled strategy's arithmetic is checked three ways, cheapest first:
+the functional network and its gradients uncompiled (no compile time), the
+same K-step functions uncompiled over a pass, and then under torch.compile
+(K=2 in the default run: two small graphs per variant; the shipped default
+K=16, in float32, is under -m slow).
+
+On a machine with CUDA, `cuda_smoke()` checks and times `cudagraph`:
+
+    python -c "import sys; sys.path.insert(0, 'tests'); import test_torch_strategies as t; t.cuda_smoke()"
+
+and test_cudagraph_matches_eager_on_cuda runs the same checks under pytest.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from backends import torch_fast
+from backends.torch_backend import EagerSession, TorchBackend, make_net
+from harness.backend import DeviceUnavailable, Steps
+from harness.spec import PARAM_NAMES, VARIANTS, init_params
+
+SEED = 1234
+TOL64 = 1e-10  # float64: same arithmetic up to summation order, hundreds of steps
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These ops are tiny: on a busy machine two OpenMP threads make each take milliseconds."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+def make_steps(variant, n: int, dtype: str, epoch: int = 0) -> Steps:
+    """Steps of a pass over the synthetic data set (512 examples), as the core draws them."""
+    from harness.data import load_dataset
+    from harness.draws import pass_steps
+
+    return pass_steps(variant, load_dataset("synthetic", dtype=dtype), SEED, epoch, 3, dtype, limit=n)
+
+
+def eager(variant, dtype="float64"):
+    return EagerSession(torch, variant, init_params(SEED, dtype, variant), dtype, torch.device("cpu"))
+
+
+def compiled(variant, dtype="float64", **kw):
+    return torch_fast.CompiledSession(variant, init_params(SEED, dtype, variant), dtype, "cpu", **kw)
+
+
+def assert_params_close(a: dict, b: dict, tol: float, what: str = ""):
+    for name in PARAM_NAMES:
+        err = np.abs(a[name] - b[name]).max()
+        assert err <= tol * max(1.0, np.abs(b[name]).max()), f"{what}{name}: max |a - b| = {err:.3e}"
+
+
+def run_chunks(session, steps: Steps, bounds) -> np.ndarray:
+    return np.concatenate([session.train_steps(steps.slice(a, b)) for a, b in bounds])
+
+
+# ---------------------------------------------------------------- layout and functional pieces
+
+
+def test_feed_layout_offsets_are_what_the_step_reads():
+    for v in VARIANTS.values():
+        cols = torch_fast.feed_layout(v)
+        assert (cols["x"], cols["tgt"], cols["label"]) == (slice(0, 256), slice(256, 266), slice(266, 267))
+        assert cols["hyper"].start == 267
+        assert cols["width"].stop % 16 == 0 and cols["width"].stop >= cols["mask"].stop
+
+
+def test_adamw_scalars_follow_torch():
+    v = VARIANTS["modern"]
+    lr = v.lr_schedule(100, 10, 13)
+    s = torch_fast.optimizer_scalars(v, lr, first_step=10)
+    o = v.optimizer
+    for i, t in enumerate((11, 12, 13)):
+        assert s[i, 0] == lr[i]
+        assert s[i, 1] == 1 - lr[i] * o.weight_decay
+        assert s[i, 2] == lr[i] / (1 - o.beta1 ** float(t))
+        assert s[i, 3] == (1 - o.beta2 ** float(t)) ** 0.5
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("h2,patches", [("grouped", "index"), ("dense", "index"),
+                                        ("grouped", "unfold"), ("dense", "unfold")])
+def test_functional_forward_matches_conv_net(variant, h2, patches):
+    v = VARIANTS[variant]
+    params = init_params(SEED, "float64", v)
+    net = make_net(torch, v)(params).double()
+    steps = make_steps(v, 40, "float64")
+    x = torch.from_numpy(steps.x)
+    mask = None if steps.mask is None else torch.from_numpy(steps.mask)
+    idx = torch_fast.make_indices("cpu", h2, patches)
+    P = tuple(torch.from_numpy(params[n]) for n in PARAM_NAMES)
+    with torch.no_grad():
+        ref = net(x, mask).numpy()
+        got = torch_fast.net_forward(P, x.reshape(40, 256), idx, h2, v.hidden_activation,
+                                     v.output_activation, None if mask is None else mask.reshape(40, 192),
+                                     patches).numpy()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_forward_and_loss_and_grads_match_eager(variant):
+    v = VARIANTS[variant]
+    e, c = eager(v), compiled(v, compile=False)
+    steps = make_steps(v, 64, "float64")
+    np.testing.assert_allclose(c.forward(steps.x), e.forward(steps.x), rtol=0, atol=1e-13)
+    for i in (0, 7, 33):
+        le, ge = e.loss_and_grads(steps.slice(i, i + 1))
+        lc, gc = c.loss_and_grads(steps.slice(i, i + 1))
+        assert abs(le - lc) <= 1e-13 * max(1.0, abs(le))
+        assert_params_close(gc, ge, 1e-12, f"grad step {i} ")
+    with pytest.raises(ValueError):
+        c.loss_and_grads(steps.slice(0, 2))
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_functional_steps_match_eager_uncompiled(variant):
+    """The K-step functions (hand-written SGD / AdamW), run without compiling, over 90 steps."""
+    v = VARIANTS[variant]
+    steps = make_steps(v, 90, "float64")
+    e, c = eager(v), compiled(v, unroll=4, compile=False)
+    bounds = [(0, 37), (37, 38), (38, 90)]  # 37 = 9*4 + 1, 1, 52 = 13*4
+    np.testing.assert_allclose(run_chunks(c, steps, bounds), run_chunks(e, steps, bounds), rtol=0, atol=TOL64)
+    assert_params_close(c.get_params(), e.get_params(), TOL64)
+
+
+# ---------------------------------------------------------------- compiled
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_compiled_matches_eager_float64(variant):
+    """Under torch.compile, over 60 steps in chunks whose lengths are not multiples of K."""
+    v = VARIANTS[variant]
+    steps = make_steps(v, 60, "float64")
+    e, c = eager(v), compiled(v, unroll=2)
+    bounds = [(0, 25), (25, 26), (26, 60)]  # 25 = 12*2 + 1, 1, 34 = 17*2
+    np.testing.assert_allclose(run_chunks(c, steps, bounds), run_chunks(e, steps, bounds), rtol=0, atol=TOL64)
+    assert_params_close(c.get_params(), e.get_params(), TOL64)
+    np.testing.assert_allclose(c.forward(steps.x), e.forward(steps.x), rtol=0, atol=TOL64)
+    # a second session reuses the compiled graphs, and starts from its own copy of the parameters
+    c2 = compiled(v, unroll=2)
+    assert_params_close(c2.get_params(), init_params(SEED, "float64", v), 0.0)
+    ref = eager(v).train_steps(steps.slice(0, 25))
+    np.testing.assert_allclose(c2.train_steps(steps.slice(0, 25)), ref, rtol=0, atol=TOL64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_compiled_defaults_float32_no_recompiles(variant):
+    """The shipped configuration (K=16, C++ wrapper, 1 thread): float32 agreement, no recompiles."""
+    from torch._dynamo.utils import counters
+
+    v = VARIANTS[variant]
+    steps = make_steps(v, 300, "float32")
+    e, c = eager(v, "float32"), compiled(v, "float32")
+    torch.set_num_threads(2)
+    try:
+        first = c.train_steps(steps.slice(0, 19))  # compiles the K-step and the one-step graphs
+        assert torch.get_num_threads() == 2  # trains on 1 thread, restores the process's count after
+    finally:
+        torch.set_num_threads(1)
+    graphs = counters["stats"]["unique_graphs"]
+    rest = run_chunks(c, steps, [(19, 64), (64, 65), (65, 300)])
+    assert counters["stats"]["unique_graphs"] == graphs, "a chunk length caused a recompile"
+    ref = e.train_steps(steps.slice(0, 300))
+    # float32: summation orders differ (im2col matmuls vs convolutions, fused kernels); over a
+    # 512-step pass the losses stayed within 1.5e-6 and the parameters within 4e-7 (both
+    # variants): 2e-5 leaves room for other CPUs' vector widths without hiding a wrong update.
+    np.testing.assert_allclose(np.concatenate([first, rest]), ref, rtol=0, atol=2e-5)
+    assert_params_close(c.get_params(), e.get_params(), 2e-5)
+
+
+# ---------------------------------------------------------------- cudagraph
+
+
+def test_cudagraph_buffer_logic_emulated_on_cpu():
+    """cudagraph's static buffers, packing, remainder graph and loss collection, with capture replaced
+    by eager execution of the recorded function (what a replay does), on CPU in float64."""
+    for name in VARIANTS:
+        v = VARIANTS[name]
+        steps = make_steps(v, 70, "float64")
+        e = eager(v)
+        g = torch_fast.CudaGraphSession(v, init_params(SEED, "float64", v), "float64", "cpu",
+                                        unroll=8, emulate=True)
+        static = [p.data_ptr() for p in g.P + g.S]
+        bounds = [(0, 21), (21, 22), (22, 70)]  # 21 = 2*8 + 5, 1, 48 = 6*8
+        np.testing.assert_allclose(run_chunks(g, steps, bounds), run_chunks(e, steps, bounds), rtol=0, atol=TOL64)
+        assert_params_close(g.get_params(), e.get_params(), TOL64, f"{name} ")
+        assert [p.data_ptr() for p in g.P + g.S] == static  # updated in place, never rebound
+        assert sorted(g.graphs) == [1, 8]
+
+
+def test_cudagraph_listed_only_on_cuda():
+    b = TorchBackend()
+    devs = b.strategy_devices("cudagraph")
+    assert all(d.startswith("cuda") for d in devs)
+    assert bool(devs) == CUDA
+    assert "cpu" in b.strategy_devices("compiled") and "cpu" in b.strategy_devices("eager")
+    assert set(b.strategies) >= {"eager", "compiled", "cudagraph"} and b.strategies[0] == "eager"
+    if not CUDA:
+        v = VARIANTS["1989"]
+        with pytest.raises(DeviceUnavailable):
+            b.session(variant=v, params=init_params(0, "float32", v), dtype="float32", device="cpu",
+                      strategy="cudagraph")
+
+
+def test_backend_dispatches_to_the_fast_sessions():
+    b = TorchBackend()
+    v = VARIANTS["1989"]
+    s = b.session(variant=v, params=init_params(0, "float32", v), dtype="float32", device="cpu",
+                  strategy="compiled")
+    assert isinstance(s, torch_fast.CompiledSession)
+    env = s.environment()["strategy_settings"]
+    assert env["unroll"] == torch_fast.DEFAULT_UNROLL and env["train_num_threads"] == torch_fast.DEFAULT_THREADS
+    with pytest.raises(ValueError, match="available"):
+        b.session(variant=v, params=init_params(0, "float32", v), dtype="float32", device="cpu",
+                  strategy="nope")
+
+
+def cuda_smoke(n: int = 300, windows: int = 5, window: int = 256) -> dict:
+    """On a CUDA machine: cudagraph (and compiled) vs eager, float64 parity for both variants,
+    then us/example of eager and cudagraph on the 1989 variant in float32. Prints and returns a dict."""
+    assert torch.cuda.is_available(), "cuda_smoke needs CUDA"
+    b = TorchBackend()
+    dev = "cuda"
+    out: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    for name in VARIANTS:
+        v = VARIANTS[name]
+        steps = make_steps(v, n, "float64")
+        p0 = init_params(SEED, "float64", v)
+        ref = b.session(variant=v, params=p0, dtype="float64", device=dev, strategy="eager")
+        g = b.session(variant=v, params=p0, dtype="float64", device=dev, strategy="cudagraph")
+        bounds = [(0, 37), (37, 38), (38, n)]
+        le, lg = run_chunks(ref, steps, bounds), run_chunks(g, steps, bounds)
+        pe, pg = ref.get_params(), g.get_params()
+        out[f"{name}_float64_loss_maxdiff"] = float(np.abs(le - lg).max())
+        out[f"{name}_float64_param_maxdiff"] = float(max(np.abs(pe[k] - pg[k]).max() for k in pe))
+        np.testing.assert_allclose(lg, le, rtol=0, atol=TOL64)
+        assert_params_close(pg, pe, TOL64, f"cudagraph {name} ")
+        one = steps.slice(5, 6)
+        l1, g1 = ref.loss_and_grads(one)
+        l2, g2 = g.loss_and_grads(one)
+        assert abs(l1 - l2) < 1e-12 and all(np.abs(g1[k] - g2[k]).max() < 1e-12 for k in g1)
+        np.testing.assert_allclose(g.forward(steps.x), ref.forward(steps.x), rtol=0, atol=TOL64)
+    # timing, float32, 1989: first window excluded (capture / warm-up)
+    v = VARIANTS["1989"]
+    steps = make_steps(v, 2 * window, "float32")
+    for strategy in ("eager", "cudagraph"):
+        s = b.session(variant=v, params=init_params(SEED, "float32", v), dtype="float32", device=dev,
+                      strategy=strategy)
+        t0 = time.perf_counter()
+        s.train_steps(steps.slice(0, window))
+        out[f"{strategy}_first_window_s"] = time.perf_counter() - t0
+        us = []
+        for w in range(1, windows + 1):
+            s.sync()
+            t0 = time.perf_counter()
+            s.train_steps(steps.slice((w % 2) * window, (w % 2 + 1) * window))
+            us.append((time.perf_counter() - t0) * 1e6 / window)
+        out[f"{strategy}_us_per_example_median"] = float(np.median(us))
+    print(out)
+    return out
+
+
+@pytest.mark.skipif(not CUDA, reason="needs CUDA")
+def test_cudagraph_matches_eager_on_cuda():
+    cuda_smoke(n=120, windows=2)

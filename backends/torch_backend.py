@@ -4,10 +4,17 @@ torch is imported lazily, inside methods, so a machine without torch lists
 this backend as unavailable instead of failing to start the harness.
 
 Strategies:
-  eager  the idiomatic loop a PyTorch user writes: an nn.Module, autograd,
-         torch.optim (SGD or AdamW), one example at a time.
+  eager      the idiomatic loop a PyTorch user writes: an nn.Module, autograd,
+             torch.optim (SGD or AdamW), one example at a time.
+  compiled   torch.func + torch.compile, 16 steps per compiled call (torch_fast.py).
+  cudagraph  the same steps captured in a CUDA graph and replayed (CUDA only).
+
+Threads: $HARNESS_THREADS (set by `harness run --threads N`) sets torch's
+intra-op thread count; otherwise torch's default stands.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -25,6 +32,12 @@ def _torch():
         raise BackendUnavailable(f"torch cannot be imported ({type(e).__name__}: {e}); "
                                  "install with: pip install 'lecun1989-harness[torch]'") from e
     return torch
+
+
+def apply_threads(torch) -> None:
+    n = os.environ.get("HARNESS_THREADS")
+    if n and torch.get_num_threads() != int(n):
+        torch.set_num_threads(int(n))
 
 
 def pin_precision(torch) -> dict:
@@ -180,6 +193,7 @@ class TorchBackend:
 
     def environment(self, device: str) -> dict:
         torch = _torch()
+        apply_threads(torch)
         env = {
             "torch": torch.__version__,
             "torch_num_threads": torch.get_num_threads(),
@@ -201,6 +215,7 @@ class TorchBackend:
             raise ValueError(f"unknown torch strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
         dev = resolve_device(torch, device, self.strategy_devices(strategy))
         pin_precision(torch)
+        apply_threads(torch)
         if strategy == "eager":
             return EagerSession(torch, variant, params, dtype, dev)
         # torch_fast imports torch at its top: imported only when a fast strategy is asked for

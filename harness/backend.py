@@ -53,7 +53,11 @@ class Steps:
 
 @runtime_checkable
 class Session(Protocol):
-    """One model on one device, in one dtype, trained with one strategy."""
+    """One model on one device, in one dtype, trained with one strategy.
+
+    Optional: ``environment() -> dict``, settings only the session knows (e.g. the
+    thread count it trains with), recorded with a run's result.
+    """
 
     def train_steps(self, steps: Steps) -> np.ndarray:
         """Train on each example of `steps` in order, one optimiser update per example.

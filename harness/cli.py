@@ -1,6 +1,7 @@
 """The `harness` command."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -69,7 +70,20 @@ def data_options(f):
     return f
 
 
+def _set_threads(ctx, param, value):
+    # Read by the backends when they build a session (torch.set_num_threads); set before
+    # any framework is imported so OpenMP picks it up too.
+    if value is not None:
+        for var in ("HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(value)
+    return value
+
+
 def common_options(f):
+    f = click.option("--threads", type=click.IntRange(min=1), default=None, callback=_set_threads,
+                     expose_value=False, is_eager=True,
+                     help="CPU threads for the framework's intra-op pool (torch.set_num_threads); "
+                          "default: the framework's own choice. One is often fastest for this tiny net.")(f)
     f = click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
                      show_default=True, help="Where result JSON files are written (created if missing).")(f)
     f = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,

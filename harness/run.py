@@ -57,6 +57,8 @@ def run_training(
     env = environment()
     env["backend"] = backend.environment(device)  # pins precision too, before the session
     session = backend.session(variant=variant, params=params0, dtype=dtype, device=device, strategy=strategy)
+    if hasattr(session, "environment"):  # optional: settings only the session knows (threads it trains with)
+        env["session"] = session.environment()
     started = now_iso()
     log = train(session, variant, data, epochs=epochs, seed=seed, dtype=dtype, window=window,
                 limit=limit, on_epoch=on_epoch, progress=progress)

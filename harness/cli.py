@@ -408,7 +408,7 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     path = write_result(results_dir, {
         "kind": "bench", "created": now_iso(), "variant": v.name, "dataset": data.name, "seed": seed,
         "dtype": dtype, "window": window, "rounds": rounds, "rows": rows, "environment": environment(),
-    }, stem=f"bench-{v.name}-{dtype}")
+    }, stem=f"bench-{'-'.join(sorted({t.device.replace(':', '') for t in tlist}))}-{v.name}-{dtype}")
     click.echo(f"result: {path}")
     return 0
 

@@ -24,6 +24,7 @@ def _err(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes give one line on stderr and exit status 2, never a traceback."""
+    from .errors import BackendFailure
     from .train import NonFiniteLoss
 
     try:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except (HarnessUsageError, *USAGE_ERRORS) as e:
         _err(str(e))
         code = EXIT_USAGE
-    except NonFiniteLoss as e:
+    except (NonFiniteLoss, BackendFailure) as e:
         _err(str(e))
         code = 1
     except (KeyboardInterrupt, click.Abort):

@@ -19,3 +19,7 @@ USAGE_ERRORS = (
     UnknownBackend, UnknownStrategy, UnknownVariant, BackendUnavailable, DeviceUnavailable,
     DataError, ResultsDirError, PluginError,
 )
+
+
+class BackendFailure(Exception):
+    """A backend raised while building a session or training: a plugin bug, named, exit 1."""

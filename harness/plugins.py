@@ -68,7 +68,8 @@ class Registry:
         return self.backends[name]
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """An exception as one line, with the innermost frame of real code."""
     # The innermost frame of real code (importlib's frozen frames say nothing to a user).
     last = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith("<")][-1:]
     where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
@@ -95,7 +96,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
             try:
                 pm.register(ep.load(), name=ep.name)
             except Exception as e:
-                broken[ep.name] = BrokenPlugin(ep.name, f"import of {ep.value} failed: {_one_line(e)}")
+                broken[ep.name] = BrokenPlugin(ep.name, f"import of {ep.value} failed: {one_line(e)}")
         pm._harness_broken = broken  # type: ignore[attr-defined]
         _pm = pm
     return _pm
@@ -117,7 +118,7 @@ def get_registry(refresh: bool = False) -> Registry:
                     p for p in pm.get_plugins() if p is not plugin])
                 caller(register=registered.append)
             except Exception as e:
-                reg.broken[name] = BrokenPlugin(name, f"registration failed: {_one_line(e)}")
+                reg.broken[name] = BrokenPlugin(name, f"registration failed: {one_line(e)}")
                 continue
             for backend in registered:
                 if backend.name in reg.backends:

@@ -8,11 +8,12 @@ import numpy as np
 
 from .backend import Backend, DeviceUnavailable
 from .data import Dataset
-from .errors import UnknownStrategy, UnknownVariant
+from .errors import BackendFailure, UnknownStrategy, UnknownVariant
+from .plugins import one_line
 from .results import now_iso, write_result, atomic_write_bytes
 from .spec import VARIANTS, Variant, init_params
 from .timing import environment
-from .train import DEFAULT_WINDOW, SplitEval, train
+from .train import DEFAULT_WINDOW, NonFiniteLoss, SplitEval, train
 
 
 def get_variant(name: str) -> Variant:
@@ -56,12 +57,19 @@ def run_training(
     params0 = init_params(seed, dtype, variant)
     env = environment()
     env["backend"] = backend.environment(device)  # pins precision too, before the session
-    session = backend.session(variant=variant, params=params0, dtype=dtype, device=device, strategy=strategy)
-    if hasattr(session, "environment"):  # optional: settings only the session knows (threads it trains with)
-        env["session"] = session.environment()
     started = now_iso()
-    log = train(session, variant, data, epochs=epochs, seed=seed, dtype=dtype, window=window,
-                limit=limit, on_epoch=on_epoch, progress=progress)
+    try:
+        session = backend.session(variant=variant, params=params0, dtype=dtype, device=device,
+                                  strategy=strategy)
+        if hasattr(session, "environment"):  # optional: settings only the session knows (threads)
+            env["session"] = session.environment()
+        log = train(session, variant, data, epochs=epochs, seed=seed, dtype=dtype, window=window,
+                    limit=limit, on_epoch=on_epoch, progress=progress)
+    except (NonFiniteLoss, KeyboardInterrupt):
+        raise
+    except Exception as e:  # a bug in the plugin: name it, keep the traceback's last frame
+        raise BackendFailure(f"backend {backend.name!r} strategy {strategy!r} failed: {one_line(e)}; "
+                             "no result written") from e
     te = log.final_test
     missed = np.flatnonzero(te.predictions != data.test_labels)
     result = {

@@ -133,3 +133,40 @@ def test_same_seed_gives_bit_identical_metrics(backend, tmp_path):
                      "--results-dir", str(tmp_path / d)]) == 0
     a, b = (json.loads(next((tmp_path / d).glob("*.json")).read_text()) for d in ("a", "b"))
     assert a["epochs"] == b["epochs"]
+
+
+class RaisesInPass(NaNAfter):
+    name = "raiser"
+
+    def session(self, **kw):
+        s = self.inner.session(**kw)
+
+        def train_steps(steps):
+            raise RuntimeError("plugin bug inside a training pass")
+
+        s.train_steps = train_steps
+        return s
+
+
+def test_plugin_raising_in_a_pass_is_named_and_writes_nothing(tmp_path, capsys):
+    pytest.importorskip("torch")
+
+    class Plugin:
+        @hookimpl
+        def harness_register_backends(self, register):
+            register(RaisesInPass(at=0))
+
+    p = Plugin()
+    plugins.register_plugin(p, name="raiser-test")
+    try:
+        code = main(["run", "--backend", "raiser", "--dataset", "synthetic", "--epochs", "1",
+                     "--results-dir", str(tmp_path)])
+        ok = main(["run", "--backend", "torch", "--dataset", "synthetic", "--epochs", "1", "--quiet",
+                   "--results-dir", str(tmp_path / "ok")])
+    finally:
+        plugins.unregister_plugin(p)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert "backend 'raiser' strategy 'eager' failed: RuntimeError: plugin bug inside a training pass" in err[0]
+    assert not list(tmp_path.glob("*.json"))
+    assert ok == 0  # the other backends keep working

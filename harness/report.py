@@ -510,6 +510,12 @@ def throughput_figures(sc: Scan) -> tuple[list[Figure], str]:
                [f for r in sc.runs for f in figures_of_run(r)]
         if sc.pytest_benchmarks:
             source = "run and bench results (the pytest-benchmark files have no per-example figures)"
+    else:  # devices the suite did not time (a GPU timed with `harness bench`) still get their bars
+        covered = {f.key[2] for f in figs}
+        extra = [f for r in sc.benches for f in figures_of_bench(r) if f.key[2] not in covered]
+        if extra:
+            figs += extra
+            source += " + " + ", ".join(sorted({f.source for f in extra}))
     figs = [f for f in figs if f.median is not None and f.median > 0]
     latest: dict[tuple, Figure] = {}
     for f in sorted(figs, key=lambda f: f.when):

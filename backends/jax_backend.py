@@ -23,13 +23,16 @@ Design:
   where planes are unconnected: see backends/jax_layout.py.
 - The training step (module impl "patches") computes both convolutions as matrix
   products over patches gathered with precomputed indices (im2col), H2 as one
-  (12, 300) @ (300, 16) product with the dense kernel, whose unconnected entries'
-  gradient a custom VJP sets to zero (`connected`). For one example on XLA:CPU
-  this is about 4x faster than `lax.conv` with H2 as three sliced convolutions
-  (~130 -> ~32 us per training example). Batched evaluation (impl "conv") uses
-  `lax.conv_general_dilated`, NCHW/OIHW, H2 as the three sliced convolutions of
-  DESIGN.md, faster than the gathers at batch 2048. Both paths are tested
-  against each other and against torch.
+  (12, 300) @ (300, 16) product with the dense kernel (`h2_product`), whose VJP
+  is written out: the unconnected entries' gradient set to zero, and the
+  patches' gradient folded back into H1 by a gather-and-sum instead of the
+  scatter and transposed-operand product JAX derives (~11% off the step on
+  XLA:CPU; the profile is in `h2_product`'s docstring and
+  scripts/profile_cpu.py). For one example on XLA:CPU the patches path is about
+  4x faster than `lax.conv` (~130 -> ~30 us per training example). Batched
+  evaluation (impl "conv") uses `lax.conv_general_dilated` in NHWC with H2 as one
+  dense convolution, faster than the gathers for a whole split. Both paths are
+  tested against each other and against torch.
 - Every dot and convolution passes `precision=lax.Precision.HIGHEST` (full fp32 on
   GPU/TPU, where JAX lowers precision by default).
 - float64: each session enters `jax.enable_x64(dtype == "float64")`, a scoped,
@@ -50,7 +53,7 @@ import numpy as np
 
 from harness.backend import BackendUnavailable, DeviceUnavailable, Steps
 from harness.hookspecs import hookimpl
-from harness.spec import H2_GROUPS, Variant
+from harness.spec import Variant
 
 from . import jax_layout as layout
 
@@ -123,7 +126,7 @@ def _lib():
     from jax import lax
 
     HI = lax.Precision.HIGHEST
-    DN = ("NCHW", "OIHW", "NCHW")
+    DN = ("NHWC", "HWIO", "NHWC")
 
     def gather(flat, index):
         return flat.at[index].get(mode="promise_in_bounds")
@@ -132,21 +135,36 @@ def _lib():
         return jnp.concatenate([a.reshape(-1), jnp.full((1,), value, a.dtype)])
 
     @jax.custom_vjp
-    def connected(w):
-        """Identity on H2's dense kernel; its gradient is zeroed where planes are unconnected.
+    def h2_product(w, h):
+        """H2's pre-activation (12, 16) from its dense kernel w (12, 300) and H1's output h (12, 64).
 
-        The kernel's unconnected entries are exact zeros (from_canonical puts them there and a
-        zero gradient keeps them there under SGD and AdamW), so the forward pass needs no mask.
+        The product over gathered patches; its VJP is written out because the one JAX derives
+        cost XLA:CPU about a quarter of the training step (scripts/profile_cpu.py, 2-core Xeon:
+        the scatter 14.5%, Eigen 12.1%): it scatters the patches' gradient back into h (a serial
+        loop) and computes w^T @ dz as a transposed-operand product that XLA hands to Eigen, which
+        packs it first. Here the
+        patches' gradient is formed transposed, dz^T @ w (16, 300), an ordinary product, and
+        folded back into h by a gather-and-sum over precomputed positions (col2im without a
+        scatter). The gradient of w's unconnected entries is set to exactly 0, so they stay 0
+        under SGD and AdamW (zero gradient, zero moments, zero decay of a zero).
         """
-        return w
+        return jnp.dot(w, gather(with_sentinel(h, -1), layout.H2_PATCHES), precision=HI)
 
-    def connected_fwd(w):
-        return w, None
+    def h2_product_fwd(w, h):
+        P2 = gather(with_sentinel(h, -1), layout.H2_PATCHES)  # (300, 16): H1 padded by 2 with -1
+        return jnp.dot(w, P2, precision=HI), (w, P2)
 
-    def connected_bwd(_, g):
-        return (jnp.where(layout.H2_MASK, g, jnp.zeros((), g.dtype)),)
+    def h2_product_bwd(res, dz):  # dz (12, 16)
+        w, P2 = res
+        dw = jnp.where(layout.H2_MASK, jnp.dot(dz, P2.T, precision=HI), jnp.zeros((), dz.dtype))  # (12, 300)
+        dP2T = with_sentinel(jnp.dot(dz.T, w, precision=HI), 0)  # (16 * 300 + 1,): dP2^T, then a 0
+        inv = layout.H2_PATCHES_T_INVERSE  # (768, 9)
+        dh = gather(dP2T, inv[:, 0])
+        for k in range(1, inv.shape[1]):  # elementwise sums: XLA fuses them into one loop
+            dh = dh + gather(dP2T, inv[:, k])
+        return dw, dh.reshape(12, 64)
 
-    connected.defvjp(connected_fwd, connected_bwd)
+    h2_product.defvjp(h2_product_fwd, h2_product_bwd)
 
     def activation(name):
         return {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda t: t}[name]
@@ -155,30 +173,32 @@ def _lib():
         """One example x (1, 16, 16) -> (10,): convolutions as products over gathered patches."""
         P1 = gather(with_sentinel(x, -1), layout.H1_PATCHES)  # (25, 64): input padded by 2 with -1
         h = act(jnp.dot(p["H1w"], P1, precision=HI) + p["H1b"])  # (12, 64): (C, H * W)
-        W2 = connected(p["H2w_dense"])  # (12, 300): unconnected entries 0, their gradient 0
-        P2 = gather(with_sentinel(h, -1), layout.H2_PATCHES)  # (300, 16): H1 padded by 2 with -1
-        h = act(jnp.dot(W2, P2, precision=HI) + p["H2b"])  # (12, 16)
+        h = act(h2_product(p["H2w_dense"], h) + p["H2b"])  # (12, 16); unconnected entries 0, gradient 0
         if mask is not None:
             h = h * mask.reshape(12, 16)  # dropout mask drawn by the core, already scaled
         h = act(jnp.dot(h.reshape(192), p["H3w"], precision=HI) + p["H3b"])  # (30,), (C, H, W) flatten
         return out_act(jnp.dot(h, p["outw"], precision=HI) + p["outb"])  # (10,)
 
-    def conv(x, w):
+    def conv_nhwc(x, w):
         return lax.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=DN, precision=HI)
 
-    def pad(x):
-        return jnp.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=-1.0)
+    def pad_nhwc(x):
+        return jnp.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
 
     def forward_conv(p, x, mask, act, out_act):
-        """A batch x (B, 1, 16, 16) -> (B, 10) with lax.conv, H2 as three sliced convolutions."""
-        h = act(conv(pad(x), p["H1w"].reshape(12, 1, 5, 5)) + p["H1b"].reshape(12, 8, 8))  # (B, 12, 8, 8)
-        h = pad(h)  # (B, 12, 12, 12)
-        W = p["H2w_dense"].reshape(12, 12, 5, 5)
-        s = []
-        for outs, ins in H2_GROUPS:  # 4 output planes over 8 input planes each
-            o, i = np.asarray(outs), np.asarray(ins)
-            s.append(conv(h[:, i], W[o][:, i]))  # (B, 4, 4, 4)
-        h = act(jnp.concatenate(s, axis=1) + p["H2b"].reshape(12, 4, 4))  # (B, 12, 4, 4)
+        """A batch x (B, 1, 16, 16) -> (B, 10) with lax.conv in NHWC, H2 as one dense convolution.
+
+        NHWC/HWIO and H2 as one 12 -> 12 convolution with the dense kernel (exact zeros where
+        planes are unconnected) evaluate 9,298 USPS images in ~0.10 s on a 2-core Xeon, against
+        ~0.16 s for NCHW with H2 as the three sliced convolutions of DESIGN.md; the zeros add
+        nothing, only the summation order differs (~1e-7 in float32).
+        """
+        x = x.reshape(x.shape[0], 16, 16, 1)  # C = 1: NCHW -> NHWC is a reshape
+        w1 = p["H1w"].reshape(12, 5, 5).transpose(1, 2, 0)[:, :, None, :]  # HWIO (5, 5, 1, 12)
+        h = act(conv_nhwc(pad_nhwc(x), w1) + p["H1b"].reshape(12, 8, 8).transpose(1, 2, 0))  # (B, 8, 8, 12)
+        w2 = p["H2w_dense"].reshape(12, 12, 5, 5).transpose(2, 3, 1, 0)  # OIHW -> HWIO (5, 5, 12, 12)
+        h = act(conv_nhwc(pad_nhwc(h), w2) + p["H2b"].reshape(12, 4, 4).transpose(1, 2, 0))  # (B, 4, 4, 12)
+        h = h.transpose(0, 3, 1, 2)  # (B, 12, 4, 4): the canonical (C, H, W) flatten order
         if mask is not None:
             h = h * mask
         h = act(jnp.dot(h.reshape(h.shape[0], 192), p["H3w"], precision=HI) + p["H3b"])  # (B, 30)

@@ -109,6 +109,28 @@ H1_PATCHES = patch_index(16, 1)  # (25, 64) into the flattened (1, 16, 16) input
 H2_PATCHES = patch_index(8, 12)  # (300, 16) into the flattened (12, 8, 8) H1 output + sentinel
 
 
+def inverse_index(index: np.ndarray, size: int) -> np.ndarray:
+    """For each of `size` source elements, the flat positions of `index` that read it.
+
+    :return: int32 (size, m), m the most reads of one element; row j lists the positions p
+        (row-major in `index`) with index.flat[p] == j, padded with index.size, which selects a
+        zero sentinel appended to the flattened cotangent. Sentinel reads (index == size) are
+        dropped: padding has no gradient. Summing a cotangent's gathered rows is the adjoint of
+        the patch gather (col2im) without a scatter.
+    """
+    flat = np.asarray(index).reshape(-1)
+    reads = [np.flatnonzero(flat == j) for j in range(size)]
+    out = np.full((size, max(len(r) for r in reads)), flat.size, np.int32)
+    for j, r in enumerate(reads):
+        out[j, :len(r)] = r
+    return out
+
+
+# (768, 9): for each H1 output element (c * 64 + y * 8 + x), where it sits in the flattened
+# transposed patches P2^T (16, 300); H2's backward sums these to get the gradient of H1's output.
+H2_PATCHES_T_INVERSE = inverse_index(H2_PATCHES.T, 12 * 8 * 8)
+
+
 def patches_numpy(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Reference implementation of the patch gather for one example (C, H, W), in NumPy."""
     flat = np.concatenate([np.asarray(x).reshape(-1), [-1.0]]).astype(np.asarray(x).dtype)

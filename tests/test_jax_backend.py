@@ -114,6 +114,22 @@ def test_patch_index_matches_padded_convolution_windows():
         np.testing.assert_array_equal(layout.patches_numpy(x, idx), want)
 
 
+def test_inverse_index_is_the_adjoint_of_the_patch_gather():
+    # <patches(h), d> == <h, col2im(d)> for every h and d: the gather-and-sum that H2's VJP uses
+    # is exactly the transpose of the patch gather (padding positions take no gradient)
+    rng = np.random.default_rng(1)
+    h = rng.normal(size=(12, 8, 8))
+    d = rng.normal(size=layout.H2_PATCHES.shape)  # (300, 16)
+    inv = layout.H2_PATCHES_T_INVERSE  # positions in d^T, flattened, and a zero sentinel
+    flat = np.concatenate([d.T.reshape(-1), [0.0]])
+    col2im = flat[inv].sum(axis=1)  # (768,)
+    inside = layout.H2_PATCHES < h.size
+    want = np.dot(layout.patches_numpy(h, layout.H2_PATCHES)[inside], d[inside])
+    assert np.dot(h.reshape(-1), col2im) == pytest.approx(want, rel=1e-12)
+    # every real read is listed once, sentinels aside
+    assert (inv < d.size).sum() == inside.sum()
+
+
 # ----------------------------------------------------------------------------- plugin
 
 

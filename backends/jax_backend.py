@@ -148,21 +148,23 @@ def _lib():
         scatter). The gradient of w's unconnected entries is set to exactly 0, so they stay 0
         under SGD and AdamW (zero gradient, zero moments, zero decay of a zero).
         """
-        return jnp.dot(w, gather(with_sentinel(h, -1), layout.H2_PATCHES), precision=HI)
+        return jnp.dot(w, gather(with_sentinel(h, -1), layout.H2_PATCHES_INTERNAL), precision=HI)
 
     def h2_product_fwd(w, h):
-        P2 = gather(with_sentinel(h, -1), layout.H2_PATCHES)  # (300, 16): H1 padded by 2 with -1
+        P2 = gather(with_sentinel(h, -1), layout.H2_PATCHES_INTERNAL)  # (300, 16): H1 padded by 2 with -1
         return jnp.dot(w, P2, precision=HI), (w, P2)
 
     def h2_product_bwd(res, dz):  # dz (12, 16)
         w, P2 = res
         dw = jnp.where(layout.H2_MASK, jnp.dot(dz, P2.T, precision=HI), jnp.zeros((), dz.dtype))  # (12, 300)
-        dP2T = with_sentinel(jnp.dot(dz.T, w, precision=HI), 0)  # (16 * 300 + 1,): dP2^T, then a 0
-        inv = layout.H2_PATCHES_T_INVERSE  # (768, 9)
-        dh = gather(dP2T, inv[:, 0])
-        for k in range(1, inv.shape[1]):  # elementwise sums: XLA fuses them into one loop
-            dh = dh + gather(dP2T, inv[:, k])
-        return dw, dh.reshape(12, 64)
+        dP2T = jnp.dot(dz.T, w, precision=HI).reshape(-1)  # (16 * 300,): the patches' gradient, transposed
+        pieces = []
+        for _, _, pos in layout.H2_COL2IM:  # H1's columns grouped by reads: (12, n, k) positions
+            s = gather(dP2T, pos[..., 0])
+            for k in range(1, pos.shape[-1]):  # elementwise sums: XLA fuses them into one loop
+                s = s + gather(dP2T, pos[..., k])
+            pieces.append(s)
+        return dw, jnp.concatenate(pieces, axis=1)  # (12, 64), H1's internal column order
 
     h2_product.defvjp(h2_product_fwd, h2_product_bwd)
 
@@ -171,13 +173,13 @@ def _lib():
 
     def forward_patches(p, x, mask, act, out_act):
         """One example x (1, 16, 16) -> (10,): convolutions as products over gathered patches."""
-        P1 = gather(with_sentinel(x, -1), layout.H1_PATCHES)  # (25, 64): input padded by 2 with -1
+        P1 = gather(with_sentinel(x, -1), layout.H1_PATCHES_INTERNAL)  # (25, 64): padded by 2 with -1
         h = act(jnp.dot(p["H1w"], P1, precision=HI) + p["H1b"])  # (12, 64): (C, H * W)
         h = act(h2_product(p["H2w_dense"], h) + p["H2b"])  # (12, 16); unconnected entries 0, gradient 0
         if mask is not None:
             h = h * mask.reshape(12, 16)  # dropout mask drawn by the core, already scaled
-        h = act(jnp.dot(h.reshape(192), p["H3w"], precision=HI) + p["H3b"])  # (30,), (C, H, W) flatten
-        return out_act(jnp.dot(h, p["outw"], precision=HI) + p["outb"])  # (10,)
+        h = act(jnp.dot(p["H3w"], h.reshape(192), precision=HI) + p["H3b"])  # (30,), (C, H, W) flatten
+        return out_act(jnp.dot(p["outw"], h, precision=HI) + p["outb"])  # (10,)
 
     def conv_nhwc(x, w):
         return lax.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=DN, precision=HI)
@@ -195,14 +197,15 @@ def _lib():
         """
         x = x.reshape(x.shape[0], 16, 16, 1)  # C = 1: NCHW -> NHWC is a reshape
         w1 = p["H1w"].reshape(12, 5, 5).transpose(1, 2, 0)[:, :, None, :]  # HWIO (5, 5, 1, 12)
-        h = act(conv_nhwc(pad_nhwc(x), w1) + p["H1b"].reshape(12, 8, 8).transpose(1, 2, 0))  # (B, 8, 8, 12)
+        b1 = p["H1b"][:, layout.H1_RANK].reshape(12, 8, 8)  # internal column order -> canonical (C, H, W)
+        h = act(conv_nhwc(pad_nhwc(x), w1) + b1.transpose(1, 2, 0))  # (B, 8, 8, 12)
         w2 = p["H2w_dense"].reshape(12, 12, 5, 5).transpose(2, 3, 1, 0)  # OIHW -> HWIO (5, 5, 12, 12)
         h = act(conv_nhwc(pad_nhwc(h), w2) + p["H2b"].reshape(12, 4, 4).transpose(1, 2, 0))  # (B, 4, 4, 12)
         h = h.transpose(0, 3, 1, 2)  # (B, 12, 4, 4): the canonical (C, H, W) flatten order
         if mask is not None:
             h = h * mask
-        h = act(jnp.dot(h.reshape(h.shape[0], 192), p["H3w"], precision=HI) + p["H3b"])  # (B, 30)
-        return out_act(jnp.dot(h, p["outw"], precision=HI) + p["outb"])  # (B, 10)
+        h = act(jnp.dot(h.reshape(h.shape[0], 192), p["H3w"].T, precision=HI) + p["H3b"])  # (B, 30)
+        return out_act(jnp.dot(h, p["outw"].T, precision=HI) + p["outb"])  # (B, 10)
 
     class LeNet1989(nn.Module):
         """LeCun et al. 1989. Parameters in the internal layout of backends/jax_layout.py.

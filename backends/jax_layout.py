@@ -11,7 +11,12 @@ the same kernel stored (12, 300)):
     H2w_dense (12, 300)   H2w_dense[o, i * 25 + kh * 5 + kw]: H2's kernel as a
                     dense 12 -> 12 convolution, exact zeros where output plane o
                     does not see H1 plane i (harness.spec.h2w_dense)
-    H2b (12, 16)    H3w (192, 30)   H3b (30,)   outw (30, 10)   outb (10,)
+    H2b (12, 16)    H3w (30, 192)   H3b (30,)   outw (10, 30)   outb (10,)
+
+H3w and outw are stored transposed, (out, in) like torch.nn.Linear: for one example
+XLA:CPU emits their matrix-vector products as its own small loops, which run along a
+contiguous row this way and along a stride of 30 or 10 the canonical way (the two
+products' kernels ~2 us -> ~0.7 us per training example, scripts/profile_cpu.py).
 
 Why H2 is stored dense: the training step computes H2 as one matrix product
 (12, 300) @ (300, 16) over gathered patches, which XLA:CPU runs much faster
@@ -47,8 +52,9 @@ STRIDE = 2
 INTERNAL_SHAPES: dict[str, tuple[int, ...]] = {
     "H1w": (12, 25), "H1b": (12, 64),
     "H2w_dense": (12, 300), "H2b": (12, 16),
-    "H3w": (192, 30), "H3b": (30,), "outw": (30, 10), "outb": (10,),
+    "H3w": (30, 192), "H3b": (30,), "outw": (10, 30), "outb": (10,),
 }
+TRANSPOSED = ("H3w", "outw")  # stored as the transpose of their canonical (in, out) shape
 INTERNAL_NAMES: tuple[str, ...] = tuple(INTERNAL_SHAPES)
 _INTERNAL_NAME = {name: ("H2w_dense" if name == "H2w" else name) for name in PARAM_NAMES}
 
@@ -65,6 +71,10 @@ def from_canonical(params: dict[str, np.ndarray], dtype: str | np.dtype | None =
         a = a.astype(dtype if dtype is not None else a.dtype, copy=True)
         if name == "H2w":
             a = h2w_dense(a)  # (12, 12, 5, 5), zeros where unconnected
+        if name in TRANSPOSED:
+            a = a.T
+        if name == "H1b":
+            a = a.reshape(12, 64)[:, H1_ORDER]
         key = _INTERNAL_NAME[name]
         out[key] = np.ascontiguousarray(a.reshape(INTERNAL_SHAPES[key]))
     return out
@@ -81,6 +91,10 @@ def to_canonical(internal: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if name == "H2w":
             dense = a.reshape(12, 12, KERNEL, KERNEL)
             a = np.stack([dense[o, list(ins)] for o, ins in enumerate(H2_INPUTS)])  # (12, 8, 5, 5)
+        if name in TRANSPOSED:
+            a = a.T
+        if name == "H1b":
+            a = a.reshape(12, 64)[:, H1_RANK]
         out[name] = np.array(a.reshape(PARAM_SHAPES[name]), copy=True)
     return out
 
@@ -109,26 +123,61 @@ H1_PATCHES = patch_index(16, 1)  # (25, 64) into the flattened (1, 16, 16) input
 H2_PATCHES = patch_index(8, 12)  # (300, 16) into the flattened (12, 8, 8) H1 output + sentinel
 
 
-def inverse_index(index: np.ndarray, size: int) -> np.ndarray:
-    """For each of `size` source elements, the flat positions of `index` that read it.
+def reads_per_element(index: np.ndarray, size: int) -> np.ndarray:
+    """How many entries of the gather `index` read each of `size` source elements (sentinels aside)."""
+    return np.bincount(np.asarray(index).reshape(-1), minlength=size + 1)[:size]
 
-    :return: int32 (size, m), m the most reads of one element; row j lists the positions p
-        (row-major in `index`) with index.flat[p] == j, padded with index.size, which selects a
-        zero sentinel appended to the flattened cotangent. Sentinel reads (index == size) are
-        dropped: padding has no gradient. Summing a cotangent's gathered rows is the adjoint of
-        the patch gather (col2im) without a scatter.
+
+# H1's output positions in the internal order: grouped by how many of H2's patches read them
+# (1, 2, 3, 4, 6 or 9: border and parity), canonical order within a group. H1b's columns, and so
+# H1's output, are stored in this order; it lets H2's backward fold the patches' gradient back
+# with exactly one read per use (3,468 reads) instead of 9 per element with zero padding (6,912).
+_READS_H1 = reads_per_element(H2_PATCHES, 12 * 64).reshape(12, 64)[0]  # (64,), the same for every plane
+H1_ORDER: np.ndarray = np.argsort(-_READS_H1, kind="stable").astype(np.int32)  # internal column -> canonical position
+H1_RANK: np.ndarray = np.argsort(H1_ORDER).astype(np.int32)  # canonical position -> internal column
+
+# The gather tables the training step uses, in the internal order.
+H1_PATCHES_INTERNAL = np.ascontiguousarray(H1_PATCHES[:, H1_ORDER])  # (25, 64): columns in H1_ORDER
+_c, _pos = np.divmod(H2_PATCHES, 64)
+H2_PATCHES_INTERNAL = np.where(H2_PATCHES < 12 * 64, _c * 64 + H1_RANK[np.minimum(_pos, 63)],
+                               H2_PATCHES).astype(np.int32)  # (300, 16) into H1's output, internal order
+
+
+def col2im_groups(index: np.ndarray, size: int, channels: int) -> tuple[tuple[int, int, np.ndarray], ...]:
+    """The adjoint of the patch gather `index` (col2im) as gathers, grouped by reads per element.
+
+    `index` (rows, cols) reads a (channels, size // channels) source flattened; the adjoint sums,
+    for each source element, the cotangent entries at the positions that read it. Source columns
+    that are read equally often must be contiguous (the internal order makes them so).
+
+    :return: (start, stop, positions) per group: positions int32 (channels, stop - start, k) into
+        the flattened cotangent of index.T (cols, rows), k the reads of each element in columns
+        [start, stop) of every channel.
     """
-    flat = np.asarray(index).reshape(-1)
+    flat = np.asarray(index).T.reshape(-1)  # positions in the transposed cotangent
+    per = size // channels
     reads = [np.flatnonzero(flat == j) for j in range(size)]
-    out = np.full((size, max(len(r) for r in reads)), flat.size, np.int32)
-    for j, r in enumerate(reads):
-        out[j, :len(r)] = r
-    return out
+    counts = np.array([len(r) for r in reads]).reshape(channels, per)
+    if not (counts == counts[0]).all():
+        raise ValueError("every channel must be read alike")
+    groups = []
+    start = 0
+    while start < per:
+        k = counts[0, start]
+        stop = start
+        while stop < per and counts[0, stop] == k:
+            stop += 1
+        pos = np.array([[reads[c * per + i] for i in range(start, stop)] for c in range(channels)], np.int32)
+        groups.append((start, stop, pos.reshape(channels, stop - start, k)))
+        start = stop
+    if len(groups) != len(set(counts[0].tolist())):
+        raise ValueError("columns read equally often are not contiguous")
+    return tuple(groups)
 
 
-# (768, 9): for each H1 output element (c * 64 + y * 8 + x), where it sits in the flattened
-# transposed patches P2^T (16, 300); H2's backward sums these to get the gradient of H1's output.
-H2_PATCHES_T_INVERSE = inverse_index(H2_PATCHES.T, 12 * 8 * 8)
+# H2's backward: for each group of H1 output columns (internal order), where each element sits in
+# the flattened transposed patches P2^T (16, 300).
+H2_COL2IM = col2im_groups(H2_PATCHES_INTERNAL, 12 * 64, 12)
 
 
 def patches_numpy(x: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -79,8 +79,8 @@ def jit_symbols(pid: int, addresses: list[str]) -> dict[str, str]:
     names = [ln for ln in out.splitlines() if " in section " in ln or ln.startswith("No symbol matches")]
     table = {}
     for a, ln in zip(addresses, names):
-        m = re.match(r"(\S+?)(?: \+ \d+)? in section", ln)
-        table[a] = m.group(1) if m else "unknown"
+        m = re.match(r"(\S+?)(?: \+ \d+)? in section .* of <in-memory@(0x[0-9a-f]+)>", ln)
+        table[a] = f"{m.group(1)}@{m.group(2)[-6:]}" if m else "unknown"
     return table
 
 

@@ -114,20 +114,33 @@ def test_patch_index_matches_padded_convolution_windows():
         np.testing.assert_array_equal(layout.patches_numpy(x, idx), want)
 
 
-def test_inverse_index_is_the_adjoint_of_the_patch_gather():
+def test_internal_tables_relabel_the_canonical_ones():
+    # H1's output stored in H1_ORDER: the internal gathers read the same values
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1, 16, 16))
+    np.testing.assert_array_equal(layout.patches_numpy(x, layout.H1_PATCHES_INTERNAL),
+                                  layout.patches_numpy(x, layout.H1_PATCHES)[:, layout.H1_ORDER])
+    h = rng.normal(size=(12, 64))  # canonical (C, H * W)
+    np.testing.assert_array_equal(layout.patches_numpy(h[:, layout.H1_ORDER], layout.H2_PATCHES_INTERNAL),
+                                  layout.patches_numpy(h, layout.H2_PATCHES))
+    assert sorted(layout.H1_ORDER) == list(range(64))
+
+
+def test_col2im_groups_are_the_adjoint_of_the_patch_gather():
     # <patches(h), d> == <h, col2im(d)> for every h and d: the gather-and-sum that H2's VJP uses
     # is exactly the transpose of the patch gather (padding positions take no gradient)
     rng = np.random.default_rng(1)
-    h = rng.normal(size=(12, 8, 8))
-    d = rng.normal(size=layout.H2_PATCHES.shape)  # (300, 16)
-    inv = layout.H2_PATCHES_T_INVERSE  # positions in d^T, flattened, and a zero sentinel
-    flat = np.concatenate([d.T.reshape(-1), [0.0]])
-    col2im = flat[inv].sum(axis=1)  # (768,)
-    inside = layout.H2_PATCHES < h.size
-    want = np.dot(layout.patches_numpy(h, layout.H2_PATCHES)[inside], d[inside])
-    assert np.dot(h.reshape(-1), col2im) == pytest.approx(want, rel=1e-12)
-    # every real read is listed once, sentinels aside
-    assert (inv < d.size).sum() == inside.sum()
+    h = rng.normal(size=(12, 64))  # internal column order
+    d = rng.normal(size=layout.H2_PATCHES_INTERNAL.shape)  # (300, 16)
+    flat = d.T.reshape(-1)
+    col2im = np.concatenate([flat[pos].sum(axis=-1) for _, _, pos in layout.H2_COL2IM], axis=1)
+    inside = layout.H2_PATCHES_INTERNAL < h.size
+    want = np.dot(layout.patches_numpy(h, layout.H2_PATCHES_INTERNAL)[inside], d[inside])
+    assert np.dot(h.reshape(-1), col2im.reshape(-1)) == pytest.approx(want, rel=1e-12)
+    # one read per use, no padding reads; groups tile the 64 columns in order
+    assert sum(pos.size for _, _, pos in layout.H2_COL2IM) == inside.sum() == 3468
+    assert [g[0] for g in layout.H2_COL2IM][0] == 0 and layout.H2_COL2IM[-1][1] == 64
+    assert all(a[1] == b[0] for a, b in zip(layout.H2_COL2IM, layout.H2_COL2IM[1:]))
 
 
 # ----------------------------------------------------------------------------- plugin

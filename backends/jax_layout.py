@@ -95,7 +95,7 @@ def to_canonical(internal: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             a = a.T
         if name == "H1b":
             a = a.reshape(12, 64)[:, H1_RANK]
-        out[name] = np.array(a.reshape(PARAM_SHAPES[name]), copy=True)
+        out[name] = np.array(a.reshape(PARAM_SHAPES[name]), copy=True, order="C")
     return out
 
 

@@ -15,10 +15,18 @@ from tests.conftest import DATA_DIR
 USPS_H5 = DATA_DIR / "usps" / "usps.h5"
 
 
+# Whole parameter sets are big draws: hypothesis may discard many before it has enough, and its
+# health check then fails the test at random (seen in CI-like runs); the property is unaffected.
+BIG_DRAWS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+
+
 def canonical_params(dtype):
     width = 32 if dtype == "float32" else 64
     finite = st.floats(allow_nan=False, allow_infinity=False, width=width)
-    return st.fixed_dictionaries({n: arrays(dtype, PARAM_SHAPES[n], elements=finite) for n in PARAM_NAMES})
+    # fill: a drawn background value plus sparse drawn elements; drawing all 9,760 elements one by
+    # one overruns hypothesis's data budget and fails its health check at random
+    return st.fixed_dictionaries({n: arrays(dtype, PARAM_SHAPES[n], elements=finite, fill=finite)
+                                  for n in PARAM_NAMES})
 
 
 def _equal_bits(a: dict, b: dict) -> bool:
@@ -27,7 +35,7 @@ def _equal_bits(a: dict, b: dict) -> bool:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=BIG_DRAWS)
 @given(data=st.data())
 def test_jax_layout_round_trips_bit_exactly(dtype, data):
     layout = pytest.importorskip("backends.jax_layout")
@@ -37,7 +45,7 @@ def test_jax_layout_round_trips_bit_exactly(dtype, data):
 
 
 @pytest.mark.parametrize("strategy", ["eager", "compiled"])
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=BIG_DRAWS)
 @given(p=canonical_params("float64"))
 def test_torch_sessions_hand_parameters_back_bit_exactly(strategy, p):
     pytest.importorskip("torch")

@@ -594,9 +594,14 @@ def parity_rows(check: dict) -> tuple[list[str], list[list]]:
         if r.get("error"):
             tensor = f"{tensor}: {r['error']}" if tensor != "-" else str(r["error"])
         passed = r.get("passed")
+        verdict = "PASS" if passed is True else "FAIL" if passed is False else "-"
+        if passed is True and r.get("within_tol") is False:
+            # judged only up to a horizon (float32 chaos): within tolerance there, beyond it after
+            verdict = (f"PASS to step {r['judged_to']}, beyond tol after (reported)" if r.get("judged_to")
+                       else "beyond tol past the horizon (reported, not judged)")
         cells = [_row_target(r), tensor] + ([_fmt_g(r.get(group_key), True)] if group_key else []) + \
             [_fmt_g(r.get("max_abs"), count), "-" if count else _fmt_g(r.get("max_rel")), _fmt_g(r.get("tol")),
-             "PASS" if passed is True else "FAIL" if passed is False else "-"]
+             verdict]
         if has_first:
             fs = r.get("first_step", r.get("first_divergent_step"))
             cells.append("-" if fs is None else _fmt_g(fs, True))

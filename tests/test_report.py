@@ -362,3 +362,17 @@ def test_compare_matches_on_backend_strategy_device_when_one_side_lacks_variant(
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("jax/scan/cpu"))
     assert "0.800" in line and "only in A: torch/compiled/cpu" in out
+
+
+def test_parity_rows_say_when_a_row_is_judged_only_to_a_horizon():
+    from harness.report import parity_rows
+
+    check = {"rows": [
+        {"target": "jax:scan", "tensor": "H1w", "pass": 1, "max_abs": 1e-7, "tol": 1e-5, "passed": True,
+         "within_tol": True},
+        {"target": "jax:step", "tensor": "H1w", "pass": 1, "max_abs": 0.3, "tol": 1e-5, "passed": True,
+         "within_tol": False, "unjudged": 4, "judged_to": 300},
+    ]}
+    _, rows = parity_rows(check)
+    assert rows[0][-1] == "PASS"
+    assert rows[1][-1] == "PASS to step 300, beyond tol after (reported)"

@@ -60,11 +60,12 @@ from . import jax_layout as layout
 STRATEGIES = ("step", "scan")  # the first is the default: the idiomatic loop
 # Examples per iteration of the scan's loop body (lax.scan unroll), by jax platform.
 # Measured, 1989 variant, float32, us per example:
-#   cpu, a shared 2-core AVX-512 Xeon, USPS (best of interleaved 256-example windows):
-#     unroll 1: 31-33, 2: 31-33, 4: 35, 8: 38. XLA:CPU runs the loop body as ~40
-#     thunks at ~0.5 us each whatever the unroll, and compile time grows with it.
-#   gpu, one H200, synthetic data (1989 / modern): unroll 1: 37 / 48, 4: 32 / 40,
-#     8: 35 / 41, 16: 32 / 40, 32: 35 / 44 (compile 1.4 s at 1, 8-23 s at 32).
+#   cpu, a shared 2-core AVX-512 Xeon, USPS, 30 interleaved windows of 1,024 (min / median):
+#     unroll 1: 25.7 / 38.5, 2: 25.2 / 38.0, 4: 24.3 / 37.9 (a noisy moment; no difference
+#     beyond noise), compile 0.9 / 1.0 / 1.5 s. XLA:CPU runs the loop body as ~35 kernel calls
+#     whatever the unroll (scripts/profile_cpu.py), so 1: the cheapest compile.
+#   gpu, one H200, synthetic data (1989 / modern), before H2's VJP was written out: unroll
+#     1: 37 / 48, 4: 32 / 40, 8: 35 / 41, 16: 32 / 40, 32: 35 / 44 (compile 1.4 s at 1, 8-23 s at 32).
 #   tpu: not measured; 4 like the gpu.
 SCAN_UNROLL = {"cpu": 1, "gpu": 4, "cuda": 4, "rocm": 4, "tpu": 4}
 

@@ -139,15 +139,15 @@ def _lib():
     def h2_product(w, h):
         """H2's pre-activation (12, 16) from its dense kernel w (12, 300) and H1's output h (12, 64).
 
-        The product over gathered patches; its VJP is written out because the one JAX derives
-        cost XLA:CPU about a quarter of the training step (scripts/profile_cpu.py, 2-core Xeon:
-        the scatter 14.5%, Eigen 12.1%): it scatters the patches' gradient back into h (a serial
-        loop) and computes w^T @ dz as a transposed-operand product that XLA hands to Eigen, which
-        packs it first. Here the
-        patches' gradient is formed transposed, dz^T @ w (16, 300), an ordinary product, and
-        folded back into h by a gather-and-sum over precomputed positions (col2im without a
-        scatter). The gradient of w's unconnected entries is set to exactly 0, so they stay 0
-        under SGD and AdamW (zero gradient, zero moments, zero decay of a zero).
+        The product over gathered patches. Its VJP is written out because the one JAX derives
+        cost about a quarter of the XLA:CPU training step (scripts/profile_cpu.py on a 2-core
+        Xeon: a scatter 14.5%, Eigen 12.1%): it scatters the patches' gradient back into h (a
+        serial loop) and computes w^T @ dz as a transposed-operand product that XLA hands to
+        Eigen, which packs it first. Here the patches' gradient is formed transposed,
+        dz^T @ w (16, 300), an ordinary product, and folded back into h by gathers and sums over
+        precomputed positions, one read per use (layout.H2_COL2IM: col2im without a scatter).
+        The gradient of w's unconnected entries is set to exactly 0, so they stay 0 under SGD
+        and AdamW (zero gradient, zero moments, zero decay of a zero).
         """
         return jnp.dot(w, gather(with_sentinel(h, -1), layout.H2_PATCHES_INTERNAL), precision=HI)
 
@@ -175,7 +175,7 @@ def _lib():
     def forward_patches(p, x, mask, act, out_act):
         """One example x (1, 16, 16) -> (10,): convolutions as products over gathered patches."""
         P1 = gather(with_sentinel(x, -1), layout.H1_PATCHES_INTERNAL)  # (25, 64): padded by 2 with -1
-        h = act(jnp.dot(p["H1w"], P1, precision=HI) + p["H1b"])  # (12, 64): (C, H * W)
+        h = act(jnp.dot(p["H1w"], P1, precision=HI) + p["H1b"])  # (12, 64): (C, position in H1_ORDER)
         h = act(h2_product(p["H2w_dense"], h) + p["H2b"])  # (12, 16); unconnected entries 0, gradient 0
         if mask is not None:
             h = h * mask.reshape(12, 16)  # dropout mask drawn by the core, already scaled

@@ -7,11 +7,15 @@ loops run along long rows (XLA:CPU vectorises a loop over a trailing
 dimension of 5 poorly: AdamW's update of a (12, 12, 5, 5) kernel cost 3x that of
 the same kernel stored (12, 300)):
 
-    H1w (12, 25)    H1w[o, kh * 5 + kw]            H1b (12, 64)   (C, H * W)
+    H1w (12, 25)    H1w[o, kh * 5 + kw]            H1b (12, 64)   (C, H1_ORDER position)
     H2w_dense (12, 300)   H2w_dense[o, i * 25 + kh * 5 + kw]: H2's kernel as a
                     dense 12 -> 12 convolution, exact zeros where output plane o
                     does not see H1 plane i (harness.spec.h2w_dense)
     H2b (12, 16)    H3w (30, 192)   H3b (30,)   outw (10, 30)   outb (10,)
+
+H1b's 64 columns (and so H1's output in the training step) are H1's 8 x 8 positions in
+H1_ORDER, grouped by how many of H2's patches read each one, so H2's backward folds the
+patches' gradient back with one read per use (H2_COL2IM; below).
 
 H3w and outw are stored transposed, (out, in) like torch.nn.Linear: for one example
 XLA:CPU emits their matrix-vector products as its own small loops, which run along a
@@ -30,7 +34,8 @@ reads the connected entries back out; the round trip is exact.
 Gather tables: the training step runs both convolutions as matrix products over
 patches gathered with precomputed indices ("im2col"). The padding value -1 is
 not materialised: an index equal to the input's size points at a -1 sentinel
-appended to the flattened input.
+appended to the flattened input. The tables the step uses (*_INTERNAL) read H1's
+output in H1_ORDER; the canonical ones (H1_PATCHES, H2_PATCHES) are kept for tests.
 """
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ def backends():
         if reason is None:
             devs = []
             for s in b.strategies:
-                devs.append(f"{s}: {', '.join(b.strategy_devices(s))}")
+                devs.append(f"{s}: {', '.join(b.strategy_devices(s)) or 'no device here'}")
             table.add_row(name, "[green]available[/]", ", ".join(b.strategies), "\n".join(devs), b.description)
         else:
             table.add_row(name, "[red]unavailable[/]", ", ".join(getattr(b, "strategies", ())) if b else "-",

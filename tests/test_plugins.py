@@ -108,6 +108,33 @@ def test_failing_entry_points_are_reported_not_fatal(broken_entry_points, capsys
         reg.get("brokenimport")
 
 
+def test_backends_lists_strategies_and_says_when_one_reaches_no_device(capsys, monkeypatch):
+    class OnlyOnCuda:
+        name, strategies, description = "cudaonly", ("fast", "slow"), "test backend"
+
+        def check(self):
+            pass
+
+        def devices(self):
+            return ["cpu"]
+
+        def strategy_devices(self, strategy):
+            return [] if strategy == "fast" else ["cpu"]
+
+    class Plugin:  # registered like a third-party plugin
+        @hookimpl
+        def harness_register_backends(self, register):
+            register(OnlyOnCuda())
+
+    plugins.register_plugin(Plugin(), name="cudaonly")
+    try:
+        assert main(["backends"]) == 0
+        out = capsys.readouterr().out
+        assert "fast: no device here" in out and "slow: cpu" in out
+    finally:
+        plugins.unregister_plugin(name="cudaonly")
+
+
 def test_cli_unknown_backend_is_one_line_exit_2(capsys):
     assert main(["run", "--backend", "nosuch"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -79,6 +79,8 @@ def jit_symbols(pid: int, addresses: list[str]) -> dict[str, str]:
     names = [ln for ln in out.splitlines() if " in section " in ln or ln.startswith("No symbol matches")]
     table = {}
     for a, ln in zip(addresses, names):
+        # gdb drops XLA's ".N" suffixes (multiply_add_fusion.3 reads multiply_add_fusion), so the
+        # in-memory object each kernel came from is appended to tell same-named kernels apart
         m = re.match(r"(\S+?)(?: \+ \d+)? in section .* of <in-memory@(0x[0-9a-f]+)>", ln)
         table[a] = f"{m.group(1)}@{m.group(2)[-6:]}" if m else "unknown"
     return table

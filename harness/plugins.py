@@ -1,6 +1,7 @@
 """The plugin manager: loads the `harness` entry-point group and collects backends."""
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import traceback
 from dataclasses import dataclass, field
@@ -139,6 +140,30 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
 def unregister_plugin(plugin: object = None, name: str | None = None) -> None:
     get_plugin_manager().unregister(plugin, name=name)
     get_registry(refresh=True)
+
+
+class _BackendsPlugin:
+    """A plugin offering given backend objects through the hook an entry-point plugin implements."""
+
+    def __init__(self, backends: tuple):
+        self.backends = backends
+
+    @hookspecs.hookimpl
+    def harness_register_backends(self, register):
+        for b in self.backends:
+            register(b)
+
+
+@contextlib.contextmanager
+def backends_registered(*backends: object, name: str):
+    """Register backend objects for the length of a with-block (tests, embedding); they go through
+    the same hook, checks and registry as an installed plugin's, and are gone afterwards."""
+    plugin = _BackendsPlugin(backends)
+    register_plugin(plugin, name=name)
+    try:
+        yield plugin
+    finally:
+        unregister_plugin(plugin)
 
 
 def reset() -> None:

@@ -13,6 +13,22 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("HARNESS_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """One intra-op torch thread for a module that calls torch directly, not only through sessions
+    (which apply $HARNESS_THREADS): batch-size-1 ops are faster on one thread and don't spin on a
+    busy 2-core machine. The process's count is restored afterwards. No torch: nothing to do."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA_DIR / "usps").is_dir():

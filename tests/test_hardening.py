@@ -11,7 +11,6 @@ import pytest
 
 from harness import plugins, results
 from harness.cli import main
-from harness.hookspecs import hookimpl
 
 
 class NaNAfter:
@@ -63,16 +62,8 @@ class NaNAfter:
 @pytest.fixture
 def nan_backend():
     pytest.importorskip("torch")
-
-    class Plugin:
-        @hookimpl
-        def harness_register_backends(self, register):
-            register(NaNAfter(at=70))
-
-    p = Plugin()
-    plugins.register_plugin(p, name="nan-test")
-    yield
-    plugins.unregister_plugin(p)
+    with plugins.backends_registered(NaNAfter(at=70), name="nan-test"):
+        yield
 
 
 def test_nan_loss_stops_run_naming_pass_and_step(nan_backend, tmp_path, capsys):
@@ -150,21 +141,11 @@ class RaisesInPass(NaNAfter):
 
 def test_plugin_raising_in_a_pass_is_named_and_writes_nothing(tmp_path, capsys):
     pytest.importorskip("torch")
-
-    class Plugin:
-        @hookimpl
-        def harness_register_backends(self, register):
-            register(RaisesInPass(at=0))
-
-    p = Plugin()
-    plugins.register_plugin(p, name="raiser-test")
-    try:
+    with plugins.backends_registered(RaisesInPass(at=0), name="raiser-test"):
         code = main(["run", "--backend", "raiser", "--dataset", "synthetic", "--epochs", "1",
                      "--results-dir", str(tmp_path)])
         ok = main(["run", "--backend", "torch", "--dataset", "synthetic", "--epochs", "1", "--quiet",
                    "--results-dir", str(tmp_path / "ok")])
-    finally:
-        plugins.unregister_plugin(p)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1
     assert "backend 'raiser' strategy 'eager' failed: RuntimeError: plugin bug inside a training pass" in err[0]

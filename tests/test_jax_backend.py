@@ -27,19 +27,8 @@ CHUNK = 25
 BATCH = 37
 
 
-@pytest.fixture(scope="module", autouse=True)
-def torch_one_thread():
-    """Torch's reference runs here are batch-size-1 steps: one intra-op thread is faster, and
-    avoids spinning threads on a busy 2-core machine (restored afterwards)."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Calls torch directly (reference runs, tiny ops): one intra-op thread, restored afterwards.
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make_steps(variant, n, dtype, seed=0, n_total=None):
@@ -139,7 +128,7 @@ def test_col2im_groups_are_the_adjoint_of_the_patch_gather():
     assert np.dot(h.reshape(-1), col2im.reshape(-1)) == pytest.approx(want, rel=1e-12)
     # one read per use, no padding reads; groups tile the 64 columns in order
     assert sum(pos.size for _, _, pos in layout.H2_COL2IM) == inside.sum() == 3468
-    assert [g[0] for g in layout.H2_COL2IM][0] == 0 and layout.H2_COL2IM[-1][1] == 64
+    assert layout.H2_COL2IM[0][0] == 0 and layout.H2_COL2IM[-1][1] == 64
     assert all(a[1] == b[0] for a, b in zip(layout.H2_COL2IM, layout.H2_COL2IM[1:]))
 
 

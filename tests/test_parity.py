@@ -7,6 +7,7 @@ check fails, exits 1, and names the tensor (and the step) where it happens.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import types
@@ -22,7 +23,6 @@ from harness import parity as par
 from harness import plugins
 from harness.backend import Steps
 from harness.cli import main
-from harness.hookspecs import hookimpl
 
 DATA_DIR = Path(os.environ.get("HARNESS_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 HAVE_USPS = (DATA_DIR / "usps" / "usps.h5").is_file() or (DATA_DIR / "usps" / "zip.train.gz").is_file()
@@ -32,13 +32,8 @@ needs_usps = pytest.mark.skipif(not HAVE_USPS, reason=f"USPS data not found unde
 QUICK = ["--steps", "1,10", "--passes", "1", "--limit", "48"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Per-example steps are tiny: extra threads only contend (10-40x slower on a loaded 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# Calls torch directly (reference runs, tiny ops): one intra-op thread, restored afterwards.
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def parity(tmp_path: Path, *args: str) -> tuple[int, dict | None]:
@@ -189,24 +184,13 @@ class WrapperBackend(TorchBackend):
 @pytest.fixture
 def register():
     """register(name, {strategy: wrapper}) adds an inline plugin; all are unregistered afterwards."""
-    added = []
+    with contextlib.ExitStack() as stack:
+        def add(name, wrappers, devices=None):
+            backend = WrapperBackend(name, wrappers, devices)
+            stack.enter_context(plugins.backends_registered(backend, name=f"test-{name}"))
+            return backend
 
-    def add(name, wrappers, devices=None):
-        backend = WrapperBackend(name, wrappers, devices)
-
-        class Plugin:
-            @hookimpl
-            def harness_register_backends(self, register):
-                register(backend)
-
-        plugin = Plugin()
-        plugins.register_plugin(plugin, name=f"test-{name}")
-        added.append(plugin)
-        return backend
-
-    yield add
-    for plugin in added:
-        plugins.unregister_plugin(plugin)
+        yield add
 
 
 # ----------------------------------------------------------------------------- correct backends pass

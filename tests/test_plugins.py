@@ -121,18 +121,10 @@ def test_backends_lists_strategies_and_says_when_one_reaches_no_device(capsys, m
         def strategy_devices(self, strategy):
             return [] if strategy == "fast" else ["cpu"]
 
-    class Plugin:  # registered like a third-party plugin
-        @hookimpl
-        def harness_register_backends(self, register):
-            register(OnlyOnCuda())
-
-    plugins.register_plugin(Plugin(), name="cudaonly")
-    try:
+    with plugins.backends_registered(OnlyOnCuda(), name="cudaonly"):  # through the plugin hook
         assert main(["backends"]) == 0
         out = capsys.readouterr().out
         assert "fast: no device here" in out and "slow: cpu" in out
-    finally:
-        plugins.unregister_plugin(name="cudaonly")
 
 
 def test_cli_unknown_backend_is_one_line_exit_2(capsys):

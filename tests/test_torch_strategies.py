@@ -32,13 +32,8 @@ TOL64 = 1e-10  # float64: same arithmetic up to summation order, hundreds of ste
 CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These ops are tiny: on a busy machine two OpenMP threads make each take milliseconds."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+# Calls torch directly (reference runs, tiny ops): one intra-op thread, restored afterwards.
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make_steps(variant, n: int, dtype: str, epoch: int = 0) -> Steps:

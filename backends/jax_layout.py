@@ -143,9 +143,9 @@ H1_RANK: np.ndarray = np.argsort(H1_ORDER).astype(np.int32)  # canonical positio
 
 # The gather tables the training step uses, in the internal order.
 H1_PATCHES_INTERNAL = np.ascontiguousarray(H1_PATCHES[:, H1_ORDER])  # (25, 64): columns in H1_ORDER
-_c, _pos = np.divmod(H2_PATCHES, 64)
-H2_PATCHES_INTERNAL = np.where(H2_PATCHES < 12 * 64, _c * 64 + H1_RANK[np.minimum(_pos, 63)],
-                               H2_PATCHES).astype(np.int32)  # (300, 16) into H1's output, internal order
+# (300, 16) into H1's output in internal order; the sentinel 768 (768 % 64 == 0) maps to itself
+H2_PATCHES_INTERNAL = np.where(H2_PATCHES < 12 * 64, H2_PATCHES // 64 * 64 + H1_RANK[H2_PATCHES % 64],
+                               H2_PATCHES).astype(np.int32)
 
 
 def col2im_groups(index: np.ndarray, size: int, channels: int) -> tuple[tuple[int, int, np.ndarray], ...]:

@@ -38,3 +38,27 @@ def test_timing_reports_the_median_not_the_mean():
     assert s["median"] == 12.0 and s["min"] == 10.0 and s["max"] == 1000.0 and s["n"] == 5
     log = TrainLog(window_us=windows)
     assert log.timing(256)["us_per_example"] == 12.0
+
+
+def test_summary_of_no_windows_and_of_known_windows():
+    assert summarize([]) == {"median": None, "p25": None, "p75": None, "min": None, "max": None, "n": 0}
+    s = summarize(np.arange(1, 102))  # 1..101 (ints): quartiles at 26 and 76 exactly
+    assert s == {"median": 51.0, "p25": 26.0, "p75": 76.0, "min": 1.0, "max": 101.0, "n": 101}
+    assert all(type(v) is float for k, v in s.items() if k != "n")
+
+
+def test_run_config_arguments_parse_back_to_the_same_configuration(monkeypatch):
+    from harness.cli import run
+
+    for var in ("HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # --threads sets these
+        monkeypatch.setenv(var, "1")
+    from harness.config import RunConfig
+
+    c = RunConfig(backend="jax", strategy="scan", device="cpu", variant="modern", dataset="synthetic",
+                  dtype="float64", seed=7, epochs=3, limit=50, window=32, threads=1)
+    ctx = run.make_context("run", c.to_args())
+    p = ctx.params
+    got = {k: p[k] for k in ("backend", "strategy", "device", "variant", "dataset", "dtype", "seed",
+                             "epochs", "limit", "window")}
+    assert got == {k: getattr(c, k) for k in got}
+    assert "--threads" in c.to_args() and c.to_args()[c.to_args().index("--threads") + 1] == "1"

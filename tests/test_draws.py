@@ -34,3 +34,23 @@ def test_mask_is_inverted_dropout():
 
 def test_1989_has_no_draws():
     assert draws.draw_pass(VARIANTS["1989"], 10, 0, 0, "float32") == {}
+
+
+def test_pass_steps_feeds_the_rolled_limited_pass_with_its_schedule():
+    from harness.data import load_dataset
+
+    data = load_dataset("synthetic", None, dtype="float64", seed=3)
+    v = VARIANTS["modern"]
+    n_epochs, limit = 4, 40
+    s = draws.pass_steps(v, data, seed=9, epoch=2, n_epochs=n_epochs, dtype="float32", limit=limit)
+    d = draws.draw_pass(v, limit, seed=9, epoch=2, dtype="float32")
+    assert len(s) == limit and s.x.dtype == np.float32 and s.x.flags.c_contiguous
+    assert np.array_equal(s.x, draws.roll_images(data.train_x[:limit], d["shifts"]).astype(np.float32))
+    assert np.array_equal(s.labels, data.train_labels[:limit]) and s.labels.dtype == np.int64
+    assert np.array_equal(s.targets.argmax(axis=1), s.labels) and set(np.unique(s.targets)) == {-1.0, 1.0}
+    assert np.array_equal(s.mask, d["mask"])
+    # the learning rates of steps 80..119 of a 160-step run, decayed linearly 3e-4 -> 1e-4
+    assert np.allclose(s.lr, v.lr_schedule(limit * n_epochs, 2 * limit, 3 * limit))
+    assert s.lr[0] > s.lr[-1] and np.all(np.diff(s.lr) < 0)
+    s1989 = draws.pass_steps(VARIANTS["1989"], data, seed=9, epoch=0, n_epochs=1, dtype="float64")
+    assert s1989.mask is None and np.array_equal(s1989.x, data.train_x) and np.all(s1989.lr == 0.03)

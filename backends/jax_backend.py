@@ -57,7 +57,7 @@ from harness.spec import Variant
 
 from . import jax_layout as layout
 
-STRATEGIES = ("step", "scan")  # the first is the default: the idiomatic loop
+STRATEGIES = ("step", "scan", "fused")  # the first is the default: the idiomatic loop; fused: jax_fused.py
 # Examples per iteration of the scan's loop body (lax.scan unroll), by jax platform.
 # Measured, 1989 variant, float32, us per example:
 #   cpu, a shared 2-core AVX-512 Xeon, USPS, 30 interleaved windows of 1,024 (min / median):
@@ -399,7 +399,17 @@ class JaxBackend:
     def strategy_devices(self, strategy: str) -> list[str]:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown jax strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
+        if strategy == "fused":
+            from .jax_fused import fused_devices
+            return fused_devices(device_table(_jax()))
         return self.devices()
+
+    def supports(self, strategy: str, variant, dtype: str) -> str | None:
+        """None when `strategy` trains `variant` in `dtype`, else the reason (only fused is partial)."""
+        if strategy == "fused":
+            from .jax_fused import unsupported
+            return unsupported(variant, dtype)
+        return None
 
     def environment(self, device: str) -> dict:
         jax = _jax()
@@ -438,6 +448,9 @@ class JaxBackend:
         if str(dtype) not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, not {dtype!r}")
         dev = resolve_device(jax, device)
+        if strategy == "fused":
+            from .jax_fused import make_session
+            return make_session(variant, params, str(dtype), device, dev)
         return JaxSession(variant, params, str(dtype), dev, strategy)
 
 

@@ -32,7 +32,7 @@ from harness.spec import H2_INPUTS, PARAM_NAMES, PARAM_SHAPES, Variant, check_pa
 from . import jax_fused_kernel as K
 
 INTERPRET_ENV = "HARNESS_FUSED_INTERPRET"
-MIN_BUCKET = 8  # chunks are padded to a power of two >= this: one compile per bucket
+MIN_BUCKET = 16  # chunks are padded to a power of two >= this: one compile per bucket
 
 
 def interpret_opted_in() -> bool:

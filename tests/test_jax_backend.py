@@ -25,6 +25,7 @@ VARIANT_NAMES = ("1989", "modern")
 # compilation per variant x dtype keeps the file fast.
 CHUNK = 25
 BATCH = 37
+XLA_STRATEGIES = ("step", "scan")  # the fused Pallas kernel has its own tests: tests/test_fused_pallas.py
 
 
 # Calls torch directly (reference runs, tiny ops): one intra-op thread, restored afterwards.
@@ -140,7 +141,7 @@ def test_registers_through_entry_point():
     assert reg.reason_unavailable("jax") is None
     b = reg.get("jax")
     assert isinstance(b, jax_backend.JaxBackend)
-    assert b.strategies == ("step", "scan")
+    assert b.strategies == ("step", "scan", "fused")
     assert "cpu" in b.devices()
     assert b.strategy_devices("scan") == b.devices()
 
@@ -265,7 +266,7 @@ def test_fifty_steps_match_torch_float64(name):
     lt = t.train_steps(steps)
     want = t.get_params()
     got = {}
-    for strategy in jax_backend.STRATEGIES:
+    for strategy in XLA_STRATEGIES:
         s = jax_session(v, "float64", strategy)
         # two calls of uneven length: state carries across calls
         lj = np.concatenate([s.train_steps(steps.slice(i, i + CHUNK)) for i in range(0, 50, CHUNK)])
@@ -284,7 +285,7 @@ def test_strategies_agree_float32():
     v = VARIANTS["1989"]
     steps = make_steps(v, 2 * CHUNK, "float32", seed=6)
     out = {}
-    for strategy in jax_backend.STRATEGIES:
+    for strategy in XLA_STRATEGIES:
         s = jax_session(v, "float32", strategy)
         losses = [s.train_steps(steps.slice(i, i + CHUNK)) for i in (0, CHUNK)]
         out[strategy] = (np.concatenate(losses), s.get_params())
@@ -331,7 +332,7 @@ def test_accelerator_matches_torch_cpu(device, dtype, atol):
         want_loss, want_grads = t.loss_and_grads(steps.slice(0, 1))
         want_losses = t.train_steps(steps)
         want = t.get_params()
-        for strategy in jax_backend.STRATEGIES:
+        for strategy in XLA_STRATEGIES:
             s = b.session(variant=v, params=init_params(1, dtype, v), dtype=dtype, device=device,
                           strategy=strategy)
             got_fwd = s.forward(steps.x[:BATCH])

@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 # Padded sizes (powers of two) and the real ones.
 C1, T1, Q1 = 16, 32, 64  # H1: planes, taps (25 real), positions (8 x 8)
 C2, K2, Q2 = 16, 512, 16  # H2: planes, patch rows (12 planes x 32 taps), positions (4 x 4)
@@ -58,10 +60,15 @@ FUSED_SHAPES: dict[str, tuple[int, ...]] = {
 FUSED_NAMES = tuple(FUSED_SHAPES)
 
 
-def _iota(jnp, shape, dim):
+def _iota(xp, shape, dim):
+    """int32 indices along `dim` of `shape`: an iota in the kernel (xp = jax.numpy), or NumPy's
+    (xp = numpy: tests evaluate the same index arithmetic without tracing)."""
+    if xp is np:
+        return np.broadcast_to(np.arange(shape[dim], dtype=np.int32).reshape(
+            [-1 if d == dim else 1 for d in range(len(shape))]), shape)
     from jax import lax
 
-    return lax.broadcasted_iota(jnp.int32, shape, dim)
+    return lax.broadcasted_iota(xp.int32, shape, dim)
 
 
 def h1_patch_index(jnp):
@@ -214,7 +221,6 @@ def lower_for_gpu(n: int, dtype: str):
     shape limits show here. Compiling the Triton IR to PTX happens only on a GPU.
     """
     import jax
-    import numpy as np
 
     f = make_train_chunk(n, dtype, False)
     args = (np.zeros(1, np.int32), np.zeros((n, 256), dtype), np.zeros((n, 16), dtype), np.zeros(n, dtype),

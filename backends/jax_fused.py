@@ -32,11 +32,19 @@ from harness.spec import H2_INPUTS, PARAM_NAMES, PARAM_SHAPES, Variant, check_pa
 from . import jax_fused_kernel as K
 
 INTERPRET_ENV = "HARNESS_FUSED_INTERPRET"
+WARPS_ENV = "HARNESS_FUSED_NUM_WARPS"  # GPU: warps of the kernel's one program, to try others than the default
 MIN_BUCKET = 16  # chunks are padded to a power of two >= this: one compile per bucket
 
 
 def interpret_opted_in() -> bool:
     return os.environ.get(INTERPRET_ENV, "") == "1"
+
+
+def num_warps() -> int:
+    value = os.environ.get(WARPS_ENV, "") or str(K.NUM_WARPS)
+    if value not in ("1", "2", "4", "8", "16", "32"):
+        raise ValueError(f"{WARPS_ENV} must be a power of two from 1 to 32, not {value!r}")
+    return int(value)
 
 
 def fused_devices(device_table: dict) -> list[str]:
@@ -127,6 +135,7 @@ class FusedSession:
             raise ValueError(reason)
         self.jax, self.jnp, _, _ = jax_backend._lib()
         self.variant, self.dtype, self.device, self.interpret = variant, np.dtype(dtype), device, interpret
+        self.num_warps = num_warps()
         _, _, self._grads, self._forward = jax_backend.compiled_functions(variant)
         with self._scope():
             fused = to_fused(params, self.dtype)
@@ -139,7 +148,7 @@ class FusedSession:
         return {"interpreted": self.interpret,
                 "kernel": "one pallas_call per chunk: fori_loop over examples, forward + backward + SGD",
                 "lowering": "pallas interpret=True (CPU)" if self.interpret
-                else f"pallas triton, num_warps={K.NUM_WARPS}"}
+                else "pallas triton", "num_warps": None if self.interpret else self.num_warps}
 
     def train_steps(self, steps: Steps) -> np.ndarray:
         n = len(steps)
@@ -149,7 +158,7 @@ class FusedSession:
             raise ValueError("jax fused has no dropout: the 1989 variant draws no masks")
         inputs = chunk_inputs(steps, self.dtype)
         with self._scope():
-            f = K.make_train_chunk(len(inputs[1]), self.dtype.name, self.interpret)
+            f = K.make_train_chunk(len(inputs[1]), self.dtype.name, self.interpret, self.num_warps)
             self.params, losses = f(*self.jax.device_put(inputs, self.device), self.params)
             return np.asarray(losses)[:n].astype(np.float64)
 

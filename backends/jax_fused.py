@@ -1,7 +1,8 @@
 """The jax `fused` strategy: a whole chunk of examples trained by one Pallas kernel launch.
 
 The kernel is backends/jax_fused_kernel.py (one program; a `fori_loop` over examples;
-forward, backward and SGD update per example; parameters carried on chip). This module
+forward, backward and optimiser update per example; parameters and optimiser state carried
+on chip). This module
 holds what is around it: the fused layout's conversions, which devices and variants the
 strategy supports, and the Session.
 
@@ -12,10 +13,12 @@ Where it runs:
   environment opts in with HARNESS_FUSED_INTERPRET=1 (tests do). Such a session says
   `environment()["interpreted"] = True`, so `run` and `bench` can refuse to time it.
 
-Supported: the 1989 variant, float32 and float64 (float64 dots on the GPU are Triton's
-fp64 MMA, which needs M >= 16, N >= 8, K >= 16: every dot here is at least 16 x 16 x 16).
-Not supported: the modern variant (ReLU, softmax cross-entropy, AdamW moments and dropout
-masks are not in the kernel).
+Supported: both variants (1989: tanh, mean squared error, SGD; modern: ReLU, linear output,
+softmax cross-entropy, dropout masks drawn by the core, AdamW in torch.optim's arithmetic
+with its per-step scalars computed on the host), float32 and float64 (float64 dots on the GPU
+are Triton's fp64 MMA, which needs M >= 16, N >= 8, K >= 16: every dot here is at least
+16 x 16 x 16). A variant with another activation, loss or optimiser is declared unsupported
+(`unsupported`, JaxBackend.supports).
 
 forward, loss_and_grads and evaluation reuse the `step` strategy's jitted functions on the
 same parameters (converted); only train_steps runs the kernel, and parity checks it.
@@ -55,14 +58,35 @@ def fused_devices(device_table: dict) -> list[str]:
     return devs
 
 
+def recipe_of(variant: Variant) -> K.Recipe:
+    """What the kernel must do for `variant`; ValueError naming what it cannot."""
+    if variant.hidden_activation not in ("tanh", "relu") or variant.output_activation not in ("tanh", "linear"):
+        raise ValueError(f"jax fused has no {variant.hidden_activation}/{variant.output_activation} activation")
+    if variant.loss not in ("mse", "xent"):
+        raise ValueError(f"jax fused has no {variant.loss!r} loss")
+    opt = variant.optimizer
+    if getattr(opt, "kind", None) not in ("sgd", "adamw"):
+        raise ValueError(f"jax fused has no {type(opt).__name__} optimiser")
+    if variant.batch_size != 1:
+        raise ValueError("jax fused trains one example at a time")
+    adamw = (opt.beta1, opt.beta2, opt.eps) if opt.kind == "adamw" else None
+    return K.Recipe(variant.hidden_activation, variant.output_activation, variant.loss, adamw, variant.dropout > 0)
+
+
 def unsupported(variant: Variant | str, dtype: str) -> str | None:
     """None when the fused kernel trains `variant` in `dtype`, else the reason."""
-    name = variant if isinstance(variant, str) else variant.name
-    if name != "1989":
-        return (f"jax fused trains only the 1989 variant (tanh, mse, SGD); {name!r} needs ReLU, "
-                "cross-entropy, AdamW and dropout, which the kernel does not have")
+    from harness.spec import VARIANTS
+
+    if isinstance(variant, str):
+        if variant not in VARIANTS:
+            return f"unknown variant {variant!r}"
+        variant = VARIANTS[variant]
     if str(dtype) not in ("float32", "float64"):
         return f"jax fused supports float32 and float64, not {dtype!r}"
+    try:
+        recipe_of(variant)
+    except ValueError as e:
+        return str(e)
     return None
 
 
@@ -109,16 +133,42 @@ def bucket(n: int) -> int:
     return max(MIN_BUCKET, 1 << (max(n, 1) - 1).bit_length())
 
 
-def chunk_inputs(steps: Steps, dtype) -> tuple[np.ndarray, ...]:
-    """(count, x (m, 256), targets (m, 16), lr (m,)) with m = bucket(n); padding rows are zeros."""
+def optimizer_table(variant: Variant, lr: np.ndarray, first_step: int) -> np.ndarray:
+    """(n, 4) float64 per-example optimiser scalars, computed as torch.optim computes them (in
+    Python floats): SGD (lr, 0, 0, 0); AdamW (lr, 1 - lr wd, lr / (1 - beta1^t), sqrt(1 - beta2^t))
+    with t = first_step + 1, ... the update's number."""
+    lr = np.asarray(lr, np.float64)
+    table = np.zeros((len(lr), 4))
+    table[:, 0] = lr
+    opt = variant.optimizer
+    if opt.kind == "adamw":
+        t = np.arange(first_step + 1, first_step + 1 + len(lr), dtype=np.float64)
+        table[:, 1] = 1 - lr * opt.weight_decay
+        table[:, 2] = lr / (1 - opt.beta1 ** t)
+        table[:, 3] = np.sqrt(1 - opt.beta2 ** t)
+    return table
+
+
+def chunk_inputs(variant: Variant, steps: Steps, dtype, first_step: int) -> tuple:
+    """(count, x (m, 256), t (m, 16), opt (m, 4), mask (m, 16, 16) or None) with m = bucket(n);
+    padding rows are zeros. t: the ±1 targets (mse) or the one-hot labels (xent)."""
     n, m = len(steps), bucket(len(steps))
     x = np.zeros((m, 256), dtype)
     x[:n] = np.asarray(steps.x).reshape(n, 256)
     t = np.zeros((m, K.N4), dtype)
-    t[:n, :K.N_OUT] = steps.targets
-    lr = np.zeros(m, dtype)
-    lr[:n] = steps.lr
-    return np.array([n], np.int32), x, t, lr
+    if variant.loss == "xent":
+        t[np.arange(n), np.asarray(steps.labels)] = 1
+    else:
+        t[:n, :K.N_OUT] = steps.targets
+    opt = np.zeros((m, 4), dtype)
+    opt[:n] = optimizer_table(variant, steps.lr, first_step)
+    mask = None
+    if variant.dropout > 0:
+        if steps.mask is None:
+            raise ValueError(f"the {variant.name} variant drops out H2's outputs: its steps need masks")
+        mask = np.zeros((m, K.C2, K.Q2), dtype)
+        mask[:n, :12] = np.asarray(steps.mask).reshape(n, 12, 16)
+    return np.array([n], np.int32), x, t, opt, mask
 
 
 # ----------------------------------------------------------------------------- session
@@ -133,13 +183,18 @@ class FusedSession:
         reason = unsupported(variant, dtype)
         if reason:
             raise ValueError(reason)
+        self.recipe = recipe_of(variant)
+        self.updates = 0  # updates done: AdamW's step number
         self.jax, self.jnp, _, _ = jax_backend._lib()
         self.variant, self.dtype, self.device, self.interpret = variant, np.dtype(dtype), device, interpret
         self.num_warps = num_warps()
         _, _, self._grads, self._forward = jax_backend.compiled_functions(variant)
         with self._scope():
             fused = to_fused(params, self.dtype)
-            self.params = tuple(self.jax.device_put(fused[k], device) for k in K.FUSED_NAMES)
+            state = [fused[k] for k in K.FUSED_NAMES]
+            if self.recipe.adamw is not None:  # AdamW's moments m and v start at zero
+                state += [np.zeros_like(a) for a in state] * 2
+            self.state = tuple(self.jax.device_put(a, device) for a in state)
 
     def _scope(self):
         return self.jax.enable_x64(bool(self.dtype == np.float64))
@@ -154,13 +209,18 @@ class FusedSession:
         n = len(steps)
         if n == 0:
             return np.zeros(0)
-        if steps.mask is not None:
-            raise ValueError("jax fused has no dropout: the 1989 variant draws no masks")
-        inputs = chunk_inputs(steps, self.dtype)
+        count, *inputs = chunk_inputs(self.variant, steps, self.dtype, self.updates)
         with self._scope():
-            f = K.make_train_chunk(len(inputs[1]), self.dtype.name, self.interpret, self.num_warps)
-            self.params, losses = f(*self.jax.device_put(inputs, self.device), self.params)
+            f = K.make_train_chunk(len(inputs[0]), self.dtype.name, self.interpret, self.num_warps, self.recipe)
+            count, x, t, opt, mask = self.jax.device_put((count, *inputs), self.device)
+            self.state, losses = f(count, x, t, opt, mask, self.state)
+            self.updates += n
             return np.asarray(losses)[:n].astype(np.float64)
+
+    @property
+    def params(self) -> tuple:
+        """The 8 parameter arrays (fused layout) on the device."""
+        return self.state[:8]
 
     def _internal(self):
         """The parameters in the jax backend's internal layout, on the device (for forward, grads)."""
@@ -181,7 +241,8 @@ class FusedSession:
         with self._scope():
             x = np.ascontiguousarray(steps.x[0], dtype=self.dtype)
             tg = np.ascontiguousarray(steps.targets[0], dtype=self.dtype)
-            loss, grads = self._grads(self._internal(), x, tg, np.int32(steps.labels[0]), None)
+            mask = None if steps.mask is None else np.ascontiguousarray(steps.mask[0], dtype=self.dtype)
+            loss, grads = self._grads(self._internal(), x, tg, np.int32(steps.labels[0]), mask)
             return float(loss), jax_layout.to_canonical(self.jax.device_get(grads))
 
     def get_params(self) -> dict[str, np.ndarray]:
@@ -190,7 +251,7 @@ class FusedSession:
         return to_canonical(dict(zip(K.FUSED_NAMES, host)))
 
     def sync(self) -> None:
-        self.jax.block_until_ready(self.params)
+        self.jax.block_until_ready(self.state)
 
 
 def make_session(variant: Variant, params: dict[str, np.ndarray], dtype: str, device_name: str, device):

@@ -1,10 +1,12 @@
 """One Pallas kernel that trains a whole chunk of examples in order (the jax `fused` strategy).
 
-One `pallas_call`, no grid (a single program): the parameters are read from their refs
-once, carried through a `lax.fori_loop` over the chunk's examples (on a GPU: registers of
-the one CTA, with spills to local memory), and written back once at the end. Each
-iteration is one example's forward pass, backward pass and SGD update (the 1989 variant:
-tanh everywhere, mean squared error over the 10 outputs, p -= lr * grad).
+One `pallas_call`, no grid (a single program): the parameters (and AdamW's moments) are read
+from their refs once, carried through a `lax.fori_loop` over the chunk's examples (on a GPU:
+registers of the one CTA, with spills to local memory), and written back once at the end.
+Each iteration is one example's forward pass, backward pass and optimiser update. What is
+trained is fixed at trace time by a `Recipe`: the 1989 variant (tanh, mean squared error over
+the 10 outputs, SGD) or the modern one (ReLU, linear output, softmax cross-entropy, a dropout
+mask on H2's output, AdamW).
 
 Layout ("fused layout", backends/jax_fused.py converts): every dimension a power of two,
 as the Pallas Triton lowering wants, padded with exact zeros that stay zero:
@@ -21,7 +23,7 @@ No index table is loaded: every gather index comes from `jnp.arange` (iota) and 
 arithmetic on (output position, tap) inside the kernel, and H2's connection table is the
 rule "plane o does not see the third of H1's planes numbered (o // 4 + 2) % 3".
 
-Phases of one example (shapes padded):
+Phases of one example (shapes padded; tanh stands for the recipe's activation):
   H1    patches P1 (32, 64) gathered from the input ref, -1 outside the image;
         h1 = tanh(H1w @ P1 + H1b) (16, 64)
   H2    h1 stored to a scratch ref, barrier, patches P2 (512, 16) gathered from it;
@@ -29,20 +31,31 @@ Phases of one example (shapes padded):
   H3    h3 = tanh(sum(H3w * h2) + H3b) (32,): a broadcast product and two reductions
         (a matrix-vector product: Triton's dot wants every side >= 16)
   out   y = tanh(sum(outw * h3) + outb) (16,), the first 10 real
+  loss  mse, or cross-entropy over the 10 real outputs; its gradient dy
   back  the same in reverse; H2's patch gradient H2w^T @ d2 (512, 16) goes to a second
         scratch ref, barrier, and is folded back into H1's positions by a gather over
         the <= 9 (tap, output) pairs that read each position (col2im without a scatter)
-  SGD   p -= lr * g for every tensor; H2's gradient masked to the connected entries
+  step  SGD p -= lr * g, or AdamW (_Step.update), for every tensor; H2's gradient masked to
+        the connected entries, so every padded or unconnected weight stays exactly 0
 
 Pallas features used: `pallas_call` with `input_output_aliases` (the parameters updated in
 place), refs indexed by integer arrays (gathers from global memory: lowered by the Triton
 backend to pointer arithmetic), `lax.fori_loop` with a dynamic trip count (scf.for),
 `jnp.dot` / `lax.dot_general` at `Precision.HIGHEST` (IEEE fp32 in Triton, not TF32), and
 `pallas.triton.debug_barrier` between a scratch store and the gathers that read it.
+
+Why the Triton lowering (`compiler_params=pallas.triton.CompilerParams`) and not Mosaic GPU,
+this jax's default GPU lowering for `pallas_call`: Pallas-Triton expresses every phase above
+(gathers and stores through computed pointers, IEEE fp32 and fp64 dots, barriers), and its
+lowering runs without a GPU, so it is checked here (`lower_for_gpu`). Mosaic GPU's lowering
+stopped at the first iota of a probe kernel ("Failed to infer the output layout of the iota";
+it wants explicit layouts, plgpu.layout_cast) and was not pursued. jax-triton (the issue's
+fallback) is not needed: nothing here is beyond Pallas.
 """
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -127,69 +140,148 @@ def h2_col2im_index(jnp):
     return row, col, valid
 
 
-def _kernel_body(count_ref, x_ref, t_ref, lr_ref, *refs, interpret: bool):
-    """The kernel: refs are the 8 parameters in, the 8 parameters out, losses, two scratch refs."""
-    import jax.numpy as jnp
-    from jax import lax
-    from jax.experimental.pallas import triton as pltriton
+@dataclass(frozen=True)
+class Recipe:
+    """What the kernel trains, fixed at trace time (from a harness Variant: see jax_fused)."""
 
-    params_in, params_out = refs[:8], refs[8:16]
-    loss_ref, s1_ref, s2_ref = refs[16:]
-    dt = params_in[0].dtype
-    HI = lax.Precision.HIGHEST
+    hidden: str = "tanh"  # H1-H3: "tanh" | "relu"
+    output: str = "tanh"  # "tanh" | "linear"
+    loss: str = "mse"  # "mse" on ±1 targets | "xent" (softmax cross-entropy on one-hot targets)
+    adamw: tuple[float, float, float] | None = None  # (beta1, beta2, eps); None: SGD
+    dropout: bool = False  # a mask (already scaled) on H2's output per example
 
-    def barrier():
-        if not interpret:  # the interpreter runs one thread: nothing to wait for
+
+class _Step:
+    """One example's phases, traced inside the kernel; `r` holds the refs by name."""
+
+    def __init__(self, recipe: Recipe, r: dict, interpret: bool):
+        import jax.numpy as jnp
+        from jax import lax
+
+        self.jnp, self.lax, self.recipe, self.r, self.interpret = jnp, lax, recipe, r, interpret
+        self.dt = r["params_in"][0].dtype
+        self.x_flat, self.x_inside, self.x_real = h1_patch_index(jnp)
+        self.c2, self.pos2, self.in2, self.real2 = h2_patch_index(jnp)
+        self.connected = h2_connected(jnp)
+        self.crow, self.ccol, self.cvalid = h2_col2im_index(jnp)
+        self.out_real = lax.broadcasted_iota(jnp.int32, (N4,), 0) < N_OUT
+
+    def barrier(self):
+        if not self.interpret:  # the interpreter runs one thread: nothing to wait for
+            from jax.experimental.pallas import triton as pltriton
+
             pltriton.debug_barrier()
 
-    def dot(a, b, ca, cb):  # contract a's dim ca with b's dim cb
-        return lax.dot_general(a, b, (((ca,), (cb,)), ((), ())), precision=HI, preferred_element_type=dt)
+    def dot(self, a, b, ca, cb):  # contract a's dim ca with b's dim cb
+        dims = (((ca,), (cb,)), ((), ()))
+        return self.lax.dot_general(a, b, dims, precision=self.lax.Precision.HIGHEST, preferred_element_type=self.dt)
 
-    x_flat, x_inside, x_real = h1_patch_index(jnp)
-    c2, pos2, in2, real2 = h2_patch_index(jnp)
-    connected = h2_connected(jnp)
-    crow, ccol, cvalid = h2_col2im_index(jnp)
-    out_real = lax.broadcasted_iota(jnp.int32, (N4,), 0) < N_OUT
+    def act(self, z, hidden=True):
+        kind = self.recipe.hidden if hidden else self.recipe.output
+        return {"tanh": self.jnp.tanh, "relu": lambda t: self.jnp.maximum(t, 0.0), "linear": lambda t: t}[kind](z)
 
-    def example(i, W):
+    def act_grad(self, h, dh, hidden=True):
+        """dL/dz from dL/dh and the activation's output h."""
+        kind = self.recipe.hidden if hidden else self.recipe.output
+        if kind == "tanh":
+            return dh * (1.0 - h * h)
+        return self.jnp.where(h > 0.0, dh, 0.0) if kind == "relu" else dh
+
+    def forward(self, i, W):
+        """Example i: the activations (padded shapes in comments)."""
+        jnp, r = self.jnp, self.r
         H1w, H1b, H2w, H2b, H3w, H3b, outw, outb = W
-        lr = lr_ref[i]
-        # forward
-        P1 = jnp.where(x_inside, x_ref[i, x_flat], jnp.where(x_real, -1.0, 0.0))  # (32, 64)
-        h1 = jnp.tanh(dot(H1w, P1, 1, 0) + H1b)  # (16, 64)
-        s1_ref[...] = h1
-        barrier()
-        P2 = jnp.where(in2, s1_ref[c2, pos2], jnp.where(real2, -1.0, 0.0))  # (512, 16)
-        h2 = jnp.tanh(dot(H2w, P2, 1, 0) + H2b)  # (16, 16)
-        h3 = jnp.tanh(jnp.sum(jnp.sum(H3w * h2[None], axis=2), axis=1) + H3b)  # (32,)
-        y = jnp.tanh(jnp.sum(outw * h3[None, :], axis=1) + outb)  # (16,)
-        err = jnp.where(out_real, y - t_ref[i, :], 0.0)  # (16,): yhat - target, 10 real
-        loss_ref[i] = jnp.sum(err * err) / N_OUT
-        # backward
-        d4 = (2.0 / N_OUT) * err * (1.0 - y * y)  # (16,)
-        d3 = jnp.sum(outw * d4[:, None], axis=0) * (1.0 - h3 * h3)  # (32,)
-        d2 = jnp.sum(H3w * d3[:, None, None], axis=0) * (1.0 - h2 * h2)  # (16, 16)
-        s2_ref[...] = dot(H2w, d2, 0, 0)  # (512, 16): the gradient of P2
-        barrier()
-        dh1 = jnp.sum(jnp.where(cvalid, s2_ref[crow, ccol], 0.0), axis=2)  # (16, 64)
-        d1 = dh1 * (1.0 - h1 * h1)
-        grads = (dot(d1, P1, 1, 1), d1,  # (16, 32), (16, 64)
-                 jnp.where(connected, dot(d2, P2, 1, 1), 0.0), d2,  # (16, 512), (16, 16)
-                 d3[:, None, None] * h2[None], d3,  # (32, 16, 16), (32,)
-                 d4[:, None] * h3[None, :], d4)  # (16, 32), (16,)
-        return tuple(w - lr * g for w, g in zip(W, grads))
+        P1 = jnp.where(self.x_inside, r["x"][i, self.x_flat], jnp.where(self.x_real, -1.0, 0.0))  # (32, 64)
+        h1 = self.act(self.dot(H1w, P1, 1, 0) + H1b)  # (16, 64)
+        r["s1"][...] = h1
+        self.barrier()
+        P2 = jnp.where(self.in2, r["s1"][self.c2, self.pos2], jnp.where(self.real2, -1.0, 0.0))  # (512, 16)
+        h2 = self.act(self.dot(H2w, P2, 1, 0) + H2b)  # (16, 16)
+        mask = r["mask"][i] if self.recipe.dropout else None  # (16, 16)
+        h2m = h2 if mask is None else h2 * mask
+        h3 = self.act(jnp.sum(jnp.sum(H3w * h2m[None], axis=2), axis=1) + H3b)  # (32,)
+        y = self.act(jnp.sum(outw * h3[None, :], axis=1) + outb, hidden=False)  # (16,), 10 real
+        return P1, h1, P2, h2, mask, h2m, h3, y
 
-    W = lax.fori_loop(0, count_ref[0], example, tuple(r[...] for r in params_in))
-    for r, w in zip(params_out, W):
-        r[...] = w
+    def loss_and_dy(self, i, y):
+        """The loss of example i and its gradient with respect to the outputs y (16,)."""
+        jnp, t = self.jnp, self.r["t"][i, :]  # ±1 targets (mse) or one-hot (xent); 0 beyond 10
+        if self.recipe.loss == "mse":
+            err = jnp.where(self.out_real, y - t, 0.0)
+            return jnp.sum(err * err) / N_OUT, (2.0 / N_OUT) * err
+        top = jnp.max(jnp.where(self.out_real, y, -jnp.inf))
+        e = jnp.where(self.out_real, jnp.exp(y - top), 0.0)
+        total = jnp.sum(e)
+        return jnp.log(total) + top - jnp.sum(t * y), e / total - t
+
+    def backward(self, W, acts, dy):
+        """Every parameter's gradient, in W's order and layout."""
+        jnp, r = self.jnp, self.r
+        H2w, H3w, outw = W[2], W[4], W[6]
+        P1, h1, P2, h2, mask, h2m, h3, y = acts
+        d4 = self.act_grad(y, dy, hidden=False)  # (16,)
+        d3 = self.act_grad(h3, jnp.sum(outw * d4[:, None], axis=0))  # (32,)
+        dh2m = jnp.sum(H3w * d3[:, None, None], axis=0)  # (16, 16)
+        d2 = self.act_grad(h2, dh2m if mask is None else dh2m * mask)
+        r["s2"][...] = self.dot(H2w, d2, 0, 0)  # (512, 16): the gradient of P2
+        self.barrier()
+        dh1 = jnp.sum(jnp.where(self.cvalid, r["s2"][self.crow, self.ccol], 0.0), axis=2)  # (16, 64)
+        d1 = self.act_grad(h1, dh1)
+        return (self.dot(d1, P1, 1, 1), d1,  # (16, 32), (16, 64)
+                jnp.where(self.connected, self.dot(d2, P2, 1, 1), 0.0), d2,  # (16, 512), (16, 16)
+                d3[:, None, None] * h2m[None], d3,  # (32, 16, 16), (32,)
+                d4[:, None] * h3[None, :], d4)  # (16, 32), (16,)
+
+    def update(self, i, state, grads):
+        """SGD: p -= lr g. AdamW as torch.optim.AdamW computes it, with its scalars from the host:
+        opt[i] = (lr, 1 - lr wd, lr / (1 - beta1^t), sqrt(1 - beta2^t))."""
+        opt = self.r["opt"]
+        if self.recipe.adamw is None:
+            lr = opt[i, 0]
+            return (tuple(w - lr * g for w, g in zip(state[0], grads)),)
+        b1, b2, eps = self.recipe.adamw
+        decay, step, bc2_sqrt = opt[i, 1], opt[i, 2], opt[i, 3]
+        M = tuple(m + (g - m) * (1.0 - b1) for m, g in zip(state[1], grads))
+        V = tuple(v * b2 + (g * g) * (1.0 - b2) for v, g in zip(state[2], grads))
+        W = tuple(w * decay - step * (m / (self.jnp.sqrt(v) / bc2_sqrt + eps))
+                  for w, m, v in zip(state[0], M, V))
+        return W, M, V
+
+
+def _kernel_body(*refs, recipe: Recipe, interpret: bool):
+    """refs: count, x, t, opt, [mask], parameters (8) [, AdamW m (8), v (8)] in; the same state
+    out, then losses and the two scratch refs."""
+    from jax import lax
+
+    n_state = 8 if recipe.adamw is None else 24
+    names = ["count", "x", "t", "opt"] + (["mask"] if recipe.dropout else [])
+    r = dict(zip(names, refs))
+    state_in = refs[len(names):len(names) + n_state]
+    state_out = refs[len(names) + n_state:len(names) + 2 * n_state]
+    r["loss"], r["s1"], r["s2"] = refs[len(names) + 2 * n_state:]
+    r["params_in"] = state_in[:8]
+    step = _Step(recipe, r, interpret)
+
+    def example(i, state):
+        state = (state[:8],) if recipe.adamw is None else (state[:8], state[8:16], state[16:])
+        acts = step.forward(i, state[0])
+        loss, dy = step.loss_and_dy(i, acts[-1])
+        r["loss"][i] = loss
+        return sum(step.update(i, state, step.backward(state[0], acts, dy)), ())
+
+    final = lax.fori_loop(0, r["count"][0], example, tuple(ref[...] for ref in state_in))
+    for ref, value in zip(state_out, final):
+        ref[...] = value
 
 
 @functools.cache
-def make_train_chunk(n: int, dtype: str, interpret: bool, num_warps: int = NUM_WARPS):
-    """jit((count, x, t, lr, params) -> (params, losses)) for a chunk padded to n examples.
+def make_train_chunk(n: int, dtype: str, interpret: bool, num_warps: int = NUM_WARPS,
+                     recipe: Recipe = Recipe()):
+    """jit((count, x, t, opt, mask, state) -> (state, losses)) for a chunk padded to n examples.
 
-    count (1,) int32: the examples actually trained (<= n); x (n, 256), t (n, 16) (targets,
-    10 real), lr (n,); params: the 8 fused-layout arrays (donated, updated in place).
+    count (1,) int32: the examples actually trained (<= n); x (n, 256); t (n, 16) (targets or
+    one-hot labels, 10 real); opt (n, 4) (Recipe/_Step.update); mask (n, 16, 16) or None;
+    state: the 8 fused-layout parameters, then AdamW's 8 m and 8 v (donated, updated in place).
     """
     import jax
     import jax.numpy as jnp
@@ -197,26 +289,28 @@ def make_train_chunk(n: int, dtype: str, interpret: bool, num_warps: int = NUM_W
     from jax.experimental.pallas import triton as pltriton
 
     dt = jnp.dtype(dtype)
-    param_shapes = [jax.ShapeDtypeStruct(FUSED_SHAPES[k], dt) for k in FUSED_NAMES]
-    out_shape = (*param_shapes, jax.ShapeDtypeStruct((n,), dt),
+    n_state = 8 if recipe.adamw is None else 24
+    n_inputs = 4 + recipe.dropout
+    state_shapes = [jax.ShapeDtypeStruct(FUSED_SHAPES[k], dt) for k in FUSED_NAMES] * (n_state // 8)
+    out_shape = (*state_shapes, jax.ShapeDtypeStruct((n,), dt),
                  jax.ShapeDtypeStruct((C1, Q1), dt), jax.ShapeDtypeStruct((K2, Q2), dt))
     call = pl.pallas_call(
-        functools.partial(_kernel_body, interpret=interpret),
+        functools.partial(_kernel_body, recipe=recipe, interpret=interpret),
         out_shape=out_shape,
-        input_output_aliases={4 + j: j for j in range(8)},
+        input_output_aliases={n_inputs + j: j for j in range(n_state)},
         interpret=interpret,
         compiler_params=None if interpret else pltriton.CompilerParams(num_warps=num_warps, num_stages=1),
-        name="lenet1989_fused_sgd",
+        name="lenet1989_fused_" + ("adamw" if recipe.adamw else "sgd"),
     )
 
-    def train_chunk(count, x, t, lr, params):
-        *new, losses, _, _ = call(count, x, t, lr, *params)
+    def train_chunk(count, x, t, opt, mask, state):
+        *new, losses, _, _ = call(count, x, t, opt, *(() if mask is None else (mask,)), *state)
         return tuple(new), losses
 
-    return jax.jit(train_chunk, donate_argnums=(4,))
+    return jax.jit(train_chunk, donate_argnums=(5,))
 
 
-def lower_for_gpu(n: int, dtype: str):
+def lower_for_gpu(n: int, dtype: str, recipe: Recipe = Recipe()):
     """The kernel lowered for a CUDA GPU (Pallas -> Triton IR), without one: StableHLO text.
 
     Runs the Pallas Triton lowering on any machine (it falls back to compute capability 9.0
@@ -225,8 +319,10 @@ def lower_for_gpu(n: int, dtype: str):
     """
     import jax
 
-    f = make_train_chunk(n, dtype, False)
-    args = (np.zeros(1, np.int32), np.zeros((n, 256), dtype), np.zeros((n, 16), dtype), np.zeros(n, dtype),
-            tuple(np.zeros(FUSED_SHAPES[k], dtype) for k in FUSED_NAMES))
+    f = make_train_chunk(n, dtype, False, NUM_WARPS, recipe)
+    state = tuple(np.zeros(FUSED_SHAPES[k], dtype) for k in FUSED_NAMES) * (1 if recipe.adamw is None else 3)
+    mask = np.zeros((n, C2, Q2), dtype) if recipe.dropout else None
+    args = (np.zeros(1, np.int32), np.zeros((n, 256), dtype), np.zeros((n, N4), dtype), np.zeros((n, 4), dtype),
+            mask, state)
     with jax.enable_x64(dtype == "float64"):
         return f.trace(*args).lower(lowering_platforms=("cuda",)).as_text()

@@ -37,9 +37,10 @@ def backends():
     return reg.get("torch"), reg.get("jax")
 
 
-def context(data, dtype: str, device: str = "cpu", seed: int = 1337) -> P.Context:
-    first = pass_steps(V, data, seed, 0, V.epochs, dtype)
-    return P.Context(V, data, dtype, device, seed, init_params(seed, dtype, V), first, P.tolerances(dtype, V))
+def context(data, dtype: str, device: str = "cpu", seed: int = 1337, variant=V) -> P.Context:
+    first = pass_steps(variant, data, seed, 0, variant.epochs, dtype)
+    return P.Context(variant, data, dtype, device, seed, init_params(seed, dtype, variant), first,
+                     P.tolerances(dtype, variant))
 
 
 def assert_passed(result: dict) -> None:
@@ -117,45 +118,71 @@ def test_cpu_only_with_the_opt_in(monkeypatch):
     assert jax_b.strategy_devices("fused")[0] == "cpu"
 
 
-def test_supports_declares_1989_only():
+def test_supports_both_variants_and_names_what_it_cannot():
+    import dataclasses
+
     _, jax_b = backends()
-    assert jax_b.supports("fused", V, "float32") is None
-    assert jax_b.supports("fused", V, "float64") is None
-    reason = jax_b.supports("fused", VARIANTS["modern"], "float32")
-    assert reason and "modern" in reason
-    assert jax_b.supports("scan", VARIANTS["modern"], "float32") is None
-    with pytest.raises(ValueError, match="modern"):
-        F.FusedSession(VARIANTS["modern"], init_params(1, "float32", "modern"), "float32", None, True)
+    for name in ("1989", "modern"):
+        for dtype in ("float32", "float64"):
+            assert jax_b.supports("fused", VARIANTS[name], dtype) is None
+    assert "float16" in jax_b.supports("fused", V, "float16")
+    odd = dataclasses.replace(V, name="odd", hidden_activation="sigmoid")
+    assert "sigmoid" in jax_b.supports("fused", odd, "float32")
+    assert jax_b.supports("scan", odd, "float32") is None  # only fused is partial
+    with pytest.raises(ValueError, match="sigmoid"):
+        F.FusedSession(odd, init_params(1, "float32"), "float32", None, True)
 
 
-def test_session_protocol_and_padding_stays_zero(opted_in):
+@pytest.mark.parametrize("name", ["1989", pytest.param("modern", marks=pytest.mark.slow)])
+def test_session_protocol_and_padding_stays_zero(opted_in, name):
+    """Chunks of uneven length carry the state on; padded and unconnected weights (and AdamW's
+    moments there) stay exactly zero."""
     _, jax_b = backends()
+    v = VARIANTS[name]
     data = load_dataset("synthetic", seed=2)
-    steps = pass_steps(V, data, 2, 0, V.epochs, "float64", limit=12)
-    s = jax_b.session(variant=V, params=init_params(2, "float64", V), dtype="float64", device="cpu",
+    steps = pass_steps(v, data, 2, 0, v.epochs, "float64", limit=12)
+    s = jax_b.session(variant=v, params=init_params(2, "float64", v), dtype="float64", device="cpu",
                       strategy="fused")
     assert s.environment()["interpreted"] is True
     assert s.train_steps(steps.slice(0, 0)).shape == (0,)
     losses = np.concatenate([s.train_steps(steps.slice(0, 5)), s.train_steps(steps.slice(5, 12))])
     assert losses.dtype == np.float64 and losses.shape == (12,) and np.all(losses > 0)
+    assert s.updates == 12
     s.sync()
-    f = dict(zip(K.FUSED_NAMES, (np.asarray(a) for a in s.params)))
     conn = K.h2_connected(np)
-    assert not f["H2w"][~conn].any(), "an unconnected or padded H2 weight moved"
-    assert not f["H1w"][:, 25:].any() and not f["H1b"][12:].any() and not f["outb"][10:].any()
+    for j in range(0, len(s.state), 8):  # parameters, then AdamW's m and v
+        f = dict(zip(K.FUSED_NAMES, (np.asarray(a) for a in s.state[j:j + 8])))
+        assert not f["H2w"][~conn].any(), "an unconnected or padded H2 entry moved"
+        assert not f["H1w"][:, 25:].any() and not f["H1b"][12:].any() and not f["outb"][10:].any()
+        assert not f["H3w"][30:].any() and not f["H3w"][:, 12:].any() and not f["outw"][:, 30:].any()
     assert s.forward(data.test_x[:7]).shape == (7, 10)
     loss, grads = s.loss_and_grads(steps.slice(0, 1))
     assert isinstance(loss, float) and set(grads) == set(PARAM_NAMES)
 
 
+def test_optimizer_table_is_torchs_arithmetic():
+    modern = VARIANTS["modern"]
+    lr = modern.lr_schedule(100, 7, 10)
+    table = F.optimizer_table(modern, lr, first_step=7)  # updates 8, 9, 10
+    opt = modern.optimizer
+    for row, rate, t in zip(table, lr, (8, 9, 10)):
+        np.testing.assert_array_equal(row, [rate, 1 - rate * opt.weight_decay, rate / (1 - opt.beta1 ** t),
+                                            (1 - opt.beta2 ** t) ** 0.5])
+    np.testing.assert_array_equal(F.optimizer_table(V, np.full(3, 0.03), 5), [[0.03, 0, 0, 0]] * 3)
+
+
 # ----------------------------------------------------------------------------- parity (interpreter)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_parity_on_usps_against_torch_eager(opted_in, usps, dtype):
+PARITY_CASES = [("1989", "float64"), ("1989", "float32"), ("modern", "float64"),
+                pytest.param("modern", "float32", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name,dtype", PARITY_CASES)
+def test_parity_on_usps_against_torch_eager(opted_in, usps, name, dtype):
     """Parameters after k steps (one call) and after every step (one call each), USPS seed 1337."""
     torch_b, jax_b = backends()
-    ctx = context(usps, dtype)
+    ctx = context(usps, dtype, variant=VARIANTS[name])
     ref, fused = P.Target(torch_b, "eager"), P.Target(jax_b, "fused")
     steps = P.check_steps(ctx, ref, [fused], KS)
     assert_passed(steps)
@@ -172,24 +199,26 @@ def test_parity_on_synthetic_float64(opted_in):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["1989", "modern"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_parity_whole_pass_on_usps(opted_in, usps, dtype):
+def test_parity_whole_pass_on_usps(opted_in, usps, name, dtype):
     """300 USPS examples in chunks of 256 (two buckets), then evaluation: losses, misses, parameters."""
     torch_b, jax_b = backends()
-    ctx = context(usps, dtype)
+    ctx = context(usps, dtype, variant=VARIANTS[name])
     assert_passed(P.check_passes(ctx, P.Target(torch_b, "eager"), [P.Target(jax_b, "fused")], 1, 300))
 
 
 # ----------------------------------------------------------------------------- the GPU
 
 
+@pytest.mark.parametrize("name", ["1989", "modern"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_lowers_to_triton_ir(dtype):
+def test_lowers_to_triton_ir(name, dtype):
     """Pallas -> Triton IR for a CUDA GPU, on this machine: every primitive has a Triton lowering,
     every loaded block is a power of two, every dot is at least 16 x 16 x 16 (float64's minimum)."""
-    text = K.lower_for_gpu(16, dtype)
+    text = K.lower_for_gpu(16, dtype, F.recipe_of(VARIANTS[name]))
     assert "__gpu$xla.gpu.triton" in text or "triton_kernel_call" in text
-    assert "lenet1989_fused_sgd" in text
+    assert ("lenet1989_fused_sgd" if name == "1989" else "lenet1989_fused_adamw") in text
 
 
 def gpu_or_skip():
@@ -201,12 +230,13 @@ def gpu_or_skip():
         pytest.skip("jax sees no GPU here: the Triton kernel itself is not run")
 
 
+@pytest.mark.parametrize("name", ["1989", "modern"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gpu_kernel_matches_step_on_the_gpu(usps, dtype):
+def test_gpu_kernel_matches_step_on_the_gpu(usps, name, dtype):
     """On a GPU: the compiled kernel against jax `step` on the same GPU, by parity's checks."""
     gpu_or_skip()
     _, jax_b = backends()
-    ctx = context(usps, dtype, device="cuda")
+    ctx = context(usps, dtype, device="cuda", variant=VARIANTS[name])
     s = ctx.session(P.Target(jax_b, "fused"))
     assert s.environment()["interpreted"] is False
     ref, fused = P.Target(jax_b, "step"), P.Target(jax_b, "fused")
@@ -214,7 +244,7 @@ def test_gpu_kernel_matches_step_on_the_gpu(usps, dtype):
     assert_passed(P.check_trajectory(ctx, ref, [fused], 20))
 
 
-def triton_module(dtype: str) -> str:
+def triton_module(dtype: str, recipe) -> str:
     """The kernel's Triton IR as text, captured from Pallas's Triton lowering (a private function:
     skip if this jax moved it)."""
     lowering = pytest.importorskip("jax._src.pallas.triton.lowering")
@@ -231,7 +261,7 @@ def triton_module(dtype: str) -> str:
     registration.lowering.lower_jaxpr_to_triton_module = capture
     try:
         K.make_train_chunk.cache_clear()  # a cached jit would not lower again
-        K.lower_for_gpu(16, dtype)
+        K.lower_for_gpu(16, dtype, recipe)
     finally:
         registration.lowering.lower_jaxpr_to_triton_module = original
         K.make_train_chunk.cache_clear()
@@ -240,8 +270,9 @@ def triton_module(dtype: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["1989", "modern"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_triton_compiles_the_kernel_for_sm90(tmp_path, monkeypatch, dtype):
+def test_triton_compiles_the_kernel_for_sm90(tmp_path, monkeypatch, name, dtype):
     """The installed Triton compiles the kernel's Triton IR to PTX and a cubin for sm_90 (H100/H200)
     without a GPU (~1 min each on a 2-core CPU). jaxlib compiles with its own bundled Triton on the
     device, so this is evidence, not proof, that the GPU build succeeds."""
@@ -249,11 +280,11 @@ def test_triton_compiles_the_kernel_for_sm90(tmp_path, monkeypatch, dtype):
     from triton.backends.compiler import GPUTarget
 
     monkeypatch.setenv("TRITON_DEFAULT_FP_FUSION", "1")  # Triton 3.9's default, said explicitly
-    path = tmp_path / f"fused_{dtype}.ttir"
-    text = triton_module(dtype)
+    path = tmp_path / f"fused_{name}_{dtype}.ttir"
+    text = triton_module(dtype, F.recipe_of(VARIANTS[name]))
     assert text.count("gpu.barrier") == 2  # between each scratch store and the gathers that read it
     path.write_text(text)
     compiled = triton.compile(str(path), target=GPUTarget("cuda", 90, 32),
                               options={"num_warps": K.NUM_WARPS, "num_stages": 1})
-    assert ".entry lenet1989_fused_sgd" in compiled.asm["ptx"]
+    assert ".entry lenet1989_fused_" in compiled.asm["ptx"]
     assert len(compiled.asm["cubin"]) > 0

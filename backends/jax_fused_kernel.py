@@ -64,9 +64,10 @@ C1, T1, Q1 = 16, 32, 64  # H1: planes, taps (25 real), positions (8 x 8)
 C2, K2, Q2 = 16, 512, 16  # H2: planes, patch rows (12 planes x 32 taps), positions (4 x 4)
 N3, N4 = 32, 16  # H3 units (30 real), outputs (10 real)
 REAL_PLANES, TAPS, N_OUT = 12, 25, 10
-# GPU only: warps of the single program. Not timed (no GPU here); what ptxas 12.8 reports for the
-# float32 kernel on sm_90a (Triton 3.9 on the CPU, see the tests' module docstring): 8 warps use
-# 255 registers a thread and spill 1.4 KB, 16 warps 128 registers and spill 0.8 KB.
+# GPU only: warps of the single program. Not timed (no GPU here). What Triton 3.9 builds for
+# sm_90a on the CPU (tests/test_fused_pallas.py, slow), registers a thread / spill stack:
+#   1989 float32: 8 warps 255 / 1.0 KB, 16 warps 128 / 0.7 KB; modern float32, 16 warps 128 / 1.3 KB;
+#   float64, 16 warps: 64 / 3.4 KB (1989), 4.3 KB (modern). Shared memory 80 KB (f32), 152 KB (f64).
 NUM_WARPS = 16
 
 FUSED_SHAPES: dict[str, tuple[int, ...]] = {

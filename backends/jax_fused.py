@@ -200,10 +200,12 @@ class FusedSession:
         return self.jax.enable_x64(bool(self.dtype == np.float64))
 
     def environment(self) -> dict:
+        opt = "AdamW" if self.recipe.adamw else "SGD"
         return {"interpreted": self.interpret,
-                "kernel": "one pallas_call per chunk: fori_loop over examples, forward + backward + SGD",
-                "lowering": "pallas interpret=True (CPU)" if self.interpret
-                else "pallas triton", "num_warps": None if self.interpret else self.num_warps}
+                "kernel": f"one pallas_call per chunk: fori_loop over examples, forward + backward + {opt}",
+                "lowering": "pallas interpret=True (CPU)" if self.interpret else "pallas triton",
+                "num_warps": None if self.interpret else self.num_warps,
+                "chunk_buckets": f"powers of two >= {MIN_BUCKET} (one compile each)"}
 
     def train_steps(self, steps: Steps) -> np.ndarray:
         n = len(steps)

@@ -12,6 +12,9 @@ Strategies (both train at batch size 1, in order, one optimiser update per examp
   scan  the whole chunk of examples in one jitted `lax.scan` over examples,
         carrying (params, opt_state), the carry's buffers donated; SCAN_UNROLL
         examples per loop iteration.
+  fused one Pallas kernel launch per chunk, the loop over examples inside it
+        (backends/jax_fused.py): CUDA GPUs; the CPU only through Pallas's
+        interpreter, for tests, with HARNESS_FUSED_INTERPRET=1.
 
 Design:
 - The network is a Flax linen module (`LeNet1989`) that declares each parameter

@@ -3,7 +3,7 @@
 jax, flax and optax are imported lazily, inside functions, so a machine without
 them lists this backend as unavailable instead of failing to start the harness.
 
-Strategies (both train at batch size 1, in order, one optimiser update per example):
+Strategies (all train at batch size 1, in order, one optimiser update per example):
   step  the loop a JAX user writes: one jitted training step per example, called
         from Python (params and opt_state donated). The chunk is put on the device
         once and the step indexes it (passing per-example host slices instead cost

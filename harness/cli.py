@@ -153,6 +153,10 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
     click.echo(f"harness run: backend {backend}, strategy {strategy}, device {device}, variant {v.name}, "
                f"dataset {data.name} ({n_train} train / {len(data.test_x)} test), {epochs} passes, "
                f"{dtype}, seed {seed}")
+    from .timing import busy_warning
+
+    if warning := busy_warning():
+        click.echo(warning, err=True)
 
     with pass_progress(n_train, epochs, enabled=not quiet) as bar:
         def on_epoch(epoch, entry, tr, te):
@@ -413,6 +417,10 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     click.echo(f"result: {path}")
     return 0
 
+
+from .sweep.cli import sweep  # noqa: E402  (its own module: the sweep's options are many)
+
+cli.add_command(sweep)
 
 if __name__ == "__main__":
     main()

@@ -55,6 +55,38 @@ def git_commit() -> str | None:
         return None
 
 
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def busy_warning() -> str | None:
+    """A warning when the machine is busier than its cores (1-minute load average), else None."""
+    load = load_average()
+    cores = usable_cores()
+    if load is None or load[0] <= cores:
+        return None
+    return (f"warning: load average {load[0]:.2f} exceeds this machine's {cores} cores: "
+            "other processes compete with this run, so its timing is pessimistic")
+
+
+def cotenants() -> int | None:
+    """How many other sweep points a sweep started beside this run on this machine ($HARNESS_COTENANTS)."""
+    try:
+        return int(os.environ["HARNESS_COTENANTS"])
+    except (KeyError, ValueError):
+        return None
+
+
 def environment() -> dict:
     """What the core knows of the machine; backends add their framework's part."""
     try:
@@ -74,4 +106,6 @@ def environment() -> dict:
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS",
             "CUDA_VISIBLE_DEVICES") if k in os.environ},
         "git_commit": git_commit(),
+        "load_average_at_start": load_average(),  # 1, 5, 15 minutes
+        "cotenants": cotenants(),
     }

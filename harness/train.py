@@ -70,6 +70,7 @@ class TrainLog:
     window_us: list[float] = field(default_factory=list)  # steady-state windows, us/example
     warmup_s: float = 0.0  # wall time of windows that met a new shape (compilation inside)
     warmup_examples: int = 0
+    examples: int = 0
     train_s: float = 0.0
     eval_s: float = 0.0
     final_test: SplitEval | None = None
@@ -80,8 +81,11 @@ class TrainLog:
         compile_s = None
         if med is not None:
             compile_s = max(self.warmup_s - self.warmup_examples * med * 1e-6, 0.0)
+        steady = self.examples - self.warmup_examples
         return {
             "us_per_example": med,
+            # the mean over the whole pass: steady windows' train time / their examples
+            "us_per_example_mean": (self.train_s - self.warmup_s) * 1e6 / steady if steady else None,
             "us_per_example_stats": stats,
             "examples_per_s": (1e6 / med) if med else None,
             "window": window,
@@ -104,6 +108,7 @@ def train_pass(session: Session, steps: Steps, epoch: int, window: int, log: Tra
         losses = session.train_steps(chunk)  # returns host values: the device is synchronised
         dt = clock() - t0
         log.train_s += dt
+        log.examples += len(chunk)
         bad = ~np.isfinite(losses)
         if bad.any():
             i = int(np.argmax(bad))

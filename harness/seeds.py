@@ -1,0 +1,199 @@
+"""Reports over seeds: runs that differ only by seed, grouped, as mean ± sd, min–max and n.
+
+Pure functions of loaded result dicts (no files): `seed_tables` gives markdown, `curves_png`
+a learning-curve figure with a band across seeds, `seed_section` both for a report.
+"""
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+
+import numpy as np
+
+from .sweep.match import result_config
+
+# LeCun et al. 1989, on their data (USPS): the 1989 variant's figures after 23 passes.
+PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_loss": 2.5e-3, "test_loss": 1.8e-2}
+GROUP_FIELDS = ("backend", "strategy", "device", "variant", "dataset", "dtype", "epochs", "limit")
+
+
+def machine(result: dict) -> str:
+    """The machine a result ran on, as tables split them: the CPU model, or the device's name."""
+    env = result.get("environment") or {}
+    if str(result.get("device", "cpu")).startswith("cpu"):
+        return env.get("cpu_model") or "unknown CPU"
+    be = env.get("backend") or {}
+    return be.get("device_name") or be.get("device_kind") or result.get("device", "?")
+
+
+def group_runs(results: list[dict]) -> dict[tuple, list[dict]]:
+    """(machine, device, config without seed) -> runs, for every run result."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in results:
+        cfg = result_config(r)
+        if cfg is None or not r.get("final"):
+            continue
+        groups[(machine(r), cfg.device, tuple(getattr(cfg, f) for f in GROUP_FIELDS))].append(r)
+    return dict(groups)
+
+
+def spread(values) -> dict:
+    a = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if a.size == 0:
+        return {"n": 0, "mean": None, "sd": None, "min": None, "max": None, "median": None}
+    return {"n": int(a.size), "mean": float(a.mean()), "sd": float(a.std(ddof=1)) if a.size > 1 else None,
+            "min": float(a.min()), "max": float(a.max()), "median": float(np.median(a))}
+
+
+def within(value: float, s: dict) -> dict:
+    """Whether `value` lies in the seed spread: min–max, and mean ± 2 sd (None when sd is undefined)."""
+    two_sd = None if s["sd"] is None else bool(abs(value - s["mean"]) <= 2 * s["sd"])
+    return {"min_max": bool(s["min"] <= value <= s["max"]), "mean_2sd": two_sd}
+
+
+def _pct(s: dict) -> tuple[str, str]:
+    if not s["n"]:
+        return "-", "-"
+    sd = "-" if s["sd"] is None else f"{s['sd'] * 100:.2f}"
+    return f"{s['mean'] * 100:.2f} ± {sd}", f"{s['min'] * 100:.2f}–{s['max'] * 100:.2f}"
+
+
+def _sci(s: dict) -> str:
+    if not s["n"]:
+        return "-"
+    return f"{s['mean']:.2e} ± " + ("-" if s["sd"] is None else f"{s['sd']:.1e}")
+
+
+def one_per_seed(runs: list[dict]) -> list[dict]:
+    """The latest run of each seed: a repeated seed computes the same numbers, it is not a new sample."""
+    latest: dict = {}
+    for r in sorted(runs, key=lambda r: str(r.get("finished", ""))):
+        latest[r.get("seed")] = r
+    return list(latest.values())
+
+
+def summarize_group(runs: list[dict]) -> dict:
+    """Errors and losses over distinct seeds; per-example time over every run (each a measurement)."""
+    fin = [r["final"] for r in one_per_seed(runs)]
+    timing = [r.get("timing") or {} for r in runs]
+    return {
+        "n": len(fin), "runs": len(runs), "seeds": sorted({r.get("seed") for r in runs}),
+        **{k: spread(f.get(k) for f in fin) for k in ("train_error", "test_error", "train_loss", "test_loss")},
+        "us_median": spread(t.get("us_per_example") for t in timing),
+        "us_mean": spread(t.get("us_per_example_mean") for t in timing),
+    }
+
+
+def _label(key: tuple) -> str:
+    d = dict(zip(GROUP_FIELDS, key))
+    return (f"{d['backend']}:{d['strategy']} {d['variant']} {d['dataset']} {d['dtype']} {d['epochs']} passes"
+            + ("" if d["limit"] is None else f" limit {d['limit']}"))
+
+
+def _us(s: dict) -> str:
+    return "-" if not s["n"] else f"{s['median']:.1f} ({s['min']:.1f}–{s['max']:.1f})"
+
+
+def _group_table(rows: list[tuple[tuple, dict]]) -> list[str]:
+    out = ["| configuration | n seeds (runs) | test error % mean ± sd | min–max | train error % mean ± sd | min–max "
+           "| test loss | train loss | us/example median of medians (min–max) | us/example mean over passes "
+           "(median; min–max) |", "|" + "---|" * 10]
+    for key, s in rows:
+        te, te_r = _pct(s["test_error"])
+        tr, tr_r = _pct(s["train_error"])
+        out.append(f"| {_label(key)} | {s['n']} ({s['runs']}) | {te} | {te_r} | {tr} | {tr_r} | {_sci(s['test_loss'])} "
+                   f"| {_sci(s['train_loss'])} | {_us(s['us_median'])} | {_us(s['us_mean'])} |")
+    return out
+
+
+def _yes(b) -> str:
+    return "-" if b is None else ("yes" if b else "no")
+
+
+def _paper_table(rows: list[tuple[tuple, dict]]) -> list[str]:
+    out = ["| configuration | figure | paper | seeds: mean ± sd | min–max | paper within min–max "
+           "| paper within mean ± 2 sd |", "|" + "---|" * 7]
+    for key, s in rows:
+        for fig, paper in PAPER_1989.items():
+            st = s[fig]
+            if not st["n"]:
+                continue
+            w = within(paper, st)
+            if fig.endswith("error"):
+                val, rng = _pct(st)
+                p = f"{paper * 100:.2f}%"
+            else:
+                val, rng, p = _sci(st), f"{st['min']:.2e}–{st['max']:.2e}", f"{paper:.1e}"
+            out.append(f"| {_label(key)} | {fig.replace('_', ' ')} | {p} | {val} | {rng} | {_yes(w['min_max'])} "
+                       f"| {_yes(w['mean_2sd'])} |")
+    return out
+
+
+def seed_tables(results: list[dict]) -> str:
+    """Markdown: per machine and device, one row per configuration over its seeds; for the 1989
+    variant, whether the paper's figures lie within the seed spread (min–max, and mean ± 2 sd)."""
+    groups = group_runs(results)
+    if not groups:
+        return "No run results to group over seeds.\n"
+    by_machine: dict[tuple, list] = defaultdict(list)
+    for (mach, dev, key), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], _label(kv[0][2]))):
+        by_machine[(mach, dev)].append((key, summarize_group(runs)))
+    lines = []
+    for (mach, dev), rows in by_machine.items():
+        lines += [f"### Over seeds: {mach}, device {dev}", ""] + _group_table(rows) + [""]
+        paper_rows = [(k, s) for k, s in rows if dict(zip(GROUP_FIELDS, k))["variant"] == "1989"]
+        if paper_rows:
+            lines += ["The paper's figures (1989: 0.14% train / 5.00% test error, train MSE 2.5e-3, test MSE "
+                      "1.8e-2) against the seed spread, judged two ways: within the observed min–max, and "
+                      "within mean ± 2 sd (sd over seeds, n-1).", ""] + _paper_table(paper_rows) + [""]
+    return "\n".join(lines)
+
+
+def curves_png(results: list[dict], variant: str) -> bytes | None:
+    """Learning curves of one variant: per configuration, the mean over seeds of test (solid) and
+    train (dashed) error per pass, with a min–max band across seeds. PNG bytes; None if no runs."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for (_, _, key), runs in group_runs(results).items():
+        if dict(zip(GROUP_FIELDS, key))["variant"] == variant:
+            groups[key] += runs
+    if not groups:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, runs in sorted(groups.items(), key=lambda kv: _label(kv[0])):
+        n_ep = min(len(r["epochs"]) for r in runs)
+        x = np.arange(1, n_ep + 1)
+        for split, style in (("test", "-"), ("train", "--")):
+            a = np.array([[e[f"{split}_error"] * 100 for e in r["epochs"][:n_ep]] for r in runs])
+            line, = ax.plot(x, a.mean(axis=0), style, label=f"{_label(key)} {split} (n={len(runs)})")
+            ax.fill_between(x, a.min(axis=0), a.max(axis=0), color=line.get_color(), alpha=0.2)
+    if variant == "1989":
+        ax.axhline(PAPER_1989["test_error"] * 100, color="k", lw=0.8, ls=":", label="paper test 5.00%")
+        ax.axhline(PAPER_1989["train_error"] * 100, color="grey", lw=0.8, ls=":", label="paper train 0.14%")
+    ax.set_yscale("log")
+    ax.set_xlabel("pass")
+    ax.set_ylabel("error % (mean over seeds; band: min–max)")
+    ax.set_title(f"variant {variant}: learning curves across seeds")
+    ax.legend(fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def seed_section(results: list[dict]) -> tuple[str, dict[str, bytes]]:
+    """The report's section over seeds: (markdown, {png file name: PNG bytes})."""
+    md = ["## Over seeds", "", seed_tables(results)]
+    figures = {}
+    variants = sorted({cfg.variant for r in results if (cfg := result_config(r)) is not None})
+    for v in variants:
+        png = curves_png(results, v)
+        if png is not None:
+            name = f"seeds-curves-{v}.png"
+            figures[name] = png
+            md += [f"![learning curves across seeds, variant {v}]({name})", ""]
+    return "\n".join(md), figures

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..config import RunConfig
-from ..spec import VARIANTS
+from ..data import DATASETS
+from ..spec import DTYPES, VARIANTS
 
 
 class GridError(Exception):
@@ -96,6 +97,10 @@ def _pairs(backends: list, strategies: list, strategies_of: dict[str, tuple] | N
 def _resolve(cfg: RunConfig, strategies_of: dict[str, tuple] | None) -> RunConfig:
     if cfg.variant not in VARIANTS:
         raise GridError(f"unknown variant {cfg.variant!r}; available: {', '.join(VARIANTS)}")
+    if cfg.dataset not in DATASETS:
+        raise GridError(f"unknown data set {cfg.dataset!r}; available: {', '.join(DATASETS)}")
+    if cfg.dtype not in DTYPES:
+        raise GridError(f"unknown dtype {cfg.dtype!r}; available: {', '.join(DTYPES)}")
     strategy = cfg.strategy
     if strategies_of is not None:
         if cfg.backend not in strategies_of:
@@ -118,16 +123,17 @@ def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple
         raise GridError(f"unknown grid list(s) {', '.join(sorted(unknown))}; available: {', '.join(AXES)}")
     vals = {k: _axis_values(k, lists.get(k)) for k in AXES}
     backends = vals.pop("backends")
-    pairs = _pairs(backends, vals.pop("strategies"), strategies_of)
-    if not pairs and backends == [None]:
-        pairs = [(None, None)]
+    strategies = vals.pop("strategies")
+    if backends == [None] and not any(s and ":" in s for s in strategies):
+        backends = [(base or {}).get("backend", RunConfig.backend)]  # the default backend
+    pairs = _pairs(backends, strategies, strategies_of)
     if not pairs:
         raise GridError("no backend x strategy pair matches the lists given")
     points = []
     rest = list(vals)
     for (b, s), combo in itertools.product(pairs, itertools.product(*(vals[k] for k in rest))):
         d = dict(base or {})
-        d.update({"backend": b, "strategy": s} if b is not None else {"strategy": s})
+        d.update({"backend": b, "strategy": s})
         d.update({AXES[k]: v for k, v in zip(rest, combo) if v is not None})
         points.append(_resolve(RunConfig.from_dict({k: v for k, v in d.items() if v is not None or k == "strategy"}),
                                strategies_of))

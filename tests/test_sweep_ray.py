@@ -1,0 +1,113 @@
+"""harness sweep on Ray: a local Ray, and a simulated two-node cluster whose nodes carry different
+custom resources (each point must land on the node its resources name). Children are real
+`harness run` processes on synthetic data; only the driver writes into the results directory."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.config import RunConfig
+from harness.sweep import driver as sweep_driver
+from harness.sweep.driver import run_sweep
+from harness.sweep.grid import Grid, expand
+from harness.sweep.manifest import MANIFEST_NAME
+from harness.sweep.ray_exec import node_cpus, run_ray, task_options
+
+ray = pytest.importorskip("ray")
+REPO = Path(__file__).resolve().parents[1]
+STRATS = {"torch": ("eager", "compiled"), "jax": ("step", "scan")}
+TINY = {"backends": "torch", "strategies": "eager", "datasets": "synthetic", "limit": "64", "epochs": "1",
+        "threads": "1"}
+# workers are started by the raylet, which inherits this process's environment
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+
+
+class _FakeRay:
+    def __init__(self, nodes):
+        self._nodes = nodes
+
+    def nodes(self):
+        return self._nodes
+
+
+def test_task_options_declare_threads_gpu_and_custom_resources():
+    fake = _FakeRay([{"Alive": True, "Resources": {"CPU": 8.0}},
+                     {"Alive": True, "Resources": {"CPU": 32.0, "GPU": 1.0, "h100": 1.0}},
+                     {"Alive": False, "Resources": {"CPU": 64.0}}])
+    assert task_options(fake, RunConfig(threads=2), {}, False)["num_cpus"] == 2
+    # no threads declared: the whole of the largest (alive) node that fits
+    assert task_options(fake, RunConfig(), {}, False)["num_cpus"] == 32.0
+    assert task_options(fake, RunConfig(device="cuda"), {"h100": 1.0}, False) == {
+        "num_cpus": 32.0, "num_gpus": 1, "resources": {"h100": 1.0}, "max_retries": 0}
+    assert task_options(fake, RunConfig(), {}, True)["num_cpus"] == 1  # --share-cores
+    with pytest.raises(Exception, match="no node"):
+        node_cpus(fake, {"tpu": 1.0})
+
+
+def _driver_only_writes(monkeypatch):
+    written = []
+    real = sweep_driver.write_result
+    pid = os.getpid()
+
+    def spy(results_dir, result, stem):
+        assert os.getpid() == pid
+        path = real(results_dir, result, stem)
+        written.append(path)
+        return path
+
+    monkeypatch.setattr(sweep_driver, "write_result", spy)
+    return written
+
+
+@pytest.mark.slow  # ~45 s on a busy 2-core machine; the cluster test below covers the executor by default
+def test_local_ray_runs_points_as_tasks(tmp_path, monkeypatch):
+    written = _driver_only_writes(monkeypatch)
+    grid = Grid(expand({**TINY, "seeds": "1-2"}, None, STRATS))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        out = run_sweep(grid, tmp_path, run_ray, progress_stream=open(os.devnull, "w"), env={})
+    finally:
+        ray.shutdown()
+    assert not out.failed, out.failed
+    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME])
+    results = [json.loads(p.read_text()) for p in written]
+    assert sorted(r["seed"] for r in results) == [1, 2]
+    for r in results:
+        where = r["sweep"]["where"]
+        assert where["executor"] == "ray" and where["pid"] != os.getpid()  # ran in a Ray worker
+        assert where["assigned_resources"] == {"CPU": 1.0}  # its declared threads
+        assert r["environment"]["cotenants"] in (0, 1) and r["sweep"]["cotenants_max"] in (0, 1)
+
+
+def test_two_node_cluster_places_points_by_custom_resource(tmp_path, monkeypatch):
+    """Node "red" and node "blue" (one CPU each); points pinned to each land there, and the
+    results directory holds exactly what the driver wrote."""
+    from ray.cluster_utils import Cluster
+
+    written = _driver_only_writes(monkeypatch)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"red": 1}})
+    cluster.add_node(num_cpus=1, resources={"blue": 1})
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        cluster.wait_for_nodes()
+        node_of = {k: n["NodeID"] for n in ray.nodes() if n["Alive"] for k in ("red", "blue")
+                   if k in n["Resources"]}
+        assert len(set(node_of.values())) == 2
+        pts = expand({**TINY, "seeds": "1-2"}, None, STRATS)
+        colour = {1: "red", 2: "blue"}
+        grid = Grid(pts, {p: {colour[p.seed]: 1.0} for p in pts})
+        out = run_sweep(grid, tmp_path, run_ray, progress_stream=open(os.devnull, "w"), env={})
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert not out.failed, out.failed
+    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME])
+    for path in written:
+        r = json.loads(path.read_text())
+        where, c = r["sweep"]["where"], colour[r["seed"]]
+        assert where["node_id"] == node_of[c], (r["seed"], where)
+        assert where["assigned_resources"].get(c) == 1.0
+        assert not str(tmp_path) in json.dumps(where)  # the worker never saw the results directory

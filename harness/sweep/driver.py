@@ -37,6 +37,9 @@ def result_stem(result: dict) -> str:
 def store(results_dir: Path, out: dict) -> Path:
     """Write a point's returned result (and parameters) into the results directory."""
     result = dict(out["result"])
+    env = result.get("environment")
+    if isinstance(env, dict) and env.get("cotenants") is None and out.get("cotenants_max") is not None:
+        result["environment"] = {**env, "cotenants": out["cotenants_max"]}
     result["sweep"] = {"executor": out["where"].get("executor"), "where": out["where"],
                        "cotenants_at_start": out.get("cotenants_at_start"),
                        "cotenants_max": out.get("cotenants_max"), "point_seconds": out.get("seconds")}

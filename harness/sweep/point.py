@@ -40,14 +40,17 @@ def _reason(proc_rc: int, stderr: str) -> str:
     return f"exit status {proc_rc}: {text[:REASON_CHARS]}"
 
 
-def run_point(cfg_dict: dict, *, cotenants: int = 0, save_params: bool = False, env: dict | None = None,
+def run_point(cfg_dict: dict, *, cotenants: int | None = 0, save_params: bool = False, env: dict | None = None,
               where: dict | None = None) -> dict:
     """Run one point; return {"ok", "result" | "reason", "npz", "where", "seconds", "tmp"}.
 
     `where` (node id, assigned resources) is filled in by the executor; hostname and pid here.
     """
     cfg = RunConfig.from_dict(cfg_dict)
-    child_env = {**os.environ, **(env or {}), "HARNESS_COTENANTS": str(cotenants)}
+    child_env = {**os.environ, **(env or {})}
+    child_env.pop("HARNESS_COTENANTS", None)
+    if cotenants is not None:  # known at start (local: 0); Ray fills it in from its ledger afterwards
+        child_env["HARNESS_COTENANTS"] = str(cotenants)
     out = {"ok": False, "where": {**(where or {}), "hostname": platform.node(), "pid": os.getpid()},
            "cotenants_at_start": cotenants}
     t0 = time.monotonic()

@@ -29,38 +29,41 @@ def _ray():
 
 
 class Tenants:
-    """Which points run on which node right now; for each, the most that ran beside it."""
+    """Which points run on which node right now; for each, the counts of others beside it."""
 
     def __init__(self):
-        self.nodes: dict[str, dict[str, int]] = {}
+        self.nodes: dict[str, dict[str, dict]] = {}
 
-    def enter(self, node: str, pid: str) -> int:
+    def enter(self, node: str, pid: str) -> None:
         here = self.nodes.setdefault(node, {})
-        for k in here:
-            here[k] = max(here[k], len(here))
-        here[pid] = len(here)
-        return here[pid]
+        for other in here.values():
+            other["most"] = max(other["most"], len(here))
+        here[pid] = {"at_start": len(here), "most": len(here)}
 
-    def leave(self, node: str, pid: str) -> int:
-        return self.nodes.get(node, {}).pop(pid, 0)
+    def leave(self, node: str, pid: str) -> dict:
+        return self.nodes.get(node, {}).pop(pid, {"at_start": None, "most": None})
 
     def started(self) -> list[str]:
         return [p for here in self.nodes.values() for p in here]
 
 
 def ray_point(cfg_dict: dict, tenants, save_params: bool, env: dict) -> dict:
-    """The task body, on a worker: register with the co-tenant ledger, run the point, return data."""
+    """The task body, on a worker: register with the co-tenant ledger, run the point, return data.
+
+    No ray.get before the child finishes: Ray lends a task's CPUs to other tasks while it blocks
+    in ray.get, which would put a second timed point on cores this one reserved.
+    """
     import ray
 
     ctx = ray.get_runtime_context()
     node, pid = ctx.get_node_id(), point_id(RunConfig.from_dict(cfg_dict))
     where = {"executor": "ray", "node_id": node, "assigned_resources": ctx.get_assigned_resources()}
-    n = ray.get(tenants.enter.remote(node, pid))
+    tenants.enter.remote(node, pid)  # calls from one worker to one actor run in order
     try:
-        out = run_point(cfg_dict, cotenants=n, save_params=save_params, env=env, where=where)
+        out = run_point(cfg_dict, cotenants=None, save_params=save_params, env=env, where=where)
     finally:
-        most = ray.get(tenants.leave.remote(node, pid))
-    out["cotenants_max"] = most
+        counts = ray.get(tenants.leave.remote(node, pid))
+    out["cotenants_at_start"], out["cotenants_max"] = counts["at_start"], counts["most"]
     return out
 
 
@@ -92,11 +95,16 @@ def run_ray(points: list[RunConfig], *, on_start: Callable, on_finish: Callable,
     ray = _ray()
     owned = not ray.is_initialized()
     if owned:
+        import signal
+
+        sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address=address, log_to_driver=False, include_dashboard=False, logging_level="error",
                      configure_logging=True)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise RayUnavailable(f"cannot reach the Ray cluster at {address!r}: {e}") from None
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)  # ray.init installs its own; keep the sweep's clean stop
     refs: dict = {}
     try:
         tenants = ray.remote(num_cpus=0)(Tenants).remote()

@@ -418,7 +418,7 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     return 0
 
 
-from .sweep.cli import sweep  # noqa: E402  (its own module: the sweep's options are many)
+from .sweep.cli import sweep  # its own module: the sweep has many options
 
 cli.add_command(sweep)
 

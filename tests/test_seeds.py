@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 
 from harness.config import RunConfig
-from harness.seeds import group_runs, seed_section, seed_tables, spread, summarize_group, within
+from harness.seeds import (
+    group_runs,
+    seed_section,
+    seed_tables,
+    spread,
+    summarize_group,
+    within,
+)
 
 
 def _run(seed, test_error, *, strategy="scan", cpu="CPU A", device="cpu", epochs=3, us=30.0, finished="1"):

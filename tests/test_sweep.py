@@ -1,6 +1,7 @@
 """harness sweep: grid expansion, TOML, manifest, matching, the local executor, resume, seeds."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -136,7 +137,8 @@ def _grid(seeds="1-3") -> Grid:
 def test_manifest_and_resume_after_a_failed_point(tmp_path):
     grid = _grid()
     ex, calls = _fake_executor(fail={2})
-    out = run_sweep(grid, tmp_path, ex, progress_stream=open(os.devnull, "w"))
+    out = run_sweep(grid, tmp_path, ex, progress_stream=io.StringIO())
+    assert [c.seed for c in calls] == [1, 2, 3]
     assert len(out.done) == 2 and len(out.failed) == 1
     m = read_manifest(tmp_path)
     states = {p["config"]["seed"]: (p["state"], p["reason"]) for p in m["points"]}
@@ -145,7 +147,7 @@ def test_manifest_and_resume_after_a_failed_point(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     # again: only the failed point runs, and now succeeds
     ex2, calls2 = _fake_executor()
-    out2 = run_sweep(grid, tmp_path, ex2, progress_stream=open(os.devnull, "w"))
+    out2 = run_sweep(grid, tmp_path, ex2, progress_stream=io.StringIO())
     assert [c.seed for c in calls2] == [2]
     assert len(out2.found) == 2 and len(out2.done) == 1
     assert read_manifest(tmp_path)["counts"]["done"] == 3
@@ -156,13 +158,13 @@ def test_interrupt_keeps_finished_points_and_leaves_the_rest_pending(tmp_path):
     grid = _grid()
     ex, _ = _fake_executor(interrupt_after=1)
     with pytest.raises(SweepInterrupted, match="1 point"):
-        run_sweep(grid, tmp_path, ex, progress_stream=open(os.devnull, "w"))
+        run_sweep(grid, tmp_path, ex, progress_stream=io.StringIO())
     m = read_manifest(tmp_path)
     states = {p["config"]["seed"]: (p["state"], p["reason"]) for p in m["points"]}
     assert states == {1: ("done", None), 2: ("pending", "interrupted"), 3: ("pending", None)}
     assert len(list(tmp_path.glob("run-*.json"))) == 1
     ex2, calls2 = _fake_executor()
-    run_sweep(grid, tmp_path, ex2, progress_stream=open(os.devnull, "w"))
+    run_sweep(grid, tmp_path, ex2, progress_stream=io.StringIO())
     assert [c.seed for c in calls2] == [2, 3]
 
 
@@ -181,7 +183,7 @@ def test_local_executor_runs_a_real_child_and_only_the_driver_writes(tmp_path, m
     driver_pid = os.getpid()
     monkeypatch.setattr(sweep_driver, "write_result", spy)
     grid = Grid(expand({**TINY, "seeds": "5"}, None, STRATS))
-    out = run_sweep(grid, tmp_path, run_local, progress_stream=open(os.devnull, "w"), env={})
+    out = run_sweep(grid, tmp_path, run_local, progress_stream=io.StringIO(), env={})
     assert not out.failed, out.failed
     assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME])
     r = json.loads(written[0].read_text())
@@ -192,14 +194,14 @@ def test_local_executor_runs_a_real_child_and_only_the_driver_writes(tmp_path, m
     assert "us_per_example_mean" in r["timing"]
     assert result_key(r) == point_key(grid.points[0])
     # run again: the point is found, nothing runs
-    out2 = run_sweep(grid, tmp_path, run_local, progress_stream=open(os.devnull, "w"), env={})
+    out2 = run_sweep(grid, tmp_path, run_local, progress_stream=io.StringIO(), env={})
     assert len(out2.found) == 1 and not out2.done and len(written) == 1
 
 
 def _cli(args, **kw):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          env=env, **kw)
+                          env=env, check=False, **kw)
 
 
 def test_cli_dry_run_and_mistakes(tmp_path):
@@ -214,7 +216,7 @@ def test_cli_dry_run_and_mistakes(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_stops_a_real_sweep_cleanly_and_resume_runs_the_rest(tmp_path):
-    args = ["sweep", *sum(([f"--{k}", v] for k, v in TINY.items()), []), "--seeds", "1-3",
+    args = ["sweep", *(a for k, v in TINY.items() for a in (f"--{k}", v)), "--seeds", "1-3",
             "--results-dir", str(tmp_path)]
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -229,7 +231,7 @@ def test_sigterm_stops_a_real_sweep_cleanly_and_resume_runs_the_rest(tmp_path):
     assert proc.returncode == 130, err
     m = read_manifest(tmp_path)
     assert m["counts"]["done"] == 1 and m["counts"]["running"] == 0
-    assert [p["reason"] for p in m["points"] if p["state"] == "pending"][0] == "interrupted"
+    assert next(p["reason"] for p in m["points"] if p["state"] == "pending") == "interrupted"
     assert len(list(tmp_path.glob("run-*.json"))) == 1 and not list(tmp_path.glob(".*"))
     p = _cli(args)
     assert p.returncode == 0, p.stderr

@@ -3,6 +3,7 @@ custom resources (each point must land on the node its resources name). Children
 `harness run` processes on synthetic data; only the driver writes into the results directory."""
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_local_ray_runs_points_as_tasks(tmp_path, monkeypatch):
     grid = Grid(expand({**TINY, "seeds": "1-2"}, None, STRATS))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        out = run_sweep(grid, tmp_path, run_ray, progress_stream=open(os.devnull, "w"), env={})
+        out = run_sweep(grid, tmp_path, run_ray, progress_stream=io.StringIO(), env={})
     finally:
         ray.shutdown()
     assert not out.failed, out.failed
@@ -99,7 +100,7 @@ def test_two_node_cluster_places_points_by_custom_resource(tmp_path, monkeypatch
         pts = expand({**TINY, "seeds": "1-2"}, None, STRATS)
         colour = {1: "red", 2: "blue"}
         grid = Grid(pts, {p: {colour[p.seed]: 1.0} for p in pts})
-        out = run_sweep(grid, tmp_path, run_ray, progress_stream=open(os.devnull, "w"), env={})
+        out = run_sweep(grid, tmp_path, run_ray, progress_stream=io.StringIO(), env={})
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -3,10 +3,10 @@ and write each returned result into the results directory. Only this process wri
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..config import RunConfig
 from ..results import atomic_write_bytes, ensure_writable, write_result

@@ -6,9 +6,10 @@ epochs: the variant's) so a point's identity is what its result will record.
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+import tomllib
 
 from ..config import RunConfig
 from ..data import DATASETS

@@ -2,7 +2,7 @@
 beyond the harness; nothing runs beside a point, so each records zero co-tenants."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import RunConfig
 from .point import run_point

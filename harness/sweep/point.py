@@ -57,7 +57,7 @@ def run_point(cfg_dict: dict, *, cotenants: int | None = 0, save_params: bool = 
     with tempfile.TemporaryDirectory(prefix="harness-point-") as tmp:
         out["tmp"] = tmp
         proc = subprocess.Popen(command(cfg, tmp, save_params), env=child_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)  # noqa: PLW1509 (only a prctl, no locks)
         try:
             stdout, stderr = proc.communicate()
         except BaseException:  # interrupted or cancelled: take the child down with us

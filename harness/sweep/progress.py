@@ -12,7 +12,7 @@ from .manifest import point_id
 
 
 def _dur(s: float) -> str:
-    s = int(round(s))
+    s = round(s)
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 

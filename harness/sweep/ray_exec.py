@@ -7,7 +7,7 @@ local executor and returns the result as data: the results directory never reach
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import RunConfig
 from .manifest import point_id

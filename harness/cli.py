@@ -155,8 +155,8 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
                f"{dtype}, seed {seed}")
     from .timing import busy_warning
 
-    if warning := busy_warning():
-        click.echo(warning, err=True)
+    if warning := busy_warning():  # on stdout with the run's header: stderr is for errors only
+        click.echo(warning)
 
     with pass_progress(n_train, epochs, enabled=not quiet) as bar:
         def on_epoch(epoch, entry, tr, te):

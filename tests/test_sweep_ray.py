@@ -112,3 +112,36 @@ def test_two_node_cluster_places_points_by_custom_resource(tmp_path, monkeypatch
         assert where["node_id"] == node_of[c], (r["seed"], where)
         assert where["assigned_resources"].get(c) == 1.0
         assert not str(tmp_path) in json.dumps(where)  # the worker never saw the results directory
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_ray_sweep_cleanly(tmp_path):
+    """SIGTERM to `harness sweep --executor ray` (ray.init installs its own handler; the sweep's
+    must win): the finished point is kept, running ones are left pending, no child survives."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from harness.sweep.manifest import read_manifest
+
+    args = ["sweep", "--executor", "ray", *(a for k, v in TINY.items() for a in (f"--{k}", v)),
+            "--seeds", "1-4", "--window", "263", "--results-dir", str(tmp_path)]  # 263: marks our children
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        m = read_manifest(tmp_path)
+        if m and m["counts"]["done"] >= 1 and m["counts"]["running"] >= 1:
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    m = read_manifest(tmp_path)
+    assert m["counts"]["running"] == 0 and m["counts"]["done"] >= 1
+    assert "interrupted" in {p["reason"] for p in m["points"] if p["state"] == "pending"}
+    assert len(list(tmp_path.glob("run-*.json"))) == m["counts"]["done"]
+    time.sleep(5)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert "--window 263" not in ps  # no child of the sweep survived it

@@ -18,7 +18,7 @@ from harness.sweep.driver import SweepInterrupted, run_sweep
 from harness.sweep.grid import Grid, GridError, expand, load_toml, parse_ints
 from harness.sweep.local import run_local
 from harness.sweep.manifest import MANIFEST_NAME, read_manifest
-from harness.sweep.match import finished_points, point_key, result_key
+from harness.sweep.match import finished_points, point_key, result_for, result_key
 
 REPO = Path(__file__).resolve().parents[1]
 STRATS = {"torch": ("eager", "compiled"), "jax": ("step", "scan")}
@@ -109,6 +109,21 @@ def test_result_key_from_config_or_top_level_fields():
     assert result_key(_fake_result(limited, with_config=False)) == point_key(limited)
     assert result_key(_fake_result(cfg)) != point_key(RunConfig(backend="jax", strategy="scan", seed=4, epochs=23))
     assert result_key({"kind": "parity"}) is None
+
+
+def test_threads_match_where_a_result_records_them(tmp_path):
+    """Threads are not identity: a result recording threads 1 is not a threads-2 point's result;
+    an older result that records no configuration (threads unknown) satisfies any threads."""
+    from harness.results import write_result
+
+    one = RunConfig(backend="jax", strategy="scan", seed=3, epochs=23, threads=1)
+    write_result(tmp_path / "a", _fake_result(one), "run-a")
+    found = finished_points(tmp_path / "a")
+    assert result_for(found, one) is not None
+    assert result_for(found, RunConfig(backend="jax", strategy="scan", seed=3, epochs=23, threads=2)) is None
+    write_result(tmp_path / "b", _fake_result(one, with_config=False), "run-b")
+    assert result_for(finished_points(tmp_path / "b"), RunConfig(backend="jax", strategy="scan", seed=3,
+                                                                  epochs=23, threads=2)) is not None
 
 
 def _fake_executor(fail=(), interrupt_after=None):

@@ -94,7 +94,7 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     from .driver import run_sweep
     from .grid import GridError
     from .manifest import point_id
-    from .match import finished_points, point_key, result_key
+    from .match import finished_points, point_key, result_for, result_key
     from .progress import echo_points
 
     try:
@@ -103,7 +103,7 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
         raise click.UsageError(str(e)) from None
     if dry_run:
         found = finished_points(results_dir)
-        echo_points(grid.points, {point_id(c) for c in grid.points if point_key(c) in found}, grid.resources)
+        echo_points(grid.points, {point_id(c) for c in grid.points if result_for(found, c)}, grid.resources)
         click.echo(f"{len(grid.points)} point(s)")
         return 0
     env = {k: v for k, v in os.environ.items() if k.startswith("HARNESS_") and k != "HARNESS_COTENANTS"}

@@ -12,7 +12,7 @@ from ..config import RunConfig
 from ..results import atomic_write_bytes, ensure_writable, write_result
 from .grid import Grid
 from .manifest import Manifest, point_id
-from .match import finished_points, point_key
+from .match import finished_points, result_for
 from .progress import SweepProgress
 
 
@@ -34,13 +34,13 @@ def result_stem(result: dict) -> str:
             f"{result['variant']}-{result['dataset']}")
 
 
-def store(results_dir: Path, out: dict) -> Path:
+def store(results_dir: Path, cfg: RunConfig, out: dict) -> Path:
     """Write a point's returned result (and parameters) into the results directory."""
     result = dict(out["result"])
     env = result.get("environment")
     if isinstance(env, dict) and env.get("cotenants") is None and out.get("cotenants_max") is not None:
         result["environment"] = {**env, "cotenants": out["cotenants_max"]}
-    result["sweep"] = {"executor": out["where"].get("executor"), "where": out["where"],
+    result["sweep"] = {"config": cfg.to_dict(), "executor": out["where"].get("executor"), "where": out["where"],
                        "cotenants_at_start": out.get("cotenants_at_start"),
                        "cotenants_max": out.get("cotenants_max"), "point_seconds": out.get("seconds")}
     path = write_result(results_dir, result, result_stem(result))
@@ -74,8 +74,8 @@ def run_sweep(grid: Grid, results_dir: Path, executor: Callable, *, progress_str
     outcome = SweepOutcome(manifest=manifest.path)
     todo = []
     for cfg in grid.points:
-        if point_key(cfg) in found:
-            manifest.set(cfg, "done", result=found[point_key(cfg)].name, write=False)
+        if (path := result_for(found, cfg)) is not None:
+            manifest.set(cfg, "done", result=path.name, write=False)
             outcome.found.append(cfg)
         else:
             todo.append(cfg)
@@ -88,7 +88,7 @@ def run_sweep(grid: Grid, results_dir: Path, executor: Callable, *, progress_str
 
     def on_finish(cfg, out):
         if out.get("ok"):
-            path = store(results_dir, out)
+            path = store(results_dir, cfg, out)
             outcome.done[point_id(cfg)] = path
             manifest.set(cfg, "done", result=path.name)
         else:

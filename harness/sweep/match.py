@@ -16,28 +16,34 @@ def _norm_limit(dataset: str, limit: int | None) -> int | None:
 
 
 def point_key(cfg: RunConfig) -> tuple:
-    """Identity (limit normalised: a limit >= the training set is no limit) plus threads."""
+    """Identity, with the limit normalised (a limit >= the training set is no limit)."""
     d = cfg.identity()
     d["limit"] = _norm_limit(cfg.dataset, cfg.limit)
-    return tuple(d[k] for k in IDENTITY) + (cfg.threads,)
+    return tuple(d[k] for k in IDENTITY)
+
+
+def _recorded_config(result: dict) -> dict | None:
+    """The configuration a result records: its own `config`, or the sweep point that made it."""
+    for cfg in (result.get("config"), (result.get("sweep") or {}).get("config")):
+        if isinstance(cfg, dict):
+            return cfg
+    return None
 
 
 def result_config(result: dict) -> RunConfig | None:
-    """The RunConfig a run result records, or one derived from its top-level fields (results
-    written before `config` was recorded); None for anything that is not a run result."""
+    """The RunConfig of a run result, recorded or derived from its top-level fields (results
+    written before `config` was recorded: threads then unknown, None); None if not a run result."""
     if result.get("kind") != "run":
         return None
-    if isinstance(result.get("config"), dict):
-        return RunConfig.from_dict(result["config"])
+    recorded = _recorded_config(result)
+    if recorded is not None:
+        return RunConfig.from_dict(recorded)
     try:
-        env_threads = (result.get("environment") or {}).get("env_threads") or {}
-        threads = env_threads.get("OMP_NUM_THREADS")
         return RunConfig(
             backend=result["backend"], strategy=result["strategy"], device=result["device"],
             variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"],
             seed=int(result["seed"]), epochs=len(result["epochs"]),
-            limit=_norm_limit(result["dataset"], result.get("n_train")),
-            threads=int(threads) if threads is not None else None)
+            limit=_norm_limit(result["dataset"], result.get("n_train")))
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -47,14 +53,27 @@ def result_key(result: dict) -> tuple | None:
     return None if cfg is None else point_key(cfg)
 
 
-def finished_points(results_dir: Path) -> dict[tuple, Path]:
-    """point_key -> result file, for every run result already in `results_dir`."""
+# A result's threads when it does not record them (threads are not part of the identity).
+UNKNOWN_THREADS = "unknown"
+
+
+def finished_points(results_dir: Path) -> dict[tuple, list[tuple]]:
+    """point_key -> [(threads or UNKNOWN_THREADS, result file)] for every run result in `results_dir`."""
     if not Path(results_dir).is_dir():
         return {}
-    found = {}
+    found: dict[tuple, list[tuple]] = {}
     loaded, _ = load_results(results_dir)
     for path, result in loaded:
-        key = result_key(result)
-        if key is not None:
-            found.setdefault(key, path)
+        cfg = result_config(result)
+        if cfg is not None:
+            threads = cfg.threads if _recorded_config(result) is not None else UNKNOWN_THREADS
+            found.setdefault(point_key(cfg), []).append((threads, path))
     return found
+
+
+def result_for(found: dict[tuple, list[tuple]], cfg: RunConfig) -> Path | None:
+    """A result of this point: same identity, and the same threads where the result records them."""
+    for threads, path in found.get(point_key(cfg), []):
+        if threads == UNKNOWN_THREADS or threads == cfg.threads:
+            return path
+    return None

@@ -49,6 +49,8 @@ def run_point(cfg_dict: dict, *, cotenants: int | None = 0, save_params: bool = 
     cfg = RunConfig.from_dict(cfg_dict)
     child_env = {**os.environ, **(env or {})}
     child_env.pop("HARNESS_COTENANTS", None)
+    if cfg.threads is None and "OMP_NUM_THREADS" not in (env or {}):
+        child_env.pop("OMP_NUM_THREADS", None)  # Ray sets it to the task's CPUs; no threads: the framework's choice
     if cotenants is not None:  # known at start (local: 0); Ray fills it in from its ledger afterwards
         child_env["HARNESS_COTENANTS"] = str(cotenants)
     out = {"ok": False, "where": {**(where or {}), "hostname": platform.node(), "pid": os.getpid()},

@@ -145,3 +145,14 @@ def test_sigterm_stops_a_ray_sweep_cleanly(tmp_path):
     time.sleep(5)
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert "--window 263" not in ps  # no child of the sweep survived it
+
+
+def test_unreachable_ray_address_is_one_line_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", "--executor", "ray", "--ray-address",
+                        "127.0.0.1:1", "--datasets", "synthetic", "--results-dir", str(tmp_path)],
+                       capture_output=True, text=True, check=False, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert "--ray-address 127.0.0.1:1: no Ray cluster answers there" in p.stderr

@@ -134,5 +134,5 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     return 1 if outcome.failed else 0
 
 
-for _name in reversed(list(AXES)):
+for _name in AXES:
     sweep = _list_option(_name, LIST_HELP[_name])(sweep)

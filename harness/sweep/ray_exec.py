@@ -89,6 +89,21 @@ def task_options(ray, cfg: RunConfig, custom: dict[str, float], share_cores: boo
     return {"num_cpus": cpus, "num_gpus": gpus, "resources": dict(custom), "max_retries": 0}
 
 
+def check_address(address: str | None) -> None:
+    """HOST:PORT must accept a connection: ray.init would otherwise retry for minutes."""
+    if not address or address == "auto" or "://" in address:
+        return
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except (OSError, ValueError) as e:
+        raise RayUnavailable(f"--ray-address {address}: no Ray cluster answers there ({e}); "
+                             "start one with `ray start --head`, or use auto / no address") from None
+
+
 def run_ray(points: list[RunConfig], *, on_start: Callable, on_finish: Callable, resources_for: Callable,
             env: dict | None = None, save_params: bool = False, address: str | None = None,
             share_cores: bool = False) -> None:
@@ -97,6 +112,7 @@ def run_ray(points: list[RunConfig], *, on_start: Callable, on_finish: Callable,
     if owned:
         import signal
 
+        check_address(address)
         sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address=address, log_to_driver=False, include_dashboard=False, logging_level="error",

@@ -174,7 +174,8 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
     s = t["us_per_example_stats"]
     if s["median"] is not None:
         click.echo(f"us_per_example: median {s['median']:.1f} (p25 {s['p25']:.1f}, p75 {s['p75']:.1f}, "
-                   f"{s['n']} windows of {window}); {t['examples_per_s']:.0f} examples/s")
+                   f"{s['n']} windows of {window}); mean {t['us_per_example_mean']:.1f} over those windows; "
+                   f"{t['examples_per_s']:.0f} examples/s")
     else:
         click.echo("us_per_example: no steady-state window (run longer or use a smaller --window)")
     click.echo(f"train time {t['train_s_total']:.1f} s (warm-up/compile ~{t['compile_s_estimate'] or 0:.1f} s), "

@@ -88,7 +88,8 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     """Run a grid of `harness run` points (from lists, or GRID_FILE, a TOML file), each in its own
     process; points that already have a result in --results-dir are skipped (matched by
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
-    state. Prints a seed table (mean and spread over seeds) at the end."""
+    state. Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a
+    point failed, 130 if interrupted (finished points are kept)."""
     from .. import seeds as seed_report
     from ..results import load_results
     from .driver import run_sweep

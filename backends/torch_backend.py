@@ -8,6 +8,7 @@ Strategies:
              torch.optim (SGD or AdamW), one example at a time.
   compiled   torch.func + torch.compile, 16 steps per compiled call (torch_fast.py).
   cudagraph  the same steps captured in a CUDA graph and replayed (CUDA only).
+  fused      one Triton kernel launch per chunk of examples (CUDA; 1989 only; torch_fused.py).
 
 Threads: $HARNESS_THREADS (set by `harness run --threads N`) sets torch's
 intra-op thread count; otherwise torch's default stands.
@@ -22,7 +23,10 @@ from harness.backend import BackendUnavailable, DeviceUnavailable, Steps
 from harness.hookspecs import hookimpl
 from harness.spec import PARAM_NAMES, Variant
 
-STRATEGIES = ("eager", "compiled", "cudagraph")  # compiled, cudagraph: backends/torch_fast.py
+if os.environ.get("HARNESS_FUSED_INTERPRET") == "1":  # test opt-in: fused through Triton's interpreter,
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # which Triton reads once, at its first import (torch_fused.py)
+
+STRATEGIES = ("eager", "compiled", "cudagraph", "fused")  # compiled, cudagraph: torch_fast.py; fused: torch_fused.py
 
 
 def _torch():
@@ -189,7 +193,18 @@ class TorchBackend:
         devs = self.devices()
         if strategy == "cudagraph":  # CUDA graphs: CUDA devices only (none on a CPU-only machine)
             return [d for d in devs if d.startswith("cuda")]
+        if strategy == "fused":
+            from . import torch_fused
+
+            return torch_fused.devices(_torch(), devs)
         return devs
+
+    def supports(self, strategy: str, variant: str, dtype: str) -> str | None:
+        if strategy == "fused":
+            from . import torch_fused
+
+            return torch_fused.unsupported(variant, dtype)
+        return None
 
     def environment(self, device: str) -> dict:
         torch = _torch()
@@ -218,6 +233,10 @@ class TorchBackend:
         apply_threads(torch)
         if strategy == "eager":
             return EagerSession(torch, variant, params, dtype, dev)
+        if strategy == "fused":  # Triton imported only when fused is asked for
+            from . import torch_fused
+
+            return torch_fused.FusedSession(torch, variant, params, dtype, dev)
         # torch_fast imports torch at its top: imported only when a fast strategy is asked for
         from . import torch_fast
 

@@ -253,7 +253,7 @@ def _update_h1(P, G, S, x_ptr, lr, BW: tl.constexpr, GRADS_ONLY: tl.constexpr):
         _apply(P, G, H1B + b, tl.load(S + D1 + b), lr, b < 768, GRADS_ONLY)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n"])  # one compilation for every chunk length
 def fused_sgd(P, G, S, X, T, LR, LOSS, n,
               GRADS_ONLY: tl.constexpr, LIBDEVICE: tl.constexpr,
               BU1: tl.constexpr, BU2: tl.constexpr, BR2: tl.constexpr, BR3: tl.constexpr,

@@ -23,6 +23,17 @@ class DeviceUnavailable(Exception):
     """Raised when a backend cannot reach the device asked for: says which it can."""
 
 
+def refuse_interpreted(session, command: str) -> None:
+    """`run` and `bench` never time an interpreter: refuse a session whose optional
+    environment() says {"interpreted": True} (a fused kernel run through Triton's or
+    Pallas's interpreter on the CPU, which only tests opt in to)."""
+    env = session.environment() if hasattr(session, "environment") else {}
+    if env.get("interpreted"):
+        raise DeviceUnavailable(f"{command} never times an interpreter: this session runs its kernel "
+                                "interpreted on the CPU (HARNESS_FUSED_INTERPRET=1, a test opt-in); "
+                                "unset it and use a cuda device")
+
+
 @dataclass
 class Steps:
     """What one call of Session.train_steps consumes: n examples, in order, one update each.

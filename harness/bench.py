@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .backend import Backend, Session, Steps
+from .backend import Backend, Session, Steps, refuse_interpreted
 from .data import Dataset
 from .draws import pass_steps
 from .spec import Variant, init_params
@@ -58,8 +58,10 @@ class StepFeeder:
 
 def make_session(t: Target, variant: Variant, seed: int, dtype: str) -> Session:
     t.backend.environment(t.device)  # pins precision before the session
-    return t.backend.session(variant=variant, params=init_params(seed, dtype, variant), dtype=dtype,
-                             device=t.device, strategy=t.strategy)
+    session = t.backend.session(variant=variant, params=init_params(seed, dtype, variant), dtype=dtype,
+                                device=t.device, strategy=t.strategy)
+    refuse_interpreted(session, "harness bench")
+    return session
 
 
 def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype: str, window: int,

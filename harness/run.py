@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from .backend import Backend, DeviceUnavailable
+from .backend import Backend, DeviceUnavailable, refuse_interpreted
 from .data import Dataset
 from .errors import BackendFailure, UnknownStrategy, UnknownVariant
 from .plugins import one_line
@@ -63,9 +63,10 @@ def run_training(
                                   strategy=strategy)
         if hasattr(session, "environment"):  # optional: settings only the session knows (threads)
             env["session"] = session.environment()
+        refuse_interpreted(session, "harness run")
         log = train(session, variant, data, epochs=epochs, seed=seed, dtype=dtype, window=window,
                     limit=limit, on_epoch=on_epoch, progress=progress)
-    except (NonFiniteLoss, KeyboardInterrupt):
+    except (NonFiniteLoss, KeyboardInterrupt, DeviceUnavailable):
         raise
     except Exception as e:  # a bug in the plugin: name it, keep the traceback's last frame
         raise BackendFailure(f"backend {backend.name!r} strategy {strategy!r} failed: {one_line(e)}; "

@@ -1,0 +1,78 @@
+"""Run in a child process by test_fused_triton.py: torch `fused` through Triton's interpreter,
+compared with torch `eager` by harness.parity's checks; prints the results as one JSON object.
+
+Its own process because Triton decides interpretation once, at its first import
+(TRITON_INTERPRET=1), and other tests in the pytest process may import Triton compiled.
+
+    python tests/fused_triton_child.py DATA_DIR [--slow]
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ["HARNESS_FUSED_INTERPRET"] = "1"  # the test opt-in: fused reaches "cpu" through the interpreter
+os.environ.setdefault("HARNESS_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from backends.torch_backend import TorchBackend  # noqa: E402
+from backends.torch_fused import GPU_BLOCKS  # noqa: E402
+from harness import parity  # noqa: E402
+from harness.data import load_dataset  # noqa: E402
+from harness.draws import pass_steps  # noqa: E402
+from harness.spec import VARIANTS, init_params  # noqa: E402
+
+SEED = 1337
+
+
+def context(data, dtype: str) -> parity.Context:
+    variant = VARIANTS["1989"]
+    first = pass_steps(variant, data, SEED, 0, variant.epochs, dtype)
+    return parity.Context(variant, data, dtype, "cpu", SEED, init_params(SEED, dtype, variant), first,
+                          parity.tolerances(dtype, variant))
+
+
+def figures(check: dict) -> dict:
+    """Per check: passed, its summary and max |a - b| per tensor (worst over k / examples)."""
+    per: dict[str, float] = {}
+    for r in check["rows"]:
+        if r.get("max_abs") is not None:
+            key = r["tensor"] + (f" k={r['k']}" if r.get("k") is not None else "")
+            per[key] = max(per.get(key, 0.0), r["max_abs"])
+    errors = [r["error"] for r in check["rows"] if r.get("error")]
+    return {"passed": check["passed"], "summary": check["summary"], "max_abs": per, "errors": errors}
+
+
+def main(data_dir: str, slow: bool) -> dict:
+    backend = TorchBackend()
+    assert backend.strategy_devices("fused") == ["cpu"], backend.strategy_devices("fused")
+    ref, fused = parity.Target(backend, "eager"), [parity.Target(backend, "fused")]
+    usps = load_dataset("usps", data_dir)
+    synthetic = load_dataset("synthetic", data_dir)
+    out: dict = {}
+    for dtype in ("float64", "float32"):
+        ctx = context(usps, dtype)
+        out[f"usps {dtype} forward"] = figures(parity.check_forward(ctx, ref, fused, n=64))
+        out[f"usps {dtype} grads"] = figures(parity.check_grads(ctx, ref, fused, n=2))
+        out[f"usps {dtype} steps"] = figures(parity.check_steps(ctx, ref, fused, [1, 4] if not slow else [1, 20]))
+        out[f"usps {dtype} trajectory"] = figures(parity.check_trajectory(ctx, ref, fused, 3 if not slow else 30))
+    ctx = context(synthetic, "float64")
+    out["synthetic float64 steps"] = figures(parity.check_steps(ctx, ref, fused, [3]))
+    # the tiles the GPU runs (GPU_BLOCKS): many more, smaller tile operations, slower to interpret
+    os.environ["HARNESS_FUSED_BLOCKS"] = ",".join(f"{k}={v}" for k, v in GPU_BLOCKS.items())
+    for dtype in ("float64", "float32"):
+        ctx = context(usps, dtype)
+        out[f"usps {dtype} grads, GPU tiles"] = figures(parity.check_grads(ctx, ref, fused, n=1))
+    if slow:
+        out["usps float64 steps, GPU tiles"] = figures(parity.check_steps(context(usps, "float64"), ref, fused, [2]))
+    session = backend.session(variant=VARIANTS["1989"], params=init_params(SEED, "float32"), dtype="float32",
+                              device="cpu", strategy="fused")
+    out["environment"] = session.environment()
+    out["losses finite"] = bool(np.isfinite(session.train_steps(ctx.first_steps.slice(0, 2))).all())
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], "--slow" in sys.argv[2:])))

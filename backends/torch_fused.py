@@ -120,7 +120,7 @@ class FusedSession:
 
     def _launch(self, steps, grads_only: bool):
         t, n = self.torch, len(steps)
-        kw = dict(device=self.device, dtype=self.P.dtype)
+        kw = {"device": self.device, "dtype": self.P.dtype}
         x = t.as_tensor(np.ascontiguousarray(steps.x).reshape(n, 256), **kw)
         tg = t.as_tensor(np.ascontiguousarray(steps.targets), **kw)
         lr = t.as_tensor(np.asarray(steps.lr), **kw)

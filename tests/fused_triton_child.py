@@ -15,14 +15,14 @@ import sys
 os.environ["HARNESS_FUSED_INTERPRET"] = "1"  # the test opt-in: fused reaches "cpu" through the interpreter
 os.environ.setdefault("HARNESS_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from backends.torch_backend import TorchBackend  # noqa: E402
-from backends.torch_fused import GPU_BLOCKS  # noqa: E402
-from harness import parity  # noqa: E402
-from harness.data import load_dataset  # noqa: E402
-from harness.draws import pass_steps  # noqa: E402
-from harness.spec import VARIANTS, init_params  # noqa: E402
+from backends.torch_backend import TorchBackend
+from backends.torch_fused import GPU_BLOCKS
+from harness import parity
+from harness.data import load_dataset
+from harness.draws import pass_steps
+from harness.spec import VARIANTS, init_params
 
 SEED = 1337
 

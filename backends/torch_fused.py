@@ -25,11 +25,11 @@ from harness.spec import PARAM_NAMES, PARAM_SHAPES, Variant
 
 INTERPRET_ENV = "HARNESS_FUSED_INTERPRET"
 # Tiles (constexpr block sizes of the kernel's phases) and warps of the one program.
-# GPU: small tiles (<= 4096 elements) spread over 4 warps; the interpreter runs one numpy
+# GPU: small tiles (<= 4096 elements, 8-16 per lane) over 8 warps; the interpreter runs one numpy
 # operation per tile op, so there the largest tiles are the fastest.
 GPU_BLOCKS = {"BU1": 64, "BU2": 32, "BR2": 64, "BR3": 64, "BD1": 32, "BW2": 128, "BW1": 64}
 INTERPRETER_BLOCKS = {"BU1": 256, "BU2": 256, "BR2": 256, "BR3": 256, "BD1": 256, "BW2": 2048, "BW1": 512}
-NUM_WARPS = 4
+NUM_WARPS = 8
 
 
 def interpret_requested() -> bool:

@@ -71,7 +71,7 @@ def _h2_plane(g, j):
 def _h1_forward(P, S, x_ptr, BU: tl.constexpr, LIBDEVICE: tl.constexpr):
     """H1 = tanh(conv(pad(x, -1), H1w, stride 2) + H1b): 768 units of 25 taps."""
     k = tl.arange(0, 32)  # (32,) taps (ky, kx), 25 used
-    for u0 in tl.static_range(0, 768, BU):
+    for u0 in range(0, 768, BU):
         u = u0 + tl.arange(0, BU)  # (BU,) units (c, y, x)
         c, y, xx = u // 64, (u // 8) % 8, u % 8
         iy = 2 * y[:, None] + (k // 5)[None, :] - 2  # (BU, 32)
@@ -87,11 +87,11 @@ def _h1_forward(P, S, x_ptr, BU: tl.constexpr, LIBDEVICE: tl.constexpr):
 @triton.jit
 def _h2_forward(P, S, BU: tl.constexpr, BR: tl.constexpr, LIBDEVICE: tl.constexpr):
     """H2 = tanh(sparse conv(pad(H1, -1), H2w, stride 2) + H2b): 192 units of 8 x 25 taps."""
-    for u0 in tl.static_range(0, 192, BU):
+    for u0 in range(0, 192, BU):
         u = u0 + tl.arange(0, BU)  # (BU,) units (o, y, x)
         o, y, xx = u // 16, (u // 4) % 4, u % 4
         acc = tl.zeros([BU], dtype=P.dtype.element_ty)
-        for r0 in tl.static_range(0, 200, BR):
+        for r0 in range(0, 200, BR):
             r = r0 + tl.arange(0, BR)  # (BR,) taps (j, ky, kx) of H2w[o]
             ip = _h2_plane((o // 4)[:, None], (r // 25)[None, :])  # (BU, BR) H1 plane
             iy = 2 * y[:, None] + ((r // 5) % 5)[None, :] - 2
@@ -110,7 +110,7 @@ def _h3_forward(P, S, BR: tl.constexpr, LIBDEVICE: tl.constexpr):
     """H3 = tanh(H2 (flattened C, H, W) @ H3w + H3b): 30 units of 192 inputs."""
     c = tl.arange(0, 32)  # (32,) units, 30 used
     acc = tl.zeros([32], dtype=P.dtype.element_ty)
-    for r0 in tl.static_range(0, 192, BR):
+    for r0 in range(0, 192, BR):
         r = r0 + tl.arange(0, BR)  # (BR,) inputs
         m = (r < 192)[:, None] & (c < 30)[None, :]
         w = tl.load(P + H3W + r[:, None] * 30 + c[None, :], mask=m, other=0.0)  # (BR, 32)
@@ -151,7 +151,7 @@ def _h2_backward(P, S, BR: tl.constexpr):
     """D2 = (1 - H2^2) * (H3w @ D3)."""
     c = tl.arange(0, 32)
     d = tl.load(S + D3 + c, mask=c < 30, other=0.0)
-    for r0 in tl.static_range(0, 192, BR):
+    for r0 in range(0, 192, BR):
         r = r0 + tl.arange(0, BR)  # (BR,) H2 units
         m = (r < 192)[:, None] & (c < 30)[None, :]
         w = tl.load(P + H3W + r[:, None] * 30 + c[None, :], mask=m, other=0.0)  # (BR, 32)
@@ -168,7 +168,7 @@ def _h1_backward(P, S, BU: tl.constexpr):
     """
     q = tl.arange(0, 128)  # (128,) terms (oi, dy, dx), 72 used
     oi, dy, dx = q // 9, (q // 3) % 3, q % 3
-    for u0 in tl.static_range(0, 768, BU):
+    for u0 in range(0, 768, BU):
         u = u0 + tl.arange(0, BU)  # (BU,) H1 units (ip, py, px)
         ip, py, px = (u // 64)[:, None], ((u // 8) % 8)[:, None], (u % 8)[:, None]
         ga = tl.where(ip < 8, 0, 1)
@@ -208,7 +208,7 @@ def _update_dense(P, G, S, lr, BR: tl.constexpr, GRADS_ONLY: tl.constexpr):
     _apply(P, G, OUTW + c[:, None] * 10 + o[None, :], h3[:, None] * dout[None, :], lr, m, GRADS_ONLY)
     _apply(P, G, OUTB + o, dout, lr, o < 10, GRADS_ONLY)
     d3 = tl.load(S + D3 + c, mask=c < 30, other=0.0)
-    for r0 in tl.static_range(0, 192, BR):
+    for r0 in range(0, 192, BR):
         r = r0 + tl.arange(0, BR)
         h2 = tl.load(S + A2 + r, mask=r < 192, other=0.0)
         m = (r < 192)[:, None] & (c < 30)[None, :]
@@ -220,7 +220,7 @@ def _update_dense(P, G, S, lr, BR: tl.constexpr, GRADS_ONLY: tl.constexpr):
 def _update_h2(P, G, S, lr, BW: tl.constexpr, GRADS_ONLY: tl.constexpr):
     """H2w[o, j, ky, kx] -= lr sum over the 16 positions of D2[o] x pad(H1)[plane, tap]; H2b -= lr D2."""
     s = tl.arange(0, 16)  # (16,) positions (y, x)
-    for w0 in tl.static_range(0, 2400, BW):
+    for w0 in range(0, 2400, BW):
         wi = w0 + tl.arange(0, BW)  # (BW,) weights (o, j, ky, kx)
         o = wi // 200
         ip = _h2_plane(o // 4, (wi // 25) % 8)
@@ -239,7 +239,7 @@ def _update_h2(P, G, S, lr, BW: tl.constexpr, GRADS_ONLY: tl.constexpr):
 def _update_h1(P, G, S, x_ptr, lr, BW: tl.constexpr, GRADS_ONLY: tl.constexpr):
     """H1w[c, ky, kx] -= lr sum over the 64 positions of D1[c] x pad(x)[tap]; H1b -= lr D1."""
     s = tl.arange(0, 64)  # (64,) positions (y, x)
-    for w0 in tl.static_range(0, 300, BW):
+    for w0 in range(0, 300, BW):
         wi = w0 + tl.arange(0, BW)  # (BW,) weights (c, ky, kx)
         iy = 2 * (s // 8)[None, :] + ((wi // 5) % 5)[:, None] - 2  # (BW, 64)
         ix = 2 * (s % 8)[None, :] + (wi % 5)[:, None] - 2
@@ -248,7 +248,7 @@ def _update_h1(P, G, S, x_ptr, lr, BW: tl.constexpr, GRADS_ONLY: tl.constexpr):
         xv = tl.load(x_ptr + iy * 16 + ix, mask=inside, other=-1.0)
         d = tl.load(S + D1 + (wi // 25)[:, None] * 64 + s[None, :], mask=used, other=0.0)
         _apply(P, G, H1W + wi, tl.sum(xv * d, axis=1), lr, wi < 300, GRADS_ONLY)
-    for b0 in tl.static_range(0, 768, 256):
+    for b0 in range(0, 768, 256):
         b = b0 + tl.arange(0, 256)
         _apply(P, G, H1B + b, tl.load(S + D1 + b), lr, b < 768, GRADS_ONLY)
 

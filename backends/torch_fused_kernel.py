@@ -131,7 +131,12 @@ def _out_forward_backward(P, S, t_ptr, LIBDEVICE: tl.constexpr):
     y = _tanh(tl.sum(h[:, None] * w, axis=0) + tl.load(P + OUTB + o, mask=o < 10, other=0.0), LIBDEVICE)
     err = tl.where(o < 10, y - tl.load(t_ptr + o, mask=o < 10, other=0.0), 0.0)  # (16,)
     tl.store(S + DOUT + o, err * 0.2 * (1.0 - y * y), mask=o < 10)  # d mean(err^2)/dy = 2 err / 10
-    return tl.sum(err * err, axis=0) / 10.0
+    sq = tl.sum(err * err, axis=0)
+    if sq.dtype == tl.float32:  # IEEE division, as torch.mean (fp32 `/` is approximate in Triton)
+        loss = tl.div_rn(sq, 10.0)
+    else:  # fp64 `/` is div.rn.f64 (div_rn and fdiv(ieee_rounding) take fp32 only in Triton 3.9)
+        loss = sq / 10.0
+    return loss
 
 
 @triton.jit
@@ -211,8 +216,8 @@ def _update_dense(P, G, S, lr, BR: tl.constexpr, GRADS_ONLY: tl.constexpr):
     for r0 in range(0, 192, BR):
         r = r0 + tl.arange(0, BR)
         h2 = tl.load(S + A2 + r, mask=r < 192, other=0.0)
-        m = (r < 192)[:, None] & (c < 30)[None, :]
-        _apply(P, G, H3W + r[:, None] * 30 + c[None, :], h2[:, None] * d3[None, :], lr, m, GRADS_ONLY)
+        mr = (r < 192)[:, None] & (c < 30)[None, :]
+        _apply(P, G, H3W + r[:, None] * 30 + c[None, :], h2[:, None] * d3[None, :], lr, mr, GRADS_ONLY)
     _apply(P, G, H3B + c, d3, lr, c < 30, GRADS_ONLY)
 
 

@@ -126,7 +126,8 @@ class FusedSession:
         lr = t.as_tensor(np.asarray(steps.lr), **kw)
         loss = t.empty(n, **kw)
         self.K.fused_sgd[(1,)](self.P, self.G, self.S, x, tg, lr, loss, n, GRADS_ONLY=grads_only,
-                               LIBDEVICE=not self.interpreted, num_warps=self.num_warps, **self.blocks)
+                               LIBDEVICE=not self.interpreted, num_warps=self.num_warps, num_stages=1,
+                               **self.blocks)  # num_stages=1: no software pipelining of loads across phases
         return loss
 
     def train_steps(self, steps) -> np.ndarray:

@@ -158,7 +158,7 @@ def compile_for_sm90(dtype: str, grads_only: bool = False):
     sig = {**{a: ty for a in ("P", "G", "S", "X", "T", "LR", "LOSS")}, "n": "i32", **{c: "constexpr" for c in consts}}
     return triton.compile(ASTSource(fn=K.fused_sgd, signature=sig, constexprs=consts),
                           target=GPUTarget("cuda", 90, 32),
-                          options={"num_warps": torch_fused.NUM_WARPS, "num_stages": 1})
+                          options={"num_warps": torch_fused.NUM_WARPS, **torch_fused.LAUNCH})
 
 
 def resource_usage(kernel, tmp_path) -> str:

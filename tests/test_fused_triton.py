@@ -115,6 +115,22 @@ def test_fused_session_refuses_the_modern_variant(monkeypatch):
         FusedSession(torch, VARIANTS["modern"], init_params(0, "float32", "modern"), "float32", torch.device("cpu"))
 
 
+@needs_triton
+def test_a_session_in_the_wrong_triton_mode_says_so(monkeypatch):
+    """Triton decides interpretation at its first import: a compiled-mode process cannot interpret."""
+    import triton
+
+    from backends import torch_fused_kernel as K
+    from backends.torch_fused import FusedSession
+    from harness.spec import VARIANTS, init_params
+
+    if not isinstance(K.fused_sgd, triton.runtime.JITFunction):
+        pytest.skip("triton runs interpreted in this process")
+    monkeypatch.setenv("HARNESS_FUSED_INTERPRET", "1")
+    with pytest.raises(RuntimeError, match="needs a fresh process"):
+        FusedSession(torch, VARIANTS["1989"], init_params(0), "float32", torch.device("cpu"))
+
+
 def test_run_and_bench_refuse_an_interpreted_session():
     class Interpreted:
         def environment(self):

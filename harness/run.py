@@ -10,7 +10,7 @@ from .backend import Backend, DeviceUnavailable, refuse_interpreted
 from .data import Dataset
 from .errors import BackendFailure, UnknownStrategy, UnknownVariant
 from .plugins import one_line
-from .results import now_iso, write_result, atomic_write_bytes
+from .results import now_iso, write_result
 from .spec import VARIANTS, Variant, init_params
 from .timing import environment
 from .train import DEFAULT_WINDOW, NonFiniteLoss, SplitEval, train
@@ -97,11 +97,14 @@ def run_training(
         "environment": env,
     }
     stem = f"run-{backend.name}-{strategy}-{device.replace(':', '')}-{variant.name}-{data.name}"
-    path = write_result(results_dir, result, stem)
-    if save_params:
-        import io
-
-        buf = io.BytesIO()
-        np.savez(buf, **session.get_params())
-        atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
+    attachments = {".npz": _npz(session.get_params())} if save_params else None
+    path = write_result(results_dir, result, stem, attachments)  # .json and .npz together or neither
     return path, result
+
+
+def _npz(params: dict) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **params)
+    return buf.getvalue()

@@ -316,16 +316,16 @@ def test_compare_rejects_what_it_cannot_compare(tmp_path, capsys):
 # ----------------------------------------------------------------------------- pieces
 
 
-def test_parity_traces_accept_several_shapes():
+def test_parity_traces_read_the_shape_parity_writes_and_the_schema_refuses_others():
     from harness.report import parity_traces
+    from harness.schema import validate_result
 
     top = {"checks": [{"name": "x", "rows": []}], "trace": {"step": [1, 2, 3], "max_abs": {"a:b": [0.0, 1e-9, 2e-9]}}}
     (s,) = parity_traces(top)
     assert s["label"] == "a:b" and s["steps"] == [1, 2, 3] and s["values"] == [0.0, 1e-9, 2e-9]
-    listed = {"checks": [{"name": "t", "rows": [], "trace": [{"step": 1, "target": "j", "max_abs": 1e-3},
-                                                             {"step": 2, "target": "j", "max_abs": 2e-3}]}]}
-    assert [(s["label"], s["steps"]) for s in parity_traces(listed)] == [("j", [1, 2])]
-    assert parity_traces({"checks": [{"name": "t", "rows": [], "trace": "garbage"}]}) == []
+    assert validate_result(parity_result()) is None
+    listed = dict(parity_result(), trace=[{"step": 1, "target": "j", "max_abs": 1e-3}])
+    assert "does not match the schema at trace" in validate_result(listed)
 
 
 def test_unknown_kind_and_malformed_run_are_skipped(results, capsys):
@@ -336,7 +336,7 @@ def test_unknown_kind_and_malformed_run_are_skipped(results, capsys):
     assert main(["report", "--results-dir", str(results)]) == 0
     err = capsys.readouterr().err
     assert "weird.json: unknown result kind 'sweep'" in err
-    assert "broken-run.json: run result without per-pass metrics" in err
+    assert "broken-run.json: run result does not match the schema at epochs" in err
 
 
 def test_latest_run_per_line_and_zero_errors_plot(tmp_path):

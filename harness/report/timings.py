@@ -1,0 +1,151 @@
+"""Timings: one Figure per timed configuration, from run results, bench rows and pytest-benchmark
+files; the throughput chart's choice of the latest figure per configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .fmt import num
+from .load import Loaded, Scan
+from .runs import environment_summary, run_final, run_timing
+
+
+@dataclass
+class Figure:
+    """One timed configuration: a run, a bench row or a pytest benchmark."""
+
+    key: tuple  # (backend, strategy, device, dtype, variant)
+    label: str
+    median: float | None
+    p25: float | None = None
+    p75: float | None = None
+    compile_s: float | None = None
+    examples_per_s: float | None = None
+    source: str = ""
+    when: str = ""
+    train_error: float | None = None
+    test_error: float | None = None
+    train_misses: int | None = None
+    test_misses: int | None = None
+    name: str | None = None  # a pytest benchmark's name
+    env: str = "-"  # environment summary
+    n_train: int | None = None  # a run's training examples per pass
+
+    @property
+    def spread(self) -> tuple[float, float] | None:
+        if self.p25 is None or self.p75 is None:
+            return None
+        return (min(self.p25, self.p75), max(self.p25, self.p75))
+
+
+def label(key: tuple, show: tuple[bool, ...] = (True, True, True, True, True)) -> str:
+    backend, strategy, device, dtype, variant = key
+    s = "/".join(str(x) for x in (backend, strategy, device) if x is not None) or "?"
+    if show[3] and dtype:
+        s += f" {dtype}"
+    if show[4] and variant:
+        s += f" ({variant})"
+    return s
+
+
+def _int(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def figures_of_run(r: Loaded) -> list[Figure]:
+    d = r.data
+    t, f = run_timing(d), run_final(d)
+    key = (d["backend"], d["strategy"], d["device"], d.get("dtype"), d["variant"])
+    return [Figure(key, label(key), t["median"], t["p25"], t["p75"], t["compile_s"], t["examples_per_s"],
+                   r.path.name, r.when, num(f["train_error"]), num(f["test_error"]),
+                   _int(f["train_misses"]), _int(f["test_misses"]),
+                   env=environment_summary(d.get("environment")), n_train=_int(d.get("n_train")))]
+
+
+def figures_of_bench(r: Loaded) -> list[Figure]:
+    out = []
+    d = r.data
+    core = d.get("environment") or {}
+    for row in d["rows"]:
+        med = num(row.get("us_per_example"))
+        if med is None:
+            continue
+        key = (row.get("backend", d.get("backend")), row.get("strategy"), row.get("device", d.get("device")),
+               row.get("dtype", d.get("dtype")), row.get("variant", d.get("variant")))
+        eps = num(row.get("examples_per_s"))
+        env = {**core, "backend": row["environment"]} if isinstance(row.get("environment"), dict) else core
+        out.append(Figure(key, label(key), med, num(row.get("p25")), num(row.get("p75")),
+                          num(row.get("compile_s")), eps if eps is not None else 1e6 / med if med else None,
+                          r.path.name, r.when, env=environment_summary(env)))
+    return out
+
+
+def _pytest_figure(b: dict, r: Loaded, env: str) -> Figure | None:
+    """us/example from extra_info (else stats.median / steps); the spread from stats q1 / q3 (else iqr),
+    scaled the same way. None for a benchmark that says nothing about examples per round."""
+    st, ex = b["stats"], b.get("extra_info") or {}
+    params = b.get("params") if isinstance(b.get("params"), dict) else {}
+    med_s, us, steps = num(st.get("median")), num(ex.get("us_per_example")), num(ex.get("steps"))
+    if med_s is None:
+        return None
+    if us is not None and med_s > 0:
+        scale = us / med_s
+    elif steps:
+        scale = 1e6 / steps
+        us = med_s * scale
+    else:
+        return None
+    q1, q3 = num(st.get("q1")), num(st.get("q3"))
+    iqr = num(st.get("iqr"))
+    if (q1 is None or q3 is None) and iqr is not None:
+        q1, q3 = med_s - iqr / 2, med_s + iqr / 2
+    p25 = num(ex.get("p25")) if num(ex.get("p25")) is not None else (q1 * scale if q1 is not None else None)
+    p75 = num(ex.get("p75")) if num(ex.get("p75")) is not None else (q3 * scale if q3 is not None else None)
+    key = tuple(_pick(ex, params, k) for k in ("backend", "strategy", "device", "dtype", "variant"))
+    name = b.get("name") if isinstance(b.get("name"), str) else None
+    return Figure(key, label(key) if any(key[:3]) else (name or "?"), num(us), num(p25), num(p75),
+                  num(ex.get("compile_s")), num(1e6 / us) if us else None, r.path.name, r.when, name=name, env=env)
+
+
+def figures_of_pytest_benchmark(r: Loaded) -> list[Figure]:
+    mi = r.data.get("machine_info") if isinstance(r.data.get("machine_info"), dict) else {}
+    cpu = mi.get("cpu") if isinstance(mi.get("cpu"), dict) else {}
+    env = cpu.get("brand_raw") if isinstance(cpu.get("brand_raw"), str) else "-"
+    figs = [_pytest_figure(b, r, env) for b in r.data["benchmarks"]]
+    return [f for f in figs if f is not None]
+
+
+def _pick(extra_info: dict, params: dict, k: str) -> str | None:
+    v = extra_info.get(k, params.get(k))
+    return v if isinstance(v, str) else None
+
+
+def _sources(sc: Scan) -> tuple[list[Figure], str]:
+    """pytest-benchmark figures when there are any (plus bench rows of devices they do not cover),
+    else bench and run figures; and where they come from."""
+    figs = [f for r in sc.pytest_benchmarks for f in figures_of_pytest_benchmark(r)]
+    benches = [f for r in sc.benches for f in figures_of_bench(r)]
+    if not figs:
+        source = "run and bench results" + (" (the pytest-benchmark files have no per-example figures)"
+                                            if sc.pytest_benchmarks else "")
+        return benches + [f for r in sc.runs for f in figures_of_run(r)], source
+    source = "pytest-benchmark " + ", ".join(r.path.name for r in sc.pytest_benchmarks)
+    covered = {f.key[2] for f in figs}  # a GPU timed only with `harness bench` still gets its bars
+    extra = [f for f in benches if f.key[2] not in covered]
+    if extra:
+        source += " + " + ", ".join(sorted({f.source for f in extra}))
+    return figs + extra, source
+
+
+def throughput_figures(sc: Scan) -> tuple[list[Figure], str]:
+    """The latest figure per configuration, fastest first, and where they come from."""
+    figs, source = _sources(sc)
+    latest: dict[tuple, Figure] = {}
+    for f in sorted((f for f in figs if f.median is not None and f.median > 0), key=lambda f: f.when):
+        latest[f.key if any(f.key) else (f.name,)] = f
+    figs = list(latest.values())
+    keyed = [f for f in figs if any(f.key)]  # labels show dtype / variant only where they vary
+    show = (True, True, True, len({f.key[3] for f in keyed}) > 1, len({f.key[4] for f in keyed}) > 1)
+    for f in keyed:
+        f.label = label(f.key, show)
+    figs.sort(key=lambda f: f.median)
+    return figs, source

@@ -9,7 +9,15 @@ import click
 
 from . import plugins
 from .errors import USAGE_ERRORS
+from .results import ResultWriteError
+from .signals import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Terminated,
+    terminate_as_interrupt,
+)
 from .spec import DTYPES, VARIANTS
+from .threads import MAX_THREADS, ThreadsError, threads_from_env
 
 EXIT_USAGE = 2
 
@@ -23,11 +31,28 @@ def _err(msg: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user mistakes give one line on stderr and exit status 2, never a traceback."""
+    """Entry point: user mistakes give one line on stderr and exit status 2, never a traceback;
+    SIGTERM is handled like Ctrl-C (exit 143)."""
+    with terminate_as_interrupt():
+        code = _dispatch(argv)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _write_failed(e: ResultWriteError) -> int:
+    _err(str(e))
+    if e.fallback is None:
+        click.echo(e.text, nl=False)  # the measurements, on stdout: nothing is lost
+    return 1
+
+
+def _dispatch(argv: list[str] | None) -> int:
     from .errors import BackendFailure
     from .train import NonFiniteLoss
 
     try:
+        threads_from_env()
         rv = cli.main(args=argv, prog_name="harness", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except click.exceptions.NoArgsIsHelpError as e:
@@ -36,17 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     except click.UsageError as e:
         _err(e.format_message().replace("\n", " "))
         code = EXIT_USAGE
-    except (HarnessUsageError, *USAGE_ERRORS) as e:
+    except (HarnessUsageError, ThreadsError, *USAGE_ERRORS) as e:
         _err(str(e))
         code = EXIT_USAGE
     except (NonFiniteLoss, BackendFailure) as e:
         _err(str(e))
         code = 1
+    except ResultWriteError as e:
+        code = _write_failed(e)
+    except Terminated:
+        _err("terminated (SIGTERM); no result file was written")
+        code = EXIT_TERMINATED
     except (KeyboardInterrupt, click.Abort):
         _err("interrupted; no result file was written")
-        code = 130
-    if argv is None:
-        sys.exit(code)
+        code = EXIT_INTERRUPTED
     return code
 
 
@@ -80,16 +108,35 @@ def _set_threads(ctx, param, value):
     return value
 
 
+SEED = click.IntRange(min=0, max=2 ** 32 - 1)  # what every NumPy generator here accepts
+
+
+def _dir_not_empty(ctx, param, value):
+    """--results-dir '' would silently mean the current directory: refuse it."""
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("is empty; name a directory ('.' for the current one)", param=param)
+    return None if value is None else Path(value)
+
+
+def _list_not_empty(ctx, param, value):
+    """A comma-separated list that names nothing ('' or ',') would silently mean 'all': refuse it."""
+    if value is not None and not value.replace(",", "").strip():
+        raise click.BadParameter("names nothing; name at least one, or leave the option out for all",
+                                 param=param)
+    return value
+
+
 def common_options(f):
-    f = click.option("--threads", type=click.IntRange(min=1), default=None, callback=_set_threads,
+    f = click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None, callback=_set_threads,
                      expose_value=False, is_eager=True,
                      help="CPU threads for the framework's intra-op pool (torch.set_num_threads); "
                           "default: the framework's own choice. One is often fastest for this tiny net.")(f)
-    f = click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-                     show_default=True, help="Where result JSON files are written (created if missing).")(f)
+    f = click.option("--results-dir", type=click.Path(file_okay=False), default="results",
+                     show_default=True, callback=_dir_not_empty,
+                     help="Where result JSON files are written (created if missing).")(f)
     f = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
                      help="Floating-point type of parameters and arithmetic.")(f)
-    f = click.option("--seed", type=int, default=1337, show_default=True,
+    f = click.option("--seed", type=SEED, default=1337, show_default=True,
                      help="Seed of the initial parameters and of every random draw of training.")(f)
     f = click.option("--variant", default="1989", show_default=True,
                      help=f"Network and training recipe: {', '.join(VARIANTS)}.")(f)
@@ -185,9 +232,9 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
 
 
 @cli.command()
-@click.option("--backends", "-b", "backend_list", default=None,
+@click.option("--backends", "-b", "backend_list", default=None, callback=_list_not_empty,
               help="Comma-separated backends to compare (default: every available backend, torch first).")
-@click.option("--strategies", "-s", default=None,
+@click.option("--strategies", "-s", default=None, callback=_list_not_empty,
               help="Comma-separated strategies, each NAME (every selected backend that has it) or "
                    "BACKEND:NAME (default: every strategy of each backend, each compared on its own).")
 @click.option("--reference", "-r", default=None,
@@ -199,7 +246,7 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
               help="Floating-point type (float64: backends must agree to ~1e-10; float32: measured tolerances).")
 @click.option("--variant", default="1989", show_default=True, help=f"Network and recipe: {', '.join(VARIANTS)}.")
 @data_options
-@click.option("--seed", type=int, default=1337, show_default=True,
+@click.option("--seed", type=SEED, default=1337, show_default=True,
               help="Seed of the initial parameters and of every random draw.")
 @click.option("--steps", "steps_text", default="1,10,100", show_default=True,
               help="Comma-separated k: compare parameters after k per-example steps; the per-step "
@@ -208,7 +255,7 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
               help="Whole passes to train and evaluate (0 skips the check).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Training examples per pass (default: all).")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results", callback=_dir_not_empty,
               show_default=True, help="Where the parity JSON file is written.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every tensor's row, not only the worst per group.")
 def parity(backend_list, strategies, reference, device, dtype, variant, dataset, data_dir, seed, steps_text,
@@ -233,6 +280,9 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
         ks = par.parse_steps(steps_text)
     except ValueError as e:
         raise click.UsageError(str(e))
+    if reference and backend_list and reference.split(":")[0] not in split(backend_list):
+        raise click.UsageError(f"--reference {reference} is not among --backends {backend_list}; "
+                               "add its backend there, or leave --reference out")
     sel = par.select_targets(plugins.get_registry(), split(backend_list), split(strategies), reference, device)
     ensure_writable(results_dir)
     data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
@@ -332,7 +382,7 @@ def _parity_table(check: dict, verbose: bool = False):
 
 
 @cli.command()
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results", callback=_dir_not_empty,
               show_default=True, help="Results to read; REPORT.md and the PNG figures are written here too.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding usps/ and mnist/, for the gallery of missed digits "
@@ -364,9 +414,9 @@ def report(results_dir, data_dir, compare):
 
 
 @cli.command()
-@click.option("--backends", "backend_names", default=None, help="Comma-separated backends (default: every available one).")
-@click.option("--strategies", default=None, help="Comma-separated strategies, `name` or `backend:name` (default: all).")
-@click.option("--devices", default=None, help="Comma-separated devices (default: every device each strategy reaches).")
+@click.option("--backends", "backend_names", default=None, callback=_list_not_empty, help="Comma-separated backends (default: every available one).")
+@click.option("--strategies", default=None, callback=_list_not_empty, help="Comma-separated strategies, `name` or `backend:name` (default: all).")
+@click.option("--devices", default=None, callback=_list_not_empty, help="Comma-separated devices (default: every device each strategy reaches).")
 @common_options
 @click.option("--window", type=click.IntRange(min=1), default=256, show_default=True,
               help="Per-example steps in one timed round.")

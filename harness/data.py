@@ -54,14 +54,27 @@ def default_data_dir() -> Path:
 def resolve_data_dir(cli_value: str | Path | None = None) -> Path:
     """--data-dir, else $HARNESS_DATA_DIR, else default_data_dir().
 
-    A directory the user named must exist; the default need not (yet)."""
+    A directory the user named must exist; the default need not (yet), also when handed back here."""
+    if cli_value is not None and str(cli_value) != "" and Path(cli_value).expanduser() == default_data_dir():
+        return default_data_dir()
     for value, origin in ((cli_value, "--data-dir"), (os.environ.get(ENV_DATA_DIR), f"${ENV_DATA_DIR}")):
         if value is not None and str(value) != "":
             path = Path(value).expanduser()
             if not path.is_dir():
-                raise DataError(f"data directory {path} (from {origin}) does not exist")
+                what = "is not a directory" if path.exists() else "does not exist"
+                raise DataError(f"data directory {path} (from {origin}) {what}")
             return path
     return default_data_dir()
+
+
+def data_dir_origin(path: Path) -> str:
+    """Where a resolved data directory came from, for messages: '$HARNESS_DATA_DIR', 'the default ...'."""
+    env = os.environ.get(ENV_DATA_DIR)
+    if env and Path(env).expanduser() == Path(path):
+        return f"from ${ENV_DATA_DIR}"
+    if Path(path) == default_data_dir():
+        return f"the default, a per-user cache; --data-dir or ${ENV_DATA_DIR} choose another"
+    return "from --data-dir"
 
 
 # ------------------------------------------------------------------ public helpers
@@ -93,10 +106,13 @@ def load_dataset(
         splits, source = _make_synthetic(seed)
     else:
         root = resolve_data_dir(data_dir)
-        if key == "usps":
-            splits, source = _load_usps(root)
-        else:
-            splits, source = _load_mnist(root, seed=seed, download=download)
+        try:
+            if key == "usps":
+                splits, source = _load_usps(root)
+            else:
+                splits, source = _load_mnist(root, seed=seed, download=download)
+        except OSError as e:  # permission denied, a directory where a file should be, an I/O error
+            raise DataError(f"{e.filename or root}: cannot be read ({e.strerror or _one_line(e)})") from None
     return _as_dataset(key, splits, source, dt)
 
 
@@ -247,8 +263,9 @@ def _read_usps_text(path, verify_checksum: bool = True, expected_counts=None) ->
 
 
 def _usps_missing_message(folder: Path) -> str:
-    return (f"USPS data not found: put usps/usps.h5, or usps/zip.train.gz + usps/zip.test.gz, "
-            f"under the data directory ({folder.parent}), or point {_WHERE} at a directory that has them")
+    return (f"USPS data not found in the data directory {folder.parent} ({data_dir_origin(folder.parent)}): "
+            f"put usps/usps.h5, or usps/zip.train.gz + usps/zip.test.gz, there, or point {_WHERE} at a "
+            "directory that has them")
 
 
 def _load_usps(data_dir: Path, verify_checksum: bool = True, expected_counts=USPS_CLASS_COUNTS):
@@ -256,6 +273,9 @@ def _load_usps(data_dir: Path, verify_checksum: bool = True, expected_counts=USP
     folder = Path(data_dir) / "usps"
     h5 = folder / "usps.h5"
     texts = {split: folder / name for split, name in _USPS_TEXT.items()}
+    for p in (h5, *texts.values()):
+        if p.exists() and not p.is_file():
+            raise DataError(f"{p}: is a directory (or not a regular file); expected the data file")
     if h5.is_file():
         splits = _read_usps_h5(h5, verify_checksum, expected_counts)
         files, fmt = [h5], "hdf5 (train/data, train/target, test/data, test/target), pixels 2*v - 1"
@@ -402,7 +422,7 @@ def _locate_mnist(data_dir: Path, download: bool) -> dict[str, Path]:
     elif missing:
         why = "download disabled"
     if missing:
-        raise DataError(f"MNIST files missing: {', '.join(missing)}; {why}; put them in {data_dir / 'mnist'} "
+        raise DataError(f"MNIST files missing: {', '.join(missing)}; {why}; put them in {data_dir / 'mnist'} ({data_dir_origin(data_dir)}) "
                         f"(or torchvision's {data_dir / 'mnist' / 'MNIST' / 'raw'}), or point {_WHERE} elsewhere")
     return found
 

@@ -87,9 +87,9 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*a):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(results.os, "replace", boom)
+    monkeypatch.setattr(results.os, "link", boom)
     with pytest.raises(KeyboardInterrupt):
-        results.write_result(tmp_path, {"kind": "run"}, "run-x")
+        results.write_result(tmp_path, {"kind": "run"}, "run-x", {".npz": b"params"})
     assert not list(tmp_path.iterdir())
 
 

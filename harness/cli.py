@@ -69,12 +69,13 @@ def _dispatch(argv: list[str] | None) -> int:
         code = 1
     except ResultWriteError as e:
         code = _write_failed(e)
-    except Terminated:
-        _err("terminated (SIGTERM); no result file was written")
-        code = EXIT_TERMINATED
-    except (KeyboardInterrupt, click.Abort):
-        _err("interrupted; no result file was written")
-        code = EXIT_INTERRUPTED
+    except (KeyboardInterrupt, click.Abort) as e:  # click turns a KeyboardInterrupt into Abort
+        if isinstance(e, Terminated) or isinstance(e.__cause__, Terminated):
+            _err("terminated (SIGTERM); no result file was written")
+            code = EXIT_TERMINATED
+        else:
+            _err("interrupted; no result file was written")
+            code = EXIT_INTERRUPTED
     return code
 
 

@@ -431,8 +431,8 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     from rich.table import Table
 
     from .bench import add_speedups, targets, time_target
-    from .progress import out_console
     from .data import load_dataset, resolve_data_dir
+    from .progress import out_console
     from .results import ensure_writable, now_iso, write_result
     from .run import get_variant
     from .timing import environment

@@ -13,10 +13,10 @@ import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
 pytest.importorskip("matplotlib")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from harness.cli import main  # noqa: E402
+from harness.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_FILES = sorted((REPO / "results").glob("*.json"))
@@ -128,9 +128,9 @@ def _check(tmp_path_factory, files, capsys):
         assert code in (0, 2) and (code == 0 or len(err.strip().splitlines()) == 1), err
 
 
-SETTINGS = dict(deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                       HealthCheck.data_too_large])
+SETTINGS = {"deadline": None, "database": None, "derandomize": True,
+            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                      HealthCheck.data_too_large]}
 
 
 @settings(max_examples=260, **SETTINGS)

@@ -392,6 +392,9 @@ def _mnist_dirs(data_dir: Path) -> list[Path]:
 def _find_mnist_files(data_dir: Path) -> dict[str, Path | None]:
     found = {}
     for name in MNIST_MD5:
+        for d in _mnist_dirs(data_dir):
+            if (d / name).exists() and not (d / name).is_file():
+                raise DataError(f"{d / name}: is a directory (or not a regular file); expected the data file")
         found[name] = next((d / name for d in _mnist_dirs(data_dir) if (d / name).is_file()), None)
     return found
 

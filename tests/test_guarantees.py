@@ -261,6 +261,9 @@ def test_data_messages_say_where_the_directory_came_from(tmp_path, monkeypatch, 
     assert main(["run", "--data-dir", str(tmp_path / "d"), "--results-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "usps.h5: is a directory" in err and "not found" not in err
+    (tmp_path / "d" / "mnist" / "t10k-images-idx3-ubyte.gz").mkdir(parents=True)
+    assert main(["run", "--dataset", "mnist", "--data-dir", str(tmp_path / "d"), "--results-dir", str(tmp_path)]) == 2
+    assert "t10k-images-idx3-ubyte.gz: is a directory" in capsys.readouterr().err
 
 
 def test_an_unreadable_data_file_is_named(tmp_path, monkeypatch, capsys):

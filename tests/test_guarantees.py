@@ -52,6 +52,19 @@ def test_a_taken_name_is_never_overwritten(tmp_path, monkeypatch):
     assert (tmp_path / "run-x-T-2.npz").read_text() == "an orphan"
 
 
+def test_without_hard_links_the_name_is_claimed_with_o_excl(tmp_path, monkeypatch):
+    def no_links(*a):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(results, "_timestamp", lambda: "T")
+    monkeypatch.setattr(results.os, "link", no_links)
+    a = results.write_result(tmp_path, {"kind": "run", "n": 1}, "run-x", {".npz": b"1"})
+    b = results.write_result(tmp_path, {"kind": "run", "n": 2}, "run-x", {".npz": b"2"})
+    assert (a.name, b.name) == ("run-x-T.json", "run-x-T-2.json")
+    assert [json.loads(p.read_text())["n"] for p in (a, b)] == [1, 2] and b.with_suffix(".npz").read_bytes() == b"2"
+    assert len(list(tmp_path.iterdir())) == 4
+
+
 @pytest.mark.slow
 def test_twenty_pairs_of_simultaneous_runs_leave_forty_results(tmp_path):
     pytest.importorskip("torch")

@@ -360,3 +360,13 @@ def test_compare_warns_when_runs_trained_on_different_numbers_of_examples(tmp_pa
     assert main(["report", "--compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "warning: torch/eager/cpu float32 (1989): A trained on 7291 examples per pass, B on 500" in out
+
+
+def test_names_that_slug_alike_get_a_figure_each(tmp_path):
+    pytest.importorskip("matplotlib")
+    from harness.report import build_report
+
+    for i, v in enumerate(["1989!", "1989?"]):
+        write(tmp_path / f"r{i}.json", run_result(variant=v, missed={"indices": [], "predicted": [], "labels": []}))
+    out = build_report(tmp_path)
+    assert sorted(p.name for p in out.figures if p.name.startswith("curves")) == ["curves-1989-2.png", "curves-1989.png"]

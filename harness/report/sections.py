@@ -55,6 +55,9 @@ class Context:
             self.plt.close("all")
             self.notes.append(f"figure {name} not drawn ({type(e).__name__}: {plain(e, 120)})")
             return None
+        stem, n = name[:-4], 2
+        while name in self.stage.names:  # two variants whose names slug alike: one figure each
+            name, n = f"{stem}-{n}.png", n + 1
         return self.stage.add(name, png)
 
 

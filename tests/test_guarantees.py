@@ -19,6 +19,17 @@ from harness import results, tempfiles
 from harness.cli import main
 from tests.test_report import bench_result, run_result, write
 
+
+@pytest.fixture
+def stub_figures(monkeypatch):
+    """Figures as stubs where a test is about files and markdown, not drawing: fast."""
+    pytest.importorskip("matplotlib")
+    from harness import plots
+
+    for name in ("learning_curves", "throughput", "gallery", "divergence"):
+        monkeypatch.setattr(plots, name, lambda *a, **k: b"\x89PNG stub")
+
+
 # ----------------------------------------------------------------------------- 1. exclusive names
 
 
@@ -80,7 +91,7 @@ def test_twenty_pairs_of_simultaneous_runs_leave_forty_results(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.suffix != ".json"]
 
 
-def test_concurrent_reports_take_turns(tmp_path):
+def test_concurrent_reports_take_turns(tmp_path, stub_figures):
     from harness.report import build_report
     from harness.report.publish import report_lock
 
@@ -154,7 +165,7 @@ def test_with_no_place_at_all_the_result_is_printed(tmp_path, monkeypatch, capsy
 
 
 @pytest.fixture
-def reported(tmp_path):
+def reported(tmp_path, stub_figures):
     pytest.importorskip("matplotlib")
     d = tmp_path / "results"
     d.mkdir()
@@ -213,7 +224,7 @@ HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[x](jav
            "*bold* _it_ `code` | pipe", "$\\frac{1", "&amp; &lt;"]
 
 
-def test_every_value_from_a_file_is_escaped(tmp_path):
+def test_every_value_from_a_file_is_escaped(tmp_path, stub_figures):
     pytest.importorskip("matplotlib")
     from harness.report import build_report
 
@@ -362,7 +373,7 @@ def test_compare_warns_when_runs_trained_on_different_numbers_of_examples(tmp_pa
     assert "warning: torch/eager/cpu float32 (1989): A trained on 7291 examples per pass, B on 500" in out
 
 
-def test_names_that_slug_alike_get_a_figure_each(tmp_path):
+def test_names_that_slug_alike_get_a_figure_each(tmp_path, stub_figures):
     pytest.importorskip("matplotlib")
     from harness.report import build_report
 

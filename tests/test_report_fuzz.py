@@ -133,7 +133,7 @@ SETTINGS = {"deadline": None, "database": None, "derandomize": True,
                                       HealthCheck.data_too_large]}
 
 
-@settings(max_examples=260, **SETTINGS)
+@settings(max_examples=250, **SETTINGS)
 @given(files=st.lists(result_file(), min_size=2, max_size=2))
 def test_fuzzed_results_never_crash_report_or_compare(files, stub_figures, tmp_path_factory, capsys):
     _check(tmp_path_factory, files, capsys)

@@ -52,8 +52,6 @@ def ensure_writable(results_dir: Path) -> Path:
     """Create `results_dir` if needed, check that a file can be written there, and remove the
     temporaries that killed writers left behind."""
     results_dir = Path(results_dir)
-    if str(results_dir) == "":
-        raise ResultsDirError("the results directory is empty ('')")
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfiles.mkstemp(results_dir, "probe")

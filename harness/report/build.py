@@ -54,8 +54,6 @@ def build_report(results_dir: Path, data_dir: Path | None = None) -> Outcome:
     was written, skipped and noted. Raises ReportError when there is nothing to report, matplotlib is
     missing, or the files cannot be written (then nothing was replaced)."""
     results_dir = Path(results_dir)
-    if str(results_dir) == "":
-        raise ReportError("the results directory is empty ('')")
     if not results_dir.is_dir():
         raise ReportError(f"results directory {results_dir} "
                           + ("is not a directory" if results_dir.exists() else "does not exist"))

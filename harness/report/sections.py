@@ -30,7 +30,7 @@ PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_misses": 10, "
 
 def plain(s, limit: int = 90) -> str:
     """Text from a result file for a figure: one line, not too long (matplotlib's mathtext is off)."""
-    s = " ".join(str(s).split())
+    s = " ".join("".join(c for c in str(s) if c.isprintable() or c.isspace()).split())  # no NUL, no controls
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 

@@ -189,9 +189,9 @@ def test_local_executor_runs_a_real_child_and_only_the_driver_writes(tmp_path, m
     written = []
     real_write = sweep_driver.write_result
 
-    def spy(results_dir, result, stem):
+    def spy(results_dir, result, stem, attachments=None):
         assert os.getpid() == driver_pid
-        path = real_write(results_dir, result, stem)
+        path = real_write(results_dir, result, stem, attachments)
         written.append(path)
         return path
 

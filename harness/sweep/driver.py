@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import RunConfig
-from ..results import atomic_write_bytes, ensure_writable, write_result
+from ..results import ensure_writable, write_result
 from .grid import Grid
 from .manifest import Manifest, point_id
 from .match import finished_points, result_for
@@ -43,10 +43,8 @@ def store(results_dir: Path, cfg: RunConfig, out: dict) -> Path:
     result["sweep"] = {"config": cfg.to_dict(), "executor": out["where"].get("executor"), "where": out["where"],
                        "cotenants_at_start": out.get("cotenants_at_start"),
                        "cotenants_max": out.get("cotenants_max"), "point_seconds": out.get("seconds")}
-    path = write_result(results_dir, result, result_stem(result))
-    if out.get("npz"):
-        atomic_write_bytes(path.with_suffix(".npz"), out["npz"])
-    return path
+    attachments = {".npz": out["npz"]} if out.get("npz") else None
+    return write_result(results_dir, result, result_stem(result), attachments)  # .json and .npz together
 
 
 @contextmanager

@@ -53,9 +53,9 @@ def _driver_only_writes(monkeypatch):
     real = sweep_driver.write_result
     pid = os.getpid()
 
-    def spy(results_dir, result, stem):
+    def spy(results_dir, result, stem, attachments=None):
         assert os.getpid() == pid
-        path = real(results_dir, result, stem)
+        path = real(results_dir, result, stem, attachments)
         written.append(path)
         return path
 

@@ -1,9 +1,28 @@
 """The Backend / Session protocol every plugin implements.
 
 The core owns *what* is computed (spec, data, hyper-parameters, randomness,
-evaluation arithmetic, timing); a backend owns *how*: turning canonical
-parameters into its own layout, training steps one example at a time, the
-forward pass, gradients for parity, and handing parameters back.
+evaluation arithmetic, timing; docs/spec.md says all of it); a backend owns
+*how*: turning canonical parameters into its own layout, training steps one
+example at a time, the forward pass, gradients for parity, and handing
+parameters back.
+
+No hidden call order. The core may call a backend's methods in any order
+after `check()` succeeded: `session()` may be the first call the core makes
+(a session applies whatever process-wide settings it needs, e.g. full-precision
+float32 matmuls or a thread count, itself, every time), and `environment()`
+only describes: it may be called before, after or without any session, and no
+session may depend on it having run. What the core calls, and when:
+
+    Backend.check()                      once, when the backend is first listed or used
+    Backend.devices()                    `harness backends`
+    Backend.strategy_devices(strategy)   choosing targets (run, parity, bench)
+    Backend.environment(device)          recorded with a result
+    Backend.session(...)                 a fresh model; then only Session methods:
+    Session.train_steps / forward / loss_and_grads / get_params / sync
+    Session.environment(), Session.activations(x)   optional, when present
+
+Optional members (absent = the default) are declared in `BackendOptions` and
+`SessionOptions`; a plugin written before they existed keeps working.
 """
 from __future__ import annotations
 
@@ -66,8 +85,8 @@ class Steps:
 class Session(Protocol):
     """One model on one device, in one dtype, trained with one strategy.
 
-    Optional: ``environment() -> dict``, settings only the session knows (e.g. the
-    thread count it trains with), recorded with a run's result.
+    What each method computes is docs/spec.md's forward pass, loss and optimiser
+    update, in the session's dtype. Optional methods: see `SessionOptions`.
     """
 
     def train_steps(self, steps: Steps) -> np.ndarray:
@@ -78,12 +97,18 @@ class Session(Protocol):
         """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Outputs of the network on a batch, evaluation mode (no dropout): (n, 10)."""
+        """Outputs of the network on a batch, evaluation mode (no dropout): (n, 10).
+
+        `x`: (n, 1, 16, 16) in the session's dtype. For the 1989 variant the outputs
+        are tanh's; for modern the logits (no softmax).
+        """
 
     def loss_and_grads(self, steps: Steps) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and gradient of every parameter on a single example (len(steps) == 1).
 
-        Gradients come back in canonical layout. Parameters are not changed.
+        Training mode: the example's dropout mask (steps.mask) applies. Gradients
+        come back in canonical layout, one per name of spec.PARAM_NAMES, as NumPy
+        arrays. Parameters and optimiser state are not changed.
         """
 
     def get_params(self) -> dict[str, np.ndarray]:
@@ -91,6 +116,23 @@ class Session(Protocol):
 
     def sync(self) -> None:
         """Wait until all queued device work has finished (before reading a clock)."""
+
+
+class SessionOptions(Protocol):
+    """Optional Session methods: the core calls each only where the session has it."""
+
+    def environment(self) -> dict:
+        """Settings only the session knows (e.g. the thread count it trains with), recorded
+        with a run's result as `environment.session`."""
+
+    def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Evaluation-mode activations of a batch after each layer's nonlinearity (for the
+        output layer: the output, as forward() returns it), canonical layout:
+        "H1" (n, 12, 8, 8), "H2" (n, 12, 4, 4), "H3" (n, 30), "out" (n, 10).
+
+        `harness parity` compares them layer by layer and names the first layer that
+        differs; without this method it compares the outputs only.
+        """
 
 
 @runtime_checkable
@@ -115,7 +157,9 @@ class Backend(Protocol):
         """Devices on which `strategy` runs (e.g. torch cudagraph: cuda only)."""
 
     def environment(self, device: str) -> dict:
-        """Versions and settings to record with a result (framework version, device name, precision)."""
+        """Versions and settings to record with a result (framework version, device name, the
+        precision settings its sessions apply). Describes only: no session may rely on it having
+        been called (the core calls it before, after, or without sessions)."""
 
     def session(
         self,
@@ -126,4 +170,41 @@ class Backend(Protocol):
         device: str,
         strategy: str,
     ) -> Session:
-        """A fresh model initialised from canonical `params` (copied, never aliased)."""
+        """A fresh model initialised from canonical `params` (copied, never aliased).
+
+        `variant`: a spec.Variant (its name in `variant.name`); `dtype`: "float32" or
+        "float64"; `device`: one of strategy_devices(strategy), else raise
+        DeviceUnavailable. Applies every process-wide setting the session relies on
+        (precision, threads) itself: it may be the first call the core makes.
+        """
+
+
+class BackendOptions(Protocol):
+    """Optional Backend members, each defaulting to "everything" where absent."""
+
+    variants: tuple[str, ...]  # names of spec.VARIANTS this backend implements
+    dtypes: tuple[str, ...]  # names of spec.DTYPES
+
+    def supports(self, strategy: str, variant: str, dtype: str) -> str | None:
+        """None when `strategy` runs `variant` in `dtype`, else the reason (finer than the tuples)."""
+
+
+def unsupported_reason(backend, strategy: str, variant: str, dtype: str) -> str | None:
+    """Why `backend` cannot run `strategy` with `variant` in `dtype`, or None if it can.
+
+    Reads the backend's optional declarations: `variants`, `dtypes` (tuples of
+    names; absent or None = everything) and `supports(strategy, variant, dtype)`.
+    """
+    name = getattr(backend, "name", type(backend).__name__)
+    for what, value, declared in (
+        ("variant", variant, getattr(backend, "variants", None)),
+        ("dtype", dtype, getattr(backend, "dtypes", None)),
+    ):
+        if declared is not None and value not in tuple(declared):
+            return f"backend {name!r} does not support {what} {value!r} (supports: {', '.join(declared)})"
+    supports = getattr(backend, "supports", None)
+    if callable(supports):
+        reason = supports(strategy, variant, dtype)
+        if reason:
+            return f"backend {name!r} does not support strategy {strategy!r} with variant {variant!r} in {dtype}: {reason}"
+    return None

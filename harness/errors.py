@@ -15,9 +15,14 @@ class UnknownVariant(Exception):
     pass
 
 
+class Unsupported(Exception):
+    """A backend does not support the variant / dtype / strategy combination asked for
+    (its declared `variants`, `dtypes` or `supports()`): the message says what it supports."""
+
+
 USAGE_ERRORS = (
     UnknownBackend, UnknownStrategy, UnknownVariant, BackendUnavailable, DeviceUnavailable,
-    DataError, ResultsDirError, PluginError,
+    DataError, ResultsDirError, PluginError, Unsupported,
 )
 
 

@@ -1,0 +1,277 @@
+"""The five checks, each a `versus` of the reference and every target: forward (with each layer's
+activations where the sessions offer them), grads, steps, trajectory, passes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import Steps
+from ..data import Dataset
+from ..draws import pass_steps
+from ..spec import PARAM_NAMES, Variant
+from .compare import compare, compare_count
+from .rows import row, versus
+from .select import Target
+from .tolerances import Tol
+
+N_FORWARD = 256  # test images in the forward check
+N_GRAD = 4  # single examples in the gradient check
+CHUNK = 256  # examples per train_steps call over a whole pass (as `harness run` trains)
+LAYERS = ("H1", "H2", "H3", "out")  # forward order; gradients go wrong first in the reverse order
+
+
+@dataclass
+class Context:
+    variant: Variant
+    data: Dataset
+    dtype: str
+    device: str
+    seed: int
+    params0: dict[str, np.ndarray]
+    first_steps: Steps  # pass 0's steps, for grads / steps / trajectory
+    tol: dict[str, Tol]
+
+    def session(self, target: Target):
+        params = {n: p.copy() for n, p in self.params0.items()}
+        return target.backend.session(variant=self.variant, params=params, dtype=self.dtype,
+                                      device=self.device, strategy=target.strategy)
+
+
+def _first_failing(rows: list[dict], order: tuple[str, ...], layer_of) -> dict[str, str | None]:
+    """Per target: the first layer, in `order`, with a failing row (None when none fails)."""
+    out: dict[str, str | None] = {}
+    for r in rows:
+        out.setdefault(r["target"], None)
+    for target in out:
+        bad = {layer_of(r["tensor"]) for r in rows if r["target"] == target and not r["passed"]}
+        out[target] = next((layer for layer in order if layer in bad), None)
+    return out
+
+
+def _say_first(result: dict, first: dict[str, str | None], what: str) -> dict:
+    result["first_layer"] = first
+    named = [f"{t} {layer}" for t, layer in first.items() if layer is not None]
+    if named:
+        result["summary"] += f"; {what}: " + ", ".join(named)
+    return result
+
+
+def check_forward(ctx: Context, ref: Target, targets: list[Target], n: int = N_FORWARD) -> dict:
+    """Outputs on test images, and each layer's activations where both sessions have activations()."""
+    title = f"forward outputs on the first {min(n, len(ctx.data.test_x))} test images (evaluation mode)"
+    x = np.ascontiguousarray(ctx.data.test_x[:n], dtype=ctx.dtype)
+    tol = ctx.tol["forward"]
+    unlocalised: list[str] = []
+
+    def run(t: Target):
+        s = ctx.session(t)
+        out = np.asarray(s.forward(x))
+        acts = getattr(s, "activations", None)
+        return out, None if acts is None else {k: np.asarray(v) for k, v in acts(x).items()}
+
+    def rows_of(t: Target, got, want):
+        rows = [row(t.label, "outputs", compare(got[0], want[0], tol), tol)]
+        if got[1] is None or want[1] is None:
+            unlocalised.append(t.label)
+            return rows
+        missing = [k for k in LAYERS if k not in got[1]]
+        if missing:
+            raise KeyError(f"activations() returned no {', '.join(missing)}")
+        return rows + [row(t.label, k, compare(got[1][k], want[1][k], tol), tol, layer=k) for k in LAYERS]
+
+    result = versus("forward", title, ref, targets, run, rows_of, {"forward": tol})
+    first = _first_failing(result["rows"], LAYERS, lambda tensor: tensor if tensor in LAYERS else None)
+    result["layers_not_compared"] = unlocalised  # a side without activations(): outputs only
+    return _say_first(result, {t: f for t, f in first.items() if t not in unlocalised},
+                      "first layer that differs")
+
+
+def _worst_per_tensor(label: str, got: list, want: list, tl: Tol, tg: Tol) -> list[dict]:
+    """Loss and gradient rows of one target: per tensor, its worst example."""
+    per_tensor: dict[str, tuple[dict, int]] = {}
+    for i, ((la, ga), (lb, gb)) in enumerate(zip(got, want)):
+        cands = {"loss": compare(la, lb, tl)}
+        missing = [k for k in PARAM_NAMES if k not in ga]
+        if missing:
+            raise KeyError(f"loss_and_grads returned no gradient for {', '.join(missing)}")
+        for k in PARAM_NAMES:
+            cands[k] = compare(ga[k], gb[k], tg)
+        for k, c in cands.items():
+            prev = per_tensor.get(k)
+            if prev is None or (not c["passed"] and prev[0]["passed"]) or (
+                    c["passed"] == prev[0]["passed"] and c["max_abs"] > prev[0]["max_abs"]):
+                per_tensor[k] = (c, i)
+    return [row(label, k, c, tl if k == "loss" else tg, example=i) for k, (c, i) in per_tensor.items()]
+
+
+def check_grads(ctx: Context, ref: Target, targets: list[Target], n: int = N_GRAD) -> dict:
+    """Loss and every gradient on single examples; names the layer whose gradient goes wrong first
+    in backpropagation order (out, H3, H2, H1)."""
+    n = min(n, len(ctx.first_steps))
+    title = f"loss and gradient of every parameter on each of the first {n} training examples (pass 1's draws)"
+    tl, tg = ctx.tol["loss"], ctx.tol["grads"]
+
+    def run(t: Target):
+        s = ctx.session(t)
+        out = []
+        for i in range(n):
+            loss, grads = s.loss_and_grads(ctx.first_steps.slice(i, i + 1))
+            out.append((float(loss), {k: np.asarray(v) for k, v in grads.items()}))
+        return out
+
+    result = versus("grads", title, ref, targets, run, lambda t, got, want: _worst_per_tensor(
+        t.label, got, want, tl, tg), {"loss": tl, "grads": tg})
+    first = _first_failing(result["rows"], LAYERS[::-1], lambda tensor: tensor[:-1] if tensor in PARAM_NAMES else None)
+    return _say_first(result, first, "first layer whose gradient differs (backprop order out, H3, H2, H1)")
+
+
+def _params_rows(label: str, got: dict, want: dict, tol: Tol, step: int | None, **extra) -> list[dict]:
+    missing = [k for k in PARAM_NAMES if k not in got]
+    if missing:
+        raise KeyError(f"get_params returned no {', '.join(missing)}")
+    return [row(label, k, compare(got[k], want[k], tol, step), tol, step, **extra) for k in PARAM_NAMES]
+
+
+def check_steps(ctx: Context, ref: Target, targets: list[Target], ks: list[int]) -> dict:
+    title = (f"parameters after k per-example steps, k in {', '.join(map(str, ks))} "
+             "(a fresh session per k, k steps in one train_steps call)")
+    tol = ctx.tol["params"]
+
+    def run(t: Target) -> dict[int, dict]:
+        out = {}
+        for k in ks:
+            s = ctx.session(t)
+            s.train_steps(ctx.first_steps.slice(0, k))
+            out[k] = s.get_params()
+        return out
+
+    def rows_of(t: Target, got, want):
+        return [r for k in ks for r in _params_rows(t.label, got[k], want[k], tol, k, k=k)]
+
+    return versus("steps", title, ref, targets, run, rows_of, {"params": tol})
+
+
+class _Trajectory:
+    """One target's trajectory compared step by step: the first step beyond tolerance, the worst tensor."""
+
+    def __init__(self, tol: Tol):
+        self.tol, self.div = tol, []
+        self.first_step = self.first = self.worst = self.first_unjudged = None
+
+    def add(self, step: int, got: dict, want: dict) -> None:
+        cmps = {k: compare(got[k], want[k], self.tol, step) for k in PARAM_NAMES}
+        if step > 0:
+            self.div.append(max(c["max_abs"] for c in cmps.values()))
+        failing = {k: c for k, c in cmps.items() if not c["passed"]}
+        if failing and self.first_step is None:
+            self.first_step = step
+            self.first = max(failing.items(), key=lambda kc: kc[1]["max_abs"])
+        if self.first_unjudged is None and any(c.get("within_tol") is False for c in cmps.values()):
+            self.first_unjudged = step  # beyond the horizon: reported, not judged
+        top = max(cmps.items(), key=lambda kc: kc[1]["max_abs"])
+        if self.worst is None or top[1]["max_abs"] > self.worst[1]["max_abs"]:
+            self.worst = top
+
+    def row(self, label: str, n_steps: int) -> dict:
+        if self.first_step is None:
+            out = row(label, *self.worst, self.tol, n_steps, first_step=None, worst_of=len(PARAM_NAMES))
+            if self.first_unjudged is not None:
+                out["first_step_beyond_horizon"] = self.first_unjudged
+            return out
+        out = row(label, *self.first, self.tol, self.first_step, first_step=self.first_step)
+        out["max_abs_all_steps"] = max(self.div) if self.div else None
+        return out
+
+
+def check_trajectory(ctx: Context, ref: Target, targets: list[Target], n_steps: int) -> dict:
+    """Train one step per train_steps call; after every step compare every tensor with the reference.
+
+    Step s (1-based) means: after the first s updates. first_step is the smallest
+    s at which some tensor is beyond tolerance; `tensor` names the worst one there.
+    """
+    title = f"parameter trajectory: after each of the first {n_steps} steps, one step per train_steps call"
+    tol = ctx.tol["params"]
+    seen: dict[str, _Trajectory] = {}
+
+    def run(t: Target):
+        s = ctx.session(t)
+        yield s.get_params()
+        for i in range(n_steps):
+            s.train_steps(ctx.first_steps.slice(i, i + 1))
+            yield s.get_params()
+
+    def rows_of(t: Target, got, want):
+        traj = seen[t.label] = _Trajectory(tol)
+        for step, params in enumerate(got):
+            traj.add(step, params, want[step])
+        return [traj.row(t.label, n_steps)]
+
+    def error_extra(t: Target) -> dict:
+        traj = seen.get(t.label) or _Trajectory(tol)
+        return {"first_step": traj.first_step, "steps_done": len(traj.div)}
+
+    result = versus("trajectory", title, ref, targets, run, rows_of, {"params": tol}, error_extra, want_of=list)
+    result["trace"] = {"step": list(range(1, n_steps + 1)), "tol": [float(tol.atol_at(s)) for s in range(1, n_steps + 1)],
+                       "horizon": tol.horizon, "max_abs": {label: tr.div for label, tr in seen.items()}}
+    return result
+
+
+def _pass_rows(label: str, p: int, n_train: int, g: dict, w: dict, tol: dict[str, Tol]) -> list[dict]:
+    """Rows of pass p (1-based) of one target: step losses, evaluation of train and test, parameters."""
+    step = p * n_train  # updates behind the end-of-pass values
+    behind = (p - 1) * n_train + np.arange(len(w["losses"]))  # the loss of step i is taken after these
+    tsl, tel, tm, tpr = tol["step_losses"], tol["eval_losses"], tol["misses"], tol["predictions"]
+    at = {"pass": p}
+    rows = [row(label, "step losses", compare(g["losses"], w["losses"], tsl, behind), tsl, **at)]
+    for split in ("train", "test"):
+        gs, ws = g[split], w[split]
+        n = len(ws.predictions)
+        rows.append(row(label, f"{split} loss", compare(gs.loss, ws.loss, tel, step), tel, step, **at))
+        rows.append(row(label, f"{split} misses", compare_count(gs.misses, ws.misses, tm, n, step),
+                        tm, step, n, **at, value=gs.misses, reference=ws.misses))
+        differ = int((np.asarray(gs.predictions) != np.asarray(ws.predictions)).sum())
+        rows.append(row(label, f"{split} predictions differing", compare_count(differ, 0, tpr, n, step),
+                        tpr, step, n, **at, of=n))
+    return rows + _params_rows(label, g["params"], w["params"], tol["params"], step, **at)
+
+
+def _metrics(m: dict) -> dict:
+    return {"train_pass_loss": float(np.mean(m["losses"])), "train_loss": m["train"].loss,
+            "train_misses": m["train"].misses, "test_loss": m["test"].loss, "test_misses": m["test"].misses}
+
+
+def check_passes(ctx: Context, ref: Target, targets: list[Target], passes: int, limit: int | None,
+                 chunk: int = CHUNK) -> dict:
+    from ..train import evaluate
+
+    n_train = len(ctx.data.train_x) if limit is None else min(limit, len(ctx.data.train_x))
+    n_epochs = max(passes, ctx.variant.epochs)  # the lr schedule of a full run's first passes
+    title = (f"{passes} whole pass{'es' if passes > 1 else ''} of {n_train} examples (train_steps in chunks of "
+             f"{chunk}), then evaluation of train ({n_train}) and test ({len(ctx.data.test_x)})")
+    tols = {k: ctx.tol[k] for k in ("params", "step_losses", "eval_losses", "misses", "predictions")}
+    train_x, train_labels = ctx.data.train_x[:n_train], ctx.data.train_labels[:n_train]
+    all_steps = [pass_steps(ctx.variant, ctx.data, ctx.seed, e, n_epochs, ctx.dtype, limit=limit)
+                 for e in range(passes)]
+    metrics: dict[str, list[dict]] = {}
+
+    def run(t: Target) -> list[dict]:
+        s = ctx.session(t)
+        out = []
+        for steps in all_steps:
+            losses = np.concatenate([np.asarray(s.train_steps(steps.slice(i, min(i + chunk, len(steps)))),
+                                                dtype=np.float64).reshape(-1)
+                                     for i in range(0, len(steps), chunk)])
+            tr = evaluate(s, ctx.variant, train_x, train_labels)
+            te = evaluate(s, ctx.variant, ctx.data.test_x, ctx.data.test_labels)
+            out.append({"losses": losses, "train": tr, "test": te, "params": s.get_params()})
+        metrics[t.label] = [_metrics(o) for o in out]
+        return out
+
+    def rows_of(t: Target, got, want):
+        return [r for p, (g, w) in enumerate(zip(got, want), start=1)
+                for r in _pass_rows(t.label, p, n_train, g, w, tols)]
+
+    result = versus("passes", title, ref, targets, run, rows_of, tols)
+    result.update({"metrics": metrics, "n_train": n_train})
+    return result

@@ -71,7 +71,7 @@ class Steps:
     def __len__(self) -> int:
         return len(self.x)
 
-    def slice(self, start: int, stop: int) -> "Steps":
+    def slice(self, start: int, stop: int) -> Steps:
         return Steps(
             self.x[start:stop],
             self.targets[start:stop],

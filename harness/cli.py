@@ -285,6 +285,7 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
         raise click.UsageError(f"--reference {reference} is not among --backends {backend_list}; "
                                "add its backend there, or leave --reference out")
     sel = par.select_targets(plugins.get_registry(), split(backend_list), split(strategies), reference, device)
+    sel = par.supported(sel, v.name, dtype)  # unsupported targets skipped with a note, before the header
     ensure_writable(results_dir)
     data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
     if ks and max(ks) > len(data.train_x):

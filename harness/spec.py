@@ -2,6 +2,18 @@
 
 Everything here is framework-free and identical for every backend. Parameter
 names follow the paper and karpathy/lecun1989-repro (H1w, H1b, ...).
+docs/spec.md states, as formulas, everything a backend computes from these:
+
+    H1  = act(conv(pad(x), H1w) + H1b)           x (n, 1, 16, 16) -> (n, 12, 8, 8)
+    H2  = act(conv_o(pad(H1)[H2_INPUTS[o]], H2w[o]) + H2b)          -> (n, 12, 4, 4)
+    H2' = H2 * mask (training, modern: the core's mask, already scaled by 1/(1-p))
+    H3  = act(flatten_CHW(H2') @ H3w + H3b)                         -> (n, 30)
+    out = out_act(H3 @ outw + outb)                                 -> (n, 10)
+
+pad: PAD entries of PAD_VALUE (-1) on each side of both spatial axes, for H1's
+and for H2's input alike (after H1's nonlinearity, whatever the activation);
+conv: cross-correlation with KERNEL x KERNEL windows at stride STRIDE (no flip,
+like torch.nn.functional.conv2d), the windows starting at padded index 0, 2, 4...
 """
 from __future__ import annotations
 
@@ -37,7 +49,9 @@ H2_GROUPS: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
 )
 
 INPUT_SHAPE = (1, 16, 16)
-PAD = 2
+KERNEL = 5  # H1 and H2: 5x5 windows
+STRIDE = 2  # H1: 16 -> 8 (padded 20, windows at 0, 2, ..., 14); H2: 8 -> 4 (padded 12, at 0, 2, 4, 6)
+PAD = 2  # on each side of both spatial axes, for H1's and H2's input
 PAD_VALUE = -1.0  # the paper pads with "background", which is -1 in [-1, 1]
 N_CLASSES = 10
 
@@ -90,7 +104,9 @@ class AdamW:
     beta1: float
     beta2: float
     eps: float
-    weight_decay: float  # decoupled: p -= lr * weight_decay * p (torch and optax agree)
+    # decoupled: each step p <- p (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps), bias-corrected
+    # m_hat, v_hat, eps outside the square root (torch.optim.AdamW and optax.adamw; docs/spec.md)
+    weight_decay: float
     kind: str = "adamw"
 
 
@@ -99,7 +115,9 @@ class Variant:
     name: str
     hidden_activation: str  # "tanh" | "relu" in H1-H3
     output_activation: str  # "tanh" | "linear"
-    loss: str  # "mse": mean over 10 outputs of (y - yhat)^2 on ±1 targets; "xent": softmax cross-entropy
+    # "mse": mean over the 10 outputs of (target - out)^2, ±1 targets (+1 at the label);
+    # "xent": -log softmax(out)[label] on the linear output (docs/spec.md)
+    loss: str
     optimizer: SGD | AdamW
     epochs: int
     outb_init: float

@@ -31,11 +31,29 @@ framework: backends are reached only through the Backend / Session protocol.
 """
 from __future__ import annotations
 
-from .checks import CHUNK, LAYERS, N_FORWARD, N_GRAD, Context, check_forward, check_grads, check_passes, \
-    check_steps, check_trajectory
+from .checks import (
+    CHUNK,
+    LAYERS,
+    N_FORWARD,
+    N_GRAD,
+    Context,
+    check_forward,
+    check_grads,
+    check_passes,
+    check_steps,
+    check_trajectory,
+)
 from .compare import EPS, compare, compare_count, one_line
 from .rows import check_result, error_row, row, versus
-from .run import CHECKS, DEFAULT_STEPS, environments, parse_steps, result_stem, run_parity, supported
+from .run import (
+    CHECKS,
+    DEFAULT_STEPS,
+    environments,
+    parse_steps,
+    result_stem,
+    run_parity,
+    supported,
+)
 from .select import Selection, Target, select_targets
 from .tolerances import TOLERANCES, Tol, tolerances
 

@@ -122,7 +122,7 @@ def check_grads(ctx: Context, ref: Target, targets: list[Target], n: int = N_GRA
 
     result = versus("grads", title, ref, targets, run, lambda t, got, want: _worst_per_tensor(
         t.label, got, want, tl, tg), {"loss": tl, "grads": tg})
-    first = _first_failing(result["rows"], LAYERS[::-1], lambda tensor: tensor[:-1] if tensor in PARAM_NAMES else None)
+    first = _first_failing(result["rows"], LAYERS[::-1], lambda t: t[:-1] if t in PARAM_NAMES else None)
     return _say_first(result, first, "first layer whose gradient differs (backprop order out, H3, H2, H1)")
 
 
@@ -212,8 +212,9 @@ def check_trajectory(ctx: Context, ref: Target, targets: list[Target], n_steps: 
         return {"first_step": traj.first_step, "steps_done": len(traj.div)}
 
     result = versus("trajectory", title, ref, targets, run, rows_of, {"params": tol}, error_extra, want_of=list)
-    result["trace"] = {"step": list(range(1, n_steps + 1)), "tol": [float(tol.atol_at(s)) for s in range(1, n_steps + 1)],
-                       "horizon": tol.horizon, "max_abs": {label: tr.div for label, tr in seen.items()}}
+    steps = range(1, n_steps + 1)
+    result["trace"] = {"step": list(steps), "tol": [float(tol.atol_at(s)) for s in steps], "horizon": tol.horizon,
+                       "max_abs": {label: tr.div for label, tr in seen.items()}}
     return result
 
 

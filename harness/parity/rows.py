@@ -83,7 +83,9 @@ def versus(name: str, title: str, ref: Target, targets: list[Target], run: Calla
 
     A backend that raises (in `run` or while its output is compared) becomes a failed row naming it
     (with error_extra(target)), and the other targets go on; when the reference itself raises,
-    nothing can be compared and the one row names the reference.
+    nothing can be compared and the one row names the reference. want_of(run(ref)) is the
+    reference's output (`list` where `run` yields lazily, so a target that raises part-way is named
+    with how far it got).
     """
     try:
         want = want_of(run(ref))

@@ -9,8 +9,17 @@ from ..data import Dataset
 from ..draws import pass_steps
 from ..errors import Unsupported
 from ..spec import Variant, init_params
-from .checks import CHUNK, N_FORWARD, N_GRAD, Context, check_forward, check_grads, check_passes, check_steps, \
-    check_trajectory
+from .checks import (
+    CHUNK,
+    N_FORWARD,
+    N_GRAD,
+    Context,
+    check_forward,
+    check_grads,
+    check_passes,
+    check_steps,
+    check_trajectory,
+)
 from .compare import one_line
 from .select import Selection
 from .tolerances import tolerances

@@ -9,7 +9,6 @@ from ..errors import UnknownStrategy
 from .compare import one_line
 
 
-
 @dataclass(frozen=True)
 class Target:
     """One backend x strategy, as compared."""

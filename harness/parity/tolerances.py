@@ -9,7 +9,6 @@ import numpy as np
 from ..spec import Variant
 
 
-
 @dataclass(frozen=True)
 class Tol:
     """An element passes when |a - b| <= atol(step) + scale * max|b| + rtol * |b|.

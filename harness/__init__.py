@@ -30,7 +30,26 @@ _API = {
     "Unsupported": "harness.errors",
     "BackendFailure": "harness.errors",
 }
-__all__ = sorted(_API)
+__all__ = [  # noqa: RUF022 -- kept equal to sorted(_API), tested
+    "Backend",
+    "BackendFailure",
+    "BackendOptions",
+    "BackendUnavailable",
+    "DeviceUnavailable",
+    "PluginError",
+    "RunConfig",
+    "Session",
+    "SessionOptions",
+    "Steps",
+    "UnknownBackend",
+    "UnknownStrategy",
+    "UnknownVariant",
+    "Unsupported",
+    "VARIANTS",
+    "Variant",
+    "hookimpl",
+    "unsupported_reason",
+]
 
 
 def __getattr__(name: str):

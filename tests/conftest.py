@@ -8,6 +8,9 @@ import pytest
 # (or jax's thread pool) competes. Subprocesses inherit it. Timings live in benchmarks.
 os.environ.setdefault("HARNESS_THREADS", "1")
 
+# tests/fixtures holds packages with their own suites (run in subprocesses), not tests of this one.
+collect_ignore = ["fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 # CI and the README point HARNESS_DATA_DIR at ../shared/data; default to it too.
 DATA_DIR = Path(os.environ.get("HARNESS_DATA_DIR", REPO.parent / "shared" / "data")).resolve()

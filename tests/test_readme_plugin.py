@@ -8,7 +8,6 @@ import contextlib
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ QUICK = ["--steps", "1,10", "--passes", "1", "--limit", "48"]
 
 def readme_plugin_source() -> str:
     """The python block of README.md that starts with '# my_numpy_backend/harness_plugin.py'."""
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
     [src] = [b for b in blocks if b.startswith("# my_numpy_backend/harness_plugin.py")]
     return src
 

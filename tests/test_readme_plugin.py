@@ -164,3 +164,20 @@ def test_numpy_example_agrees_with_itself_batched(tmp_path):
     np.testing.assert_allclose(s.forward(x), one, rtol=0, atol=1e-15)
     assert {k: v.shape for k, v in s.activations(x).items()} == {
         "H1": (5, 12, 8, 8), "H2": (5, 12, 4, 4), "H3": (5, 30), "out": (5, 10)}
+
+
+def test_conformance_kit_catches_the_wrong_h2_table(tmp_path):
+    """harness.testing on a Backend object (registered for the call only): the protocol check passes
+    (shapes are right), assert_parity fails naming H2 as the first layer that differs."""
+    from harness.testing import assert_parity, assert_session_conforms
+
+    good, bad = load_readme_plugin(tmp_path, "readme_good3"), load_readme_plugin(tmp_path, "readme_bad3")
+    _wrong_h2_table(bad)
+    backend = bad.NumpyBackend()
+    assert_session_conforms(backend)
+    with pytest.raises(AssertionError, match="forward: FAIL.*numpy_h2:eager outputs"):
+        assert_parity(backend, reference="torch:eager", steps=(1,), passes=0)
+    with registered(good, "readme-good3"), \
+            pytest.raises(AssertionError, match="first layer that differs: numpy_h2:eager H2"):
+        assert_parity(backend, reference="numpy", steps=(1,), passes=0)  # a reference with activations()
+    assert "numpy_h2" not in plugins.get_registry().names()

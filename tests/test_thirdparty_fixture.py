@@ -31,7 +31,7 @@ def test_thirdparty_package_suite_passes_in_a_subprocess(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(PKG), str(REPO)]),
            "HARNESS_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=PKG,
-                          env=env, capture_output=True, text=True, timeout=600)
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "5 passed" in out, out[-3000:]

@@ -9,17 +9,7 @@ from ..data import Dataset
 from ..draws import pass_steps
 from ..errors import Unsupported
 from ..spec import Variant, init_params
-from .checks import (
-    CHUNK,
-    N_FORWARD,
-    N_GRAD,
-    Context,
-    check_forward,
-    check_grads,
-    check_passes,
-    check_steps,
-    check_trajectory,
-)
+from . import checks as ch
 from .compare import one_line
 from .select import Selection
 from .tolerances import tolerances
@@ -78,16 +68,16 @@ def environments(selection: Selection, device: str) -> dict:
     return env
 
 
-def _run_checks(ctx: Context, sel: Selection, checks, ks, passes, limit, n_forward, n_grad, chunk, log) -> list[dict]:
+def _run_checks(ctx: ch.Context, sel: Selection, checks, ks, passes, limit, n_forward, n_grad, chunk, log) -> list[dict]:
     ref, targets = sel.reference, sel.targets
     vs = " ".join(t.label for t in targets)
     todo = [
-        ("forward", True, "forward", lambda: check_forward(ctx, ref, targets, n_forward)),
-        ("grads", True, "grads", lambda: check_grads(ctx, ref, targets, n_grad)),
-        ("steps", bool(ks), f"steps k={','.join(map(str, ks))}", lambda: check_steps(ctx, ref, targets, ks)),
+        ("forward", True, "forward", lambda: ch.check_forward(ctx, ref, targets, n_forward)),
+        ("grads", True, "grads", lambda: ch.check_grads(ctx, ref, targets, n_grad)),
+        ("steps", bool(ks), f"steps k={','.join(map(str, ks))}", lambda: ch.check_steps(ctx, ref, targets, ks)),
         ("trajectory", bool(ks), f"trajectory over {max(ks, default=0)} steps",
-         lambda: check_trajectory(ctx, ref, targets, max(ks))),
-        ("passes", passes > 0, f"passes ({passes})", lambda: check_passes(ctx, ref, targets, passes, limit, chunk)),
+         lambda: ch.check_trajectory(ctx, ref, targets, max(ks))),
+        ("passes", passes > 0, f"passes ({passes})", lambda: ch.check_passes(ctx, ref, targets, passes, limit, chunk)),
     ]
     results = []
     for name, wanted, what, check in todo:
@@ -108,9 +98,9 @@ def run_parity(
     steps: list[int] | tuple[int, ...] = DEFAULT_STEPS,
     passes: int = 1,
     limit: int | None = None,
-    n_forward: int = N_FORWARD,
-    n_grad: int = N_GRAD,
-    chunk: int = CHUNK,
+    n_forward: int = ch.N_FORWARD,
+    n_grad: int = ch.N_GRAD,
+    chunk: int = ch.CHUNK,
     checks: tuple[str, ...] = CHECKS,
     log: Callable[[str], None] | None = None,
 ) -> dict:
@@ -125,7 +115,7 @@ def run_parity(
     started = now_iso()
     env = environments(selection, device)
     first = pass_steps(variant, data, seed, 0, max(passes, variant.epochs), dtype)
-    ctx = Context(variant, data, dtype, device, seed, init_params(seed, dtype, variant), first,
+    ctx = ch.Context(variant, data, dtype, device, seed, init_params(seed, dtype, variant), first,
                   tolerances(dtype, variant))
     results = _run_checks(ctx, selection, checks, ks, passes, limit, n_forward, n_grad, chunk,
                           log or (lambda msg: None))

@@ -105,7 +105,8 @@ def test_wrong_h2_table_named_as_the_first_layer_that_differs(tmp_path):
     fwd = check(res, "forward")
     assert fwd["first_layer"] == {"numpy_h2:eager": "H2"}
     rows = {r["tensor"]: r["passed"] for r in fwd["rows"]}
-    assert rows == {"outputs": False, "H1": True, "H2": False, "H3": False, "out": False}
+    assert rows == {"outputs": False, "H1 activations": True, "H2 activations": False, "H3 activations": False,
+                    "out activations": False}
     assert "first layer that differs: numpy_h2:eager H2" in fwd["summary"]
     print(fwd["summary"])
 

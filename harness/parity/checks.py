@@ -39,12 +39,13 @@ class Context:
 
 
 def _first_failing(rows: list[dict], order: tuple[str, ...], layer_of) -> dict[str, str | None]:
-    """Per target: the first layer, in `order`, with a failing row (None when none fails)."""
+    """Per target: the first layer, in `order`, with a failing row (None when none fails);
+    layer_of(row) is the layer a row belongs to, or None."""
     out: dict[str, str | None] = {}
     for r in rows:
         out.setdefault(r["target"], None)
     for target in out:
-        bad = {layer_of(r["tensor"]) for r in rows if r["target"] == target and not r["passed"]}
+        bad = {layer_of(r) for r in rows if r["target"] == target and not r["passed"]}
         out[target] = next((layer for layer in order if layer in bad), None)
     return out
 
@@ -78,10 +79,11 @@ def check_forward(ctx: Context, ref: Target, targets: list[Target], n: int = N_F
         missing = [k for k in LAYERS if k not in got[1]]
         if missing:
             raise KeyError(f"activations() returned no {', '.join(missing)}")
-        return rows + [row(t.label, k, compare(got[1][k], want[1][k], tol), tol, layer=k) for k in LAYERS]
+        return rows + [row(t.label, f"{k} activations", compare(got[1][k], want[1][k], tol), tol, layer=k)
+                       for k in LAYERS]
 
     result = versus("forward", title, ref, targets, run, rows_of, {"forward": tol})
-    first = _first_failing(result["rows"], LAYERS, lambda tensor: tensor if tensor in LAYERS else None)
+    first = _first_failing(result["rows"], LAYERS, lambda r: r.get("layer"))
     result["layers_not_compared"] = unlocalised  # a side without activations(): outputs only
     return _say_first(result, {t: f for t, f in first.items() if t not in unlocalised},
                       "first layer that differs")
@@ -122,7 +124,8 @@ def check_grads(ctx: Context, ref: Target, targets: list[Target], n: int = N_GRA
 
     result = versus("grads", title, ref, targets, run, lambda t, got, want: _worst_per_tensor(
         t.label, got, want, tl, tg), {"loss": tl, "grads": tg})
-    first = _first_failing(result["rows"], LAYERS[::-1], lambda t: t[:-1] if t in PARAM_NAMES else None)
+    layer_of = lambda r: r["tensor"][:-1] if r["tensor"] in PARAM_NAMES else None  # "H2w" -> "H2"
+    first = _first_failing(result["rows"], LAYERS[::-1], layer_of)
     return _say_first(result, first, "first layer whose gradient differs (backprop order out, H3, H2, H1)")
 
 

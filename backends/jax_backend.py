@@ -253,6 +253,9 @@ def make_optimizer(variant: Variant):
     import optax
 
     opt = variant.optimizer
+    if opt.kind == "sdlm":  # sgd with per-parameter step scales: backends/jax_sdlm.py
+        from .jax_sdlm import sdlm_optimizer
+        return sdlm_optimizer()
     if opt.kind == "sgd":
         return optax.inject_hyperparams(optax.sgd)(learning_rate=opt.lr)
     return optax.inject_hyperparams(optax.adamw)(
@@ -408,7 +411,12 @@ class JaxBackend:
         return self.devices()
 
     def supports(self, strategy: str, variant, dtype: str) -> str | None:
-        """None when `strategy` trains `variant` in `dtype`, else the reason (only fused is partial)."""
+        """None when `strategy` trains `variant` in `dtype`, else the reason (fused is partial;
+        SDLM: step and scan only, backends/jax_sdlm.py)."""
+        from harness.sdlm import unsupported as sdlm_unsupported
+
+        if (why := sdlm_unsupported(variant, strategy, self.name, ("step", "scan"))) is not None:
+            return why
         if strategy == "fused":
             from .jax_fused import unsupported
             return unsupported(variant, dtype)
@@ -454,6 +462,9 @@ class JaxBackend:
         if strategy == "fused":
             from .jax_fused import make_session
             return make_session(variant, params, str(dtype), device, dev)
+        if variant.optimizer.kind == "sdlm":
+            from .jax_sdlm import SdlmJaxSession  # the second-derivative pass
+            return SdlmJaxSession(variant, params, str(dtype), dev, strategy)
         return JaxSession(variant, params, str(dtype), dev, strategy)
 
 

@@ -224,13 +224,22 @@ class TorchBackend:
             env["device_name"] = dev.type
         return env
 
+    def supports(self, strategy, variant, dtype) -> str | None:
+        from harness.sdlm import unsupported  # SDLM: eager only (backends/torch_sdlm.py)
+        return unsupported(variant, strategy, self.name, ("eager",))
+
     def session(self, *, variant, params, dtype, device, strategy):
         torch = _torch()
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown torch strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
+        if (reason := self.supports(strategy, variant, dtype)) is not None:
+            raise ValueError(reason)
         dev = resolve_device(torch, device, self.strategy_devices(strategy))
         pin_precision(torch)
         apply_threads(torch)
+        if strategy == "eager" and variant.optimizer.kind == "sdlm":
+            from .torch_sdlm import SdlmEagerSession  # the second-derivative pass: backends/torch_sdlm.py
+            return SdlmEagerSession(torch, variant, params, dtype, dev)
         if strategy == "eager":
             return EagerSession(torch, variant, params, dtype, dev)
         if strategy == "fused":  # Triton imported only when fused is asked for

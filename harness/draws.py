@@ -52,7 +52,7 @@ def pass_steps(variant: Variant, data: Dataset, seed: int, epoch: int, n_epochs:
     draws = draw_pass(variant, n, seed, epoch, dtype)
     if "shifts" in draws:
         x = roll_images(x, draws["shifts"])
-    lr = variant.lr_schedule(n * n_epochs, epoch * n, (epoch + 1) * n)
+    lr = variant.lr_schedule(n * n_epochs, epoch * n, (epoch + 1) * n, per_pass=n)
     return Steps(
         x=np.ascontiguousarray(x, dtype=dtype),
         targets=targets_pm1(labels, dtype),

@@ -58,6 +58,13 @@ N_CLASSES = 10
 # Fan-in per layer, for U(-2.4/sqrt(F), 2.4/sqrt(F)).
 FAN_IN = {"H1w": 1 * 5 * 5, "H2w": 8 * 5 * 5, "H3w": 192, "outw": 30}
 
+# Initialisation bounds, Variant.init: weights U(-2.4/d, 2.4/d) with d =
+#   "sqrt_fan_in": sqrt(F), karpathy/lecun1989-repro's reading ("as described in the paper to my
+#                  best ability, but it doesn't look right"), the harness's default;
+#   "fan_in":      F, what the 1989 paper and LeNet-5's appendix A print ("a uniform distribution
+#                  between -2.4/F_i and 2.4/F_i where F_i is the number of inputs (fan-in)").
+INITS = ("sqrt_fan_in", "fan_in")
+
 # Expected counts; checked below from the shapes so a typo cannot hide.
 N_PARAMS = 9760
 N_PARAMS_PER_LAYER = {"H1": 1068, "H2": 2592, "H3": 5790, "out": 310}
@@ -111,6 +118,54 @@ class AdamW:
 
 
 @dataclass(frozen=True)
+class SDLM:
+    """Stochastic diagonal Levenberg-Marquardt (LeCun 1987; Becker & LeCun 1988; "Efficient
+    BackProp" 1998; LeNet-5, LeCun et al. 1998, appendix C): each parameter k steps by
+    eps_pass / (mu + h_k) times its gradient, h_k the diagonal Gauss-Newton estimate of the
+    Hessian averaged over `hessian_examples` training examples drawn before each pass
+    (harness/sdlm.py; docs/sdlm.md derives the constants for this loss).
+
+    `epsilon`: ((passes, eps), ...) in order, then `epsilon_after` for every later pass.
+    """
+
+    epsilon: tuple[tuple[int, float], ...]
+    epsilon_after: float
+    mu: float
+    hessian_examples: int
+    output_curvature: float  # Gauss-Newton d2E/dy2 of one output for this loss
+    kind: str = "sdlm"
+
+    def epsilon_of_pass(self, epoch: int) -> float:
+        """eps of pass `epoch` (0-based)."""
+        end = 0
+        for passes, eps in self.epsilon:
+            end += passes
+            if epoch < end:
+                return eps
+        return self.epsilon_after
+
+
+# LeNet-5's appendix C: eps 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then
+# 0.00001; mu = 0.02; h re-estimated on 500 examples before each pass. eps is left as it is: a
+# (damped) Newton step eps * g / (mu + h) does not change when the loss is scaled by c if mu is
+# scaled by c too (g, h -> c g, c h). LeNet-5's loss is a plain sum of squares over its output
+# units (Gauss-Newton d2E/dy2 = 2 per unit); this one, the mean over 10 outputs of (y - t)^2, has
+# 2/10 per unit: c = 1/10, so mu = 0.02 / 10.
+LENET5_EPSILON = ((2, 5e-4), (3, 2e-4), (3, 1e-4), (4, 5e-5))
+LENET5_EPSILON_AFTER = 1e-5
+LENET5_MU = 0.02
+LENET5_HESSIAN_EXAMPLES = 500
+MSE_MEAN_OVER = 10  # outputs the 1989 loss averages over
+SDLM_1989 = SDLM(
+    epsilon=LENET5_EPSILON,
+    epsilon_after=LENET5_EPSILON_AFTER,
+    mu=LENET5_MU / MSE_MEAN_OVER,
+    hessian_examples=LENET5_HESSIAN_EXAMPLES,
+    output_curvature=2.0 / MSE_MEAN_OVER,
+)
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     hidden_activation: str  # "tanh" | "relu" in H1-H3
@@ -118,19 +173,24 @@ class Variant:
     # "mse": mean over the 10 outputs of (target - out)^2, ±1 targets (+1 at the label);
     # "xent": -log softmax(out)[label] on the linear output (docs/spec.md)
     loss: str
-    optimizer: SGD | AdamW
+    optimizer: SGD | AdamW | SDLM
     epochs: int
     outb_init: float
     augment_shift: int = 0  # roll each training example by (dy, dx) in [-s, s]^2, wrap-around
     dropout: float = 0.0  # on H2's output, masks drawn by the core
     batch_size: int = 1  # per-example training; every variant
+    init: str = "sqrt_fan_in"  # weight bounds 2.4/sqrt(F) or 2.4/F: see INITS
 
-    def lr_schedule(self, n_steps_total: int, start: int, stop: int) -> np.ndarray:
-        """Learning rate of global steps [start, stop), float64."""
+    def lr_schedule(self, n_steps_total: int, start: int, stop: int, per_pass: int | None = None) -> np.ndarray:
+        """Learning rate of global steps [start, stop), float64 (SDLM: eps of each step's pass,
+        `per_pass` steps a pass, by default stop - start)."""
         steps = np.arange(start, stop, dtype=np.float64)
         opt = self.optimizer
         if isinstance(opt, SGD):
             return np.full(stop - start, opt.lr)
+        if isinstance(opt, SDLM):
+            n = per_pass or max(stop - start, 1)
+            return np.array([opt.epsilon_of_pass(int(s) // n) for s in steps], dtype=np.float64)
         frac = steps / max(n_steps_total - 1, 1)
         return opt.lr_start + (opt.lr_end - opt.lr_start) * frac
 
@@ -162,6 +222,28 @@ VARIANTS: dict[str, Variant] = {
         augment_shift=1,
         dropout=0.25,
     ),
+    # The paper's optimiser on the 1989 net and loss; the same initialisation as "1989", so the
+    # comparison with it changes only the optimiser.
+    "1989-sdlm": Variant(
+        name="1989-sdlm",
+        hidden_activation="tanh",
+        output_activation="tanh",
+        loss="mse",
+        optimizer=SDLM_1989,
+        epochs=23,
+        outb_init=-1.0,
+    ),
+    # And with the initialisation the paper prints (2.4/F, not 2.4/sqrt(F)).
+    "1989-sdlm-fanin": Variant(
+        name="1989-sdlm-fanin",
+        hidden_activation="tanh",
+        output_activation="tanh",
+        loss="mse",
+        optimizer=SDLM_1989,
+        epochs=23,
+        outb_init=-1.0,
+        init="fan_in",
+    ),
 }
 
 DTYPES = ("float32", "float64")
@@ -170,9 +252,10 @@ DTYPES = ("float32", "float64")
 def init_params(seed: int, dtype: str = "float32", variant: str | Variant = "1989") -> dict[str, np.ndarray]:
     """Initial parameters in canonical layout, drawn in NumPy from `seed`.
 
-    Weights U(-2.4/sqrt(F), 2.4/sqrt(F)) with F the fan-in; biases 0, except
-    outb = variant.outb_init (-1 in the 1989 variant). Drawn in float64 and
-    cast, so float32 and float64 runs start from the same values.
+    Weights U(-2.4/sqrt(F), 2.4/sqrt(F)) with F the fan-in (U(-2.4/F, 2.4/F) where
+    variant.init == "fan_in"); biases 0, except outb = variant.outb_init (-1 in the
+    1989 variant). Drawn in float64 and cast, so float32 and float64 runs start
+    from the same values.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
@@ -182,7 +265,7 @@ def init_params(seed: int, dtype: str = "float32", variant: str | Variant = "198
     for name in PARAM_NAMES:
         shape = PARAM_SHAPES[name]
         if name in FAN_IN:
-            bound = 2.4 / math.sqrt(FAN_IN[name])
+            bound = 2.4 / (FAN_IN[name] if v.init == "fan_in" else math.sqrt(FAN_IN[name]))
             p = rng.uniform(-bound, bound, size=shape)
         elif name == "outb":
             p = np.full(shape, v.outb_init)

@@ -9,6 +9,7 @@ import numpy as np
 from .backend import Session, Steps
 from .data import Dataset, targets_pm1
 from .draws import pass_steps
+from . import sdlm
 from .spec import Variant
 from .timing import clock, summarize
 
@@ -146,6 +147,9 @@ def train(
         train_x, train_labels = train_x[:limit], train_labels[:limit]
     for epoch in range(epochs):
         steps = pass_steps(variant, data, seed, epoch, epochs, dtype, limit=limit)
+        t_h = clock()
+        h_summary = sdlm.before_pass(session, variant, data, seed, epoch, dtype, limit) if sdlm.is_sdlm(variant) else None
+        t_h = clock() - t_h  # SDLM's estimate of h: outside the timed windows, recorded per pass
         mean_loss = train_pass(session, steps, epoch, window, log, seen, progress)
         t0 = clock()
         tr = evaluate(session, variant, train_x, train_labels)
@@ -157,6 +161,8 @@ def train(
             "train_loss": tr.loss, "train_error": tr.error, "train_misses": tr.misses,
             "test_loss": te.loss, "test_error": te.error, "test_misses": te.misses,
         }
+        if h_summary is not None:
+            entry.update(hessian_s=t_h, hessian=h_summary)
         if not (np.isfinite(tr.loss) and np.isfinite(te.loss)):
             raise NonFiniteLoss(epoch, len(steps) - 1, tr.loss if not np.isfinite(tr.loss) else te.loss)
         log.epochs.append(entry)

@@ -19,7 +19,7 @@ def test_init_ranges_and_dtype(dtype, variant):
     p = spec.init_params(0, dtype, variant)
     spec.check_params(p)
     for name, fan_in in spec.FAN_IN.items():
-        bound = 2.4 / math.sqrt(fan_in)
+        bound = 2.4 / (fan_in if spec.VARIANTS[variant].init == "fan_in" else math.sqrt(fan_in))
         assert p[name].dtype == np.dtype(dtype)
         assert np.abs(p[name]).max() <= bound
         # a uniform draw of thousands of values comes close to both ends

@@ -79,7 +79,8 @@ def check_hessian(h: dict[str, np.ndarray]) -> None:
         if a.shape != shape:
             raise ValueError(f"hessian_diag's {k} has shape {a.shape}, expected {shape}")
         if not np.all(np.isfinite(a)) or np.any(a < 0):
-            raise ValueError(f"hessian_diag's {k} is not finite and >= 0 (min {np.nanmin(a)})")
+            raise ValueError(f"hessian_diag's {k} has {int((~np.isfinite(a)).sum())} non-finite and "
+                             f"{int((a < 0).sum())} negative entries: a sum of squares is finite and >= 0")
 
 
 def before_pass(session, variant: Variant, data: Dataset, seed: int, epoch: int, dtype: str,

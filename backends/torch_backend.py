@@ -225,7 +225,8 @@ class TorchBackend:
         return env
 
     def supports(self, strategy, variant, dtype) -> str | None:
-        from harness.sdlm import unsupported  # SDLM: eager only (backends/torch_sdlm.py)
+        # SDLM: eager only (backends/torch_sdlm.py)
+        from harness.sdlm import unsupported
         return unsupported(variant, strategy, self.name, ("eager",))
 
     def session(self, *, variant, params, dtype, device, strategy):
@@ -238,7 +239,7 @@ class TorchBackend:
         pin_precision(torch)
         apply_threads(torch)
         if strategy == "eager" and variant.optimizer.kind == "sdlm":
-            from .torch_sdlm import SdlmEagerSession  # the second-derivative pass: backends/torch_sdlm.py
+            from .torch_sdlm import SdlmEagerSession  # the second-derivative pass
             return SdlmEagerSession(torch, variant, params, dtype, dev)
         if strategy == "eager":
             return EagerSession(torch, variant, params, dtype, dev)

@@ -11,7 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import sdlm
-from .parity import Context, Target, _check_result, _error_row, _ref_failed, _row, compare, one_line
+from .parity import (
+    Context,
+    Target,
+    _check_result,
+    _error_row,
+    _ref_failed,
+    _row,
+    compare,
+    one_line,
+)
 from .spec import PARAM_NAMES
 
 

@@ -29,7 +29,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .backend import Steps
 from .data import Dataset, targets_pm1
-from .spec import H2_INPUTS, PAD, PAD_VALUE, PARAM_NAMES, PARAM_SHAPES, SDLM, Variant, h2w_dense
+from .spec import (
+    H2_INPUTS,
+    PAD,
+    PAD_VALUE,
+    PARAM_NAMES,
+    PARAM_SHAPES,
+    SDLM,
+    Variant,
+    h2w_dense,
+)
 
 SDLM_STREAM = 15  # third entry of the seed sequence of h's draws: apart from the passes' draws
 
@@ -178,7 +187,7 @@ def hessian_diag_numpy(params: dict[str, np.ndarray], variant: Variant, x: np.nd
     c = forward_numpy(p, variant, x)
     b = len(c["out"])
     act = variant.hidden_activation
-    fp = lambda i: _derivative(act, c[f"a{i}"], c[f"y{i}"]) ** 2  # noqa: E731
+    fp = lambda i: _derivative(act, c[f"a{i}"], c[f"y{i}"]) ** 2
     h: dict[str, np.ndarray] = {}
     d4 = variant.optimizer.output_curvature * _derivative(variant.output_activation, c["a4"], c["out"]) ** 2
     h["outw"], h["outb"] = (c["y3"] ** 2).T @ d4, d4.sum(0)  # (30, 10), (10,)

@@ -6,10 +6,10 @@ from typing import Callable
 
 import numpy as np
 
+from . import sdlm
 from .backend import Session, Steps
 from .data import Dataset, targets_pm1
 from .draws import pass_steps
-from . import sdlm
 from .spec import Variant
 from .timing import clock, summarize
 

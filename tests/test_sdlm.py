@@ -270,3 +270,28 @@ def test_train_reestimates_h_before_each_pass_on_the_drawn_examples():
         assert all(np.allclose(scale[k], 1 / (V.optimizer.mu + h[k])) for k in spec.PARAM_NAMES)
         assert (s.calls[3 * e + 2][1] == V.optimizer.epsilon_of_pass(e)).all()
         assert set(log.epochs[e]["hessian"]) == set(spec.PARAM_NAMES)
+
+
+# ----------------------------------------------------------------------------- the seed table script
+
+
+def test_seed_table_means_and_sds(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for seed, test_err in ((1, 0.05), (2, 0.07)):
+        final = {"train_error": 0.001, "test_error": test_err, "train_loss": 3e-3, "test_loss": 4e-2}
+        r = {"kind": "run", "variant": "1989-sdlm", "backend": "jax", "strategy": "scan", "dtype": "float32",
+             "seed": seed, "epochs": [{**final, "epoch": 1}], "final": final}
+        (tmp_path / f"run-{seed}.json").write_text(json.dumps(r))
+    out = subprocess.run([sys.executable, str(root / "scripts" / "sdlm_seed_table.py"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| 1989-sdlm"))
+    assert "| 2 (1, 2) |" in row and "| 6.00 ± 1.41 |" in row  # mean 6%, sample sd sqrt(2)%
+    bad = subprocess.run([sys.executable, str(root / "scripts" / "sdlm_seed_table.py"), str(tmp_path / "none")],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and "not a folder" in bad.stderr

@@ -30,10 +30,12 @@ def load_runs(folder: Path) -> dict[tuple, list[dict]]:
     return groups
 
 
-def mean_sd(values: list[float], scale: float, fmt: str) -> str:
+def mean_sd(values: list[float], scale: float, fmt: str, unit: str = "") -> str:
+    """'m ± sd' of values * scale (sample sd; one value: no sd), `unit` after each ('e-3')."""
     a = np.asarray(values, dtype=np.float64) * scale
-    sd = a.std(ddof=1) if len(a) > 1 else float("nan")
-    return f"{a.mean():{fmt}} ± {sd:{fmt}}"
+    if len(a) < 2:
+        return f"{a.mean():{fmt}}{unit}"
+    return f"{a.mean():{fmt}}{unit} ± {a.std(ddof=1):{fmt}}{unit}"
 
 
 def table(groups: dict[tuple, list[dict]]) -> str:
@@ -46,8 +48,8 @@ def table(groups: dict[tuple, list[dict]]) -> str:
             f"| {variant} | {backend}:{strategy} | {dtype} | {passes} | {len(runs)} ({seeds}) "
             f"| {mean_sd([x['train_error'] for x in f], 100, '.2f')} "
             f"| {mean_sd([x['test_error'] for x in f], 100, '.2f')} "
-            f"| {mean_sd([x['train_loss'] for x in f], 1e3, '.2f')}e-3 "
-            f"| {mean_sd([x['test_loss'] for x in f], 1e2, '.2f')}e-2 |")
+            f"| {mean_sd([x['train_loss'] for x in f], 1e3, '.2f', 'e-3')} "
+            f"| {mean_sd([x['test_loss'] for x in f], 1e2, '.2f', 'e-2')} |")
     lines.append(f"| paper (1989) | - | - | 23 | - | {PAPER['train_error'] * 100:.2f} | {PAPER['test_error'] * 100:.2f} "
                  f"| 2.5e-3 | 1.8e-2 |")
     return "\n".join(lines)

@@ -120,7 +120,7 @@ class AdamW:
 @dataclass(frozen=True)
 class SDLM:
     """Stochastic diagonal Levenberg-Marquardt (LeCun 1987; Becker & LeCun 1988; "Efficient
-    BackProp" 1998; LeNet-5, LeCun et al. 1998, appendix C): each parameter k steps by
+    BackProp" 1998; LeNet-5, LeCun et al. 1998, appendix C and section III.C): parameter k steps by
     eps_pass / (mu + h_k) times its gradient, h_k the diagonal Gauss-Newton estimate of the
     Hessian averaged over `hessian_examples` training examples drawn before each pass
     (harness/sdlm.py; docs/sdlm.md derives the constants for this loss).
@@ -145,10 +145,11 @@ class SDLM:
         return self.epsilon_after
 
 
-# LeNet-5's appendix C: eps 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then
-# 0.00001; mu = 0.02; h re-estimated on 500 examples before each pass. eps is left as it is: a
-# (damped) Newton step eps * g / (mu + h) does not change when the loss is scaled by c if mu is
-# scaled by c too (g, h -> c g, c h). LeNet-5's loss is a plain sum of squares over its output
+# LeNet-5 (LeCun et al. 1998), section III.C, for the method of its appendix C: eps 0.0005 for
+# 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then 0.00001; mu = 0.02; h re-estimated
+# on 500 examples before each pass. eps is left as it is: a (damped) Newton step
+# eps * g / (mu + h) does not change when the loss is scaled by c if mu is scaled by c too
+# (g, h -> c g, c h). LeNet-5's loss is a plain sum of squares over its output
 # units (Gauss-Newton d2E/dy2 = 2 per unit); this one, the mean over 10 outputs of (y - t)^2, has
 # 2/10 per unit: c = 1/10, so mu = 0.02 / 10.
 LENET5_EPSILON = ((2, 5e-4), (3, 2e-4), (3, 1e-4), (4, 5e-5))

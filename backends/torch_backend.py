@@ -200,6 +200,11 @@ class TorchBackend:
         return devs
 
     def supports(self, strategy: str, variant: str, dtype: str) -> str | None:
+        # SDLM: eager only (torch_sdlm.py)
+        from harness.sdlm import unsupported as sdlm_unsupported
+
+        if (why := sdlm_unsupported(variant, strategy, self.name, ("eager",))) is not None:
+            return why
         if strategy == "fused":
             from . import torch_fused
 
@@ -224,16 +229,13 @@ class TorchBackend:
             env["device_name"] = dev.type
         return env
 
-    def supports(self, strategy, variant, dtype) -> str | None:
-        # SDLM: eager only (backends/torch_sdlm.py)
-        from harness.sdlm import unsupported
-        return unsupported(variant, strategy, self.name, ("eager",))
-
     def session(self, *, variant, params, dtype, device, strategy):
         torch = _torch()
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown torch strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
-        if (reason := self.supports(strategy, variant, dtype)) is not None:
+        from harness.sdlm import unsupported as sdlm_unsupported
+
+        if (reason := sdlm_unsupported(variant, strategy, self.name, ("eager",))) is not None:
             raise ValueError(reason)
         dev = resolve_device(torch, device, self.strategy_devices(strategy))
         pin_precision(torch)

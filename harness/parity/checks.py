@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import sdlm
 from ..backend import Steps
 from ..data import Dataset
 from ..draws import pass_steps
@@ -34,8 +35,11 @@ class Context:
 
     def session(self, target: Target):
         params = {n: p.copy() for n, p in self.params0.items()}
-        return target.backend.session(variant=self.variant, params=params, dtype=self.dtype,
-                                      device=self.device, strategy=target.strategy)
+        s = target.backend.session(variant=self.variant, params=params, dtype=self.dtype,
+                                   device=self.device, strategy=target.strategy)
+        if sdlm.is_sdlm(self.variant):  # SDLM: its own estimate of h before training (harness/sdlm.py)
+            sdlm.before_pass(s, self.variant, self.data, self.seed, 0, self.dtype)
+        return s
 
 
 def _first_failing(rows: list[dict], order: tuple[str, ...], layer_of) -> dict[str, str | None]:
@@ -262,7 +266,9 @@ def check_passes(ctx: Context, ref: Target, targets: list[Target], passes: int, 
     def run(t: Target) -> list[dict]:
         s = ctx.session(t)
         out = []
-        for steps in all_steps:
+        for e, steps in enumerate(all_steps):
+            if e and sdlm.is_sdlm(ctx.variant):  # h re-estimated before each pass, as in train()
+                sdlm.before_pass(s, ctx.variant, ctx.data, ctx.seed, e, ctx.dtype, limit)
             losses = np.concatenate([np.asarray(s.train_steps(steps.slice(i, min(i + chunk, len(steps)))),
                                                 dtype=np.float64).reshape(-1)
                                      for i in range(0, len(steps), chunk)])

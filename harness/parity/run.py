@@ -8,6 +8,7 @@ from ..backend import unsupported_reason
 from ..data import Dataset
 from ..draws import pass_steps
 from ..errors import Unsupported
+from ..sdlm import is_sdlm
 from ..spec import Variant, init_params
 from . import checks as ch
 from .compare import one_line
@@ -68,12 +69,20 @@ def environments(selection: Selection, device: str) -> dict:
     return env
 
 
+def _hessian(ctx: ch.Context, ref, targets) -> dict:
+    from ..parity_sdlm import check_hessian  # imports this package: imported when used
+
+    return check_hessian(ctx, ref, targets)
+
+
 def _run_checks(ctx: ch.Context, sel: Selection, checks, ks, passes, limit, n_forward, n_grad, chunk, log) -> list[dict]:
     ref, targets = sel.reference, sel.targets
     vs = " ".join(t.label for t in targets)
     todo = [
         ("forward", True, "forward", lambda: ch.check_forward(ctx, ref, targets, n_forward)),
         ("grads", True, "grads", lambda: ch.check_grads(ctx, ref, targets, n_grad)),
+        # SDLM's h, checked like a gradient (harness/parity_sdlm.py)
+        ("grads", is_sdlm(ctx.variant), "hessian (SDLM's h)", lambda: _hessian(ctx, ref, targets)),
         ("steps", bool(ks), f"steps k={','.join(map(str, ks))}", lambda: ch.check_steps(ctx, ref, targets, ks)),
         ("trajectory", bool(ks), f"trajectory over {max(ks, default=0)} steps",
          lambda: ch.check_trajectory(ctx, ref, targets, max(ks))),

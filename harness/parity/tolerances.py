@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -155,11 +155,32 @@ _F32_MODERN = {
                        why="measured 2.5-3% of examples differ after 2000 steps: judged only for passes "
                            "of <=300 steps"),
 }
+# SDLM (1989-sdlm): pass 1 is as smooth as SGD (h is large at the start, steps small: measured
+# float64 1.6e-14, float32 6.4e-6 on step losses after pass 1, torch eager vs jax). From pass 2
+# on h falls below mu and the steps eps/mu reach 0.25 (8x SGD's 0.03): training turns chaotic.
+# Measured, float64, torch eager against itself with one weight nudged by 1e-14 at the start of
+# pass 2: 4e-12 after 256 steps, 3e-7 after 512, 7e-4 after 768, 0.07 after 1024 (torch vs jax:
+# the same growth from round-off). So the per-step checks are judged over one USPS pass only
+# (1989-sdlm-fanin takes the same tolerances; its chaos was not measured apart).
+_SDLM_HORIZON = 7291
+
+
+def _sdlm_tols(base: dict[str, Tol]) -> dict[str, Tol]:
+    why = (" SDLM: judged to the end of pass 1 (7291 steps); from pass 2 on, round-off grows ~1e4x "
+           "per 256 steps (measured), so later values are reported, not judged")
+    return {k: (t if k in ("forward", "loss", "grads") else replace(t, horizon=_SDLM_HORIZON, why=t.why + ";" + why))
+            for k, t in base.items()}
+
+
 TOLERANCES: dict[tuple[str, str], dict[str, Tol]] = {
     ("1989", "float64"): _F64,
     ("modern", "float64"): _F64,
     ("1989", "float32"): _F32,
     ("modern", "float32"): _F32_MODERN,
+    ("1989-sdlm", "float64"): _sdlm_tols(_F64),
+    ("1989-sdlm", "float32"): _sdlm_tols(_F32),
+    ("1989-sdlm-fanin", "float64"): _sdlm_tols(_F64),
+    ("1989-sdlm-fanin", "float32"): _sdlm_tols(_F32),
 }
 
 

@@ -98,6 +98,10 @@ def before_pass(session, variant: Variant, data: Dataset, seed: int, epoch: int,
 
     :return: a summary per tensor (mean and max of h) for the run's log.
     """
+    missing = [m for m in ("hessian_diag", "set_step_scale") if not hasattr(session, m)]
+    if missing:
+        raise TypeError(f"{type(session).__name__} has no {' / '.join(missing)}: its backend does not "
+                        f"implement SDLM (variant {variant.name}); declare it in Backend.supports")
     n_train = len(data.train_x) if limit is None else min(limit, len(data.train_x))
     idx = hessian_indices(variant, n_train, seed, epoch)
     h = session.hessian_diag(hessian_steps(data, idx, dtype))

@@ -253,6 +253,15 @@ class Recorder:
         pass
 
 
+def test_a_session_without_the_sdlm_methods_is_named():
+    class Plain:
+        def train_steps(self, steps):
+            return np.zeros(len(steps))
+
+    with pytest.raises(TypeError, match="Plain has no hessian_diag / set_step_scale"):
+        sdlm.before_pass(Plain(), V, load_dataset("synthetic", dtype="float64"), 0, 0, "float64")
+
+
 def test_train_reestimates_h_before_each_pass_on_the_drawn_examples():
     data = load_dataset("synthetic", dtype="float64")
     s = Recorder()

@@ -141,6 +141,11 @@ class Backend(Protocol):
 
     Attributes: `name` (str), `strategies` (tuple of str, the first is the
     default), `description` (one line).
+
+    Optional declared support (BackendOptions; absent = everything): `variants`,
+    `dtypes` and ``supports(strategy, variant, dtype)``. The core asks only
+    through `unsupported_reason`: `run` and `bench` refuse an unsupported
+    combination, `parity` and `bench` over a matrix skip it with the reason.
     """
 
     name: str

@@ -31,15 +31,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import BackendUnavailable, DeviceUnavailable  # noqa: F401 -- raised by plugins; imported from here
 from .spec import Variant
-
-
-class BackendUnavailable(Exception):
-    """Raised by Backend.check() when the framework is missing or broken: the reason."""
-
-
-class DeviceUnavailable(Exception):
-    """Raised when a backend cannot reach the device asked for: says which it can."""
 
 
 def refuse_interpreted(session, command: str) -> None:

@@ -1,43 +1,14 @@
 """`harness bench`: time every backend x strategy x device on a fixed number of per-example steps."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from collections.abc import Callable
 
-from .backend import Backend, Session, Steps, refuse_interpreted
+from .backend import Session, Steps, refuse_interpreted
 from .data import Dataset
 from .draws import pass_steps
 from .spec import Variant, init_params
+from .targets import Target
 from .timing import clock, summarize
-
-
-@dataclass
-class Target:
-    backend: Backend
-    strategy: str
-    device: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.backend.name}:{self.strategy}@{self.device}"
-
-
-def targets(backends: Iterable[Backend], strategies: set[str] | None = None,
-            devices: set[str] | None = None) -> list[Target]:
-    """Every (backend, strategy, device) reachable here, optionally filtered."""
-    out = []
-    for b in backends:
-        for s in b.strategies:
-            if strategies and s not in strategies and f"{b.name}:{s}" not in strategies:
-                continue
-            for d in b.strategy_devices(s):
-                # "cuda" and "cuda:0" are the same device; time it once, as "cuda"
-                if d.startswith("cuda:") and "cuda" in b.strategy_devices(s) and not (devices and d in devices):
-                    continue
-                if devices and d not in devices:
-                    continue
-                out.append(Target(b, s, d))
-    return out
 
 
 class StepFeeder:

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from . import plugins
-from .errors import USAGE_ERRORS
-from .results import ResultWriteError
+from .errors import HarnessError, ResultWriteError, UsageError
 from .signals import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -17,17 +16,19 @@ from .signals import (
     terminate_as_interrupt,
 )
 from .spec import DTYPES, VARIANTS
-from .threads import MAX_THREADS, ThreadsError, threads_from_env
+from .threads import MAX_THREADS, threads_from_env
 
 EXIT_USAGE = 2
-
-
-class HarnessUsageError(Exception):
-    """A user mistake found by the CLI itself: one line, exit 2."""
+HarnessUsageError = UsageError  # a user mistake found by the CLI itself (its old name here)
 
 
 def _err(msg: str) -> None:
     click.echo(f"harness: error: {msg}", err=True)
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated option (--backends, --strategies, --devices) as a list; None: not given."""
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,9 +49,6 @@ def _write_failed(e: ResultWriteError) -> int:
 
 
 def _dispatch(argv: list[str] | None) -> int:
-    from .errors import BackendFailure
-    from .train import NonFiniteLoss
-
     try:
         threads_from_env()
         rv = cli.main(args=argv, prog_name="harness", standalone_mode=False)
@@ -61,14 +59,11 @@ def _dispatch(argv: list[str] | None) -> int:
     except click.UsageError as e:
         _err(e.format_message().replace("\n", " "))
         code = EXIT_USAGE
-    except (HarnessUsageError, ThreadsError, *USAGE_ERRORS) as e:
-        _err(str(e))
-        code = EXIT_USAGE
-    except (NonFiniteLoss, BackendFailure) as e:
-        _err(str(e))
-        code = 1
-    except ResultWriteError as e:
+    except ResultWriteError as e:  # a Failure that keeps the data: says where (before HarnessError)
         code = _write_failed(e)
+    except HarnessError as e:  # usage errors exit 2, failures 1 (harness.errors)
+        _err(str(e))
+        code = e.exit_code
     except (KeyboardInterrupt, click.Abort) as e:  # click turns a KeyboardInterrupt into Abort
         if isinstance(e, Terminated) or isinstance(e.__cause__, Terminated):
             _err("terminated (SIGTERM); no result file was written")
@@ -106,6 +101,7 @@ def _set_threads(ctx, param, value):
     if value is not None:
         for var in ("HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(value)
+    ctx.meta["harness_threads"] = value  # for the RunConfig `run` records
     return value
 
 
@@ -186,19 +182,23 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
         limit, save_params, quiet):
     """Train one backend x strategy x device, evaluate train and test after every pass, time
     per-example training, and write one result JSON file into --results-dir."""
+    from .config import RunConfig
     from .data import load_dataset, resolve_data_dir
     from .progress import pass_progress
     from .results import ensure_writable
-    from .run import check_target, get_variant, run_training
+    from .run import run_training
+    from .targets import get_variant, resolve_config
 
-    v = get_variant(variant)
-    b = plugins.get_registry().get(backend)
-    strategy = check_target(b, strategy, device)
+    asked = RunConfig(backend=backend, strategy=strategy, device=device, variant=variant, dataset=dataset,
+                      dtype=dtype, seed=seed, epochs=epochs, limit=limit, window=window,
+                      threads=click.get_current_context().meta.get("harness_threads"))
+    target, config = resolve_config(plugins.get_registry(), asked)
+    v = get_variant(config.variant)
     ensure_writable(results_dir)
     data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
-    epochs = epochs or v.epochs
+    epochs = config.epochs
     n_train = len(data.train_x) if limit is None else min(limit, len(data.train_x))
-    click.echo(f"harness run: backend {backend}, strategy {strategy}, device {device}, variant {v.name}, "
+    click.echo(f"harness run: backend {backend}, strategy {config.strategy}, device {device}, variant {v.name}, "
                f"dataset {data.name} ({n_train} train / {len(data.test_x)} test), {epochs} passes, "
                f"{dtype}, seed {seed}")
     from .timing import busy_warning
@@ -214,10 +214,8 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
                 click.echo(tr.line("train"))
                 click.echo(te.line("test"))
 
-        path, result = run_training(
-            b, strategy=strategy, device=device, variant=v, data=data, epochs=epochs, seed=seed,
-            dtype=dtype, results_dir=results_dir, window=window, limit=limit, save_params=save_params,
-            on_epoch=on_epoch, progress=bar.advance)
+        path, result = run_training(target, config, data, results_dir, save_params=save_params,
+                                    on_epoch=on_epoch, progress=bar.advance)
     t = result["timing"]
     s = t["us_per_example_stats"]
     if s["median"] is not None:
@@ -271,21 +269,18 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
     from .data import load_dataset, resolve_data_dir
     from .progress import out_console
     from .results import ensure_writable, write_result
-    from .run import get_variant
-
-    def split(text):
-        return [s.strip() for s in text.split(",") if s.strip()] if text else None
+    from .targets import get_variant
 
     v = get_variant(variant)
     try:
         ks = par.parse_steps(steps_text)
     except ValueError as e:
         raise click.UsageError(str(e))
-    if reference and backend_list and reference.split(":")[0] not in split(backend_list):
+    if reference and backend_list and reference.split(":")[0] not in _names(backend_list):
         raise click.UsageError(f"--reference {reference} is not among --backends {backend_list}; "
                                "add its backend there, or leave --reference out")
-    sel = par.select_targets(plugins.get_registry(), split(backend_list), split(strategies), reference, device)
-    sel = par.supported(sel, v.name, dtype)  # unsupported targets skipped with a note, before the header
+    sel = par.select_targets(plugins.get_registry(), _names(backend_list), _names(strategies), reference, device,
+                             variant=v.name, dtype=dtype)
     ensure_writable(results_dir)
     data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
     if ks and max(ks) > len(data.train_x):
@@ -431,27 +426,25 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     from rich.console import Console
     from rich.table import Table
 
-    from .bench import add_speedups, targets, time_target
+    from .bench import add_speedups, time_target
     from .data import load_dataset, resolve_data_dir
     from .progress import out_console
     from .results import ensure_writable, now_iso, write_result
-    from .run import get_variant
+    from .targets import get_variant, resolve_matrix
     from .timing import environment
 
     v = get_variant(variant)
-    reg = plugins.get_registry()
-    names = backend_names.split(",") if backend_names else reg.available()
-    chosen = [reg.get(n) for n in names]
-    tlist = targets(chosen, set(strategies.split(",")) if strategies else None,
-                    set(devices.split(",")) if devices else None)
+    m = resolve_matrix(plugins.get_registry(), _names(backend_names), _names(strategies), _names(devices),
+                       variant=v.name, dtype=dtype, refuse_named=True)
+    tlist = m.targets
     if not tlist:
-        raise HarnessUsageError("nothing to time: no backend x strategy x device matches the filters")
+        raise HarnessUsageError("nothing to time: " + ("; ".join(m.notes) or "no backend is available"))
     ensure_writable(results_dir)
     data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
     console = Console(stderr=True)
     rows = []
     for t in tlist:
-        console.print(f"timing {t.label} ({rounds} rounds of {window} examples after a warm-up round)...")
+        console.print(f"timing {t.label_with_device} ({rounds} rounds of {window} examples after a warm-up round)...")
         rows.append(time_target(t, v, data, seed=seed, dtype=dtype, window=window, rounds=rounds))
     add_speedups(rows)
     table = Table(title=f"harness bench: variant {v.name}, {data.name}, {dtype}, us per training example")
@@ -463,9 +456,12 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
                       f"{r['p25']:.1f}-{r['p75']:.1f}", f"{r['examples_per_s']:.0f}", f"{r['compile_s']:.1f}",
                       f"{r['speedup_vs_slowest']:.1f}x")
     out_console().print(table)
+    for note in m.notes:  # what the matrix left out, and why
+        click.echo(f"note: {note}")
     path = write_result(results_dir, {
         "kind": "bench", "created": now_iso(), "variant": v.name, "dataset": data.name, "seed": seed,
-        "dtype": dtype, "window": window, "rounds": rounds, "rows": rows, "environment": environment(),
+        "dtype": dtype, "window": window, "rounds": rounds, "rows": rows, "skipped": m.skipped,
+        "notes": m.notes, "environment": environment(),
     }, stem=f"bench-{'-'.join(sorted({t.device.replace(':', '') for t in tlist}))}-{v.name}-{dtype}")
     click.echo(f"result: {path}")
     return 0

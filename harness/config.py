@@ -49,6 +49,25 @@ class RunConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    @classmethod
+    def from_result(cls, result: dict) -> "RunConfig":
+        """The configuration of a `run` result: its recorded `config`, or, for results that
+        predate that field, one derived from the top-level fields. Derived: `epochs` is the
+        number of passes recorded, `limit` is n_train where that is fewer than the data set's
+        training examples (its `dataset_source` says how many), else None; `threads`, which
+        such results do not record, is None."""
+        if isinstance(result.get("config"), dict):
+            return cls.from_dict(result["config"])
+        full = (result.get("dataset_source") or {}).get("n_train")
+        n_train = result.get("n_train")
+        limit = n_train if isinstance(full, int) and isinstance(n_train, int) and n_train < full else None
+        return cls(
+            backend=result["backend"], strategy=result["strategy"], device=result["device"],
+            variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"], seed=result["seed"],
+            epochs=len(result["epochs"]), limit=limit,
+            window=(result.get("timing") or {}).get("window") or cls.window,
+        )
+
     def to_args(self) -> list[str]:
         """The arguments of the `harness run` that executes this configuration."""
         args = ["--backend", self.backend, "--device", self.device, "--variant", self.variant,

@@ -22,14 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
+
 DATASETS = ("usps", "mnist", "synthetic")
 DTYPES = ("float32", "float64")
 ENV_DATA_DIR = "HARNESS_DATA_DIR"
 _WHERE = f"--data-dir or ${ENV_DATA_DIR}"
-
-
-class DataError(Exception):
-    """User-facing: message names the file and what is wrong (one line)."""
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,7 @@ import pluggy
 
 from . import hookspecs
 from .backend import Backend, BackendUnavailable
-
-
-class UnknownBackend(Exception):
-    """An unknown backend name; the message lists the known ones."""
-
-
-class PluginError(Exception):
-    """A plugin failed to import or to register; the message names it."""
+from .errors import PluginError, UnknownBackend
 
 
 @dataclass

@@ -22,21 +22,9 @@ import tempfile
 from pathlib import Path
 
 from . import tempfiles
+from .errors import ResultsDirError, ResultWriteError
 
 SCHEMA_VERSION = 1
-
-
-class ResultsDirError(Exception):
-    """The results directory cannot be created or written."""
-
-
-class ResultWriteError(Exception):
-    """Writing a finished result failed; `fallback` is where it was kept instead (or None, and
-    `text` is the result's JSON, for the caller to print)."""
-
-    def __init__(self, message: str, fallback: Path | None, text: str):
-        super().__init__(message)
-        self.fallback, self.text = fallback, text
 
 
 def now_iso() -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 
+from .errors import UsageError
+
 MAX_THREADS = 4096
 ENV = "HARNESS_THREADS"
 
 
-class ThreadsError(Exception):
+class ThreadsError(UsageError):
     """$HARNESS_THREADS is not a whole number 1..MAX_THREADS (a usage error, exit 2)."""
 
 

@@ -1,30 +1,19 @@
 """The training driver: passes, evaluation after each, timing windows, NaN guard."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from . import sdlm
 from .backend import Session, Steps
+from .config import RunConfig
 from .data import Dataset, targets_pm1
 from .draws import pass_steps
-from .spec import Variant
+from .errors import NonFiniteLoss
+from .spec import VARIANTS, Variant
 from .timing import clock, summarize
-
-DEFAULT_WINDOW = 256  # examples per timed window
-
-
-class NonFiniteLoss(Exception):
-    """Training produced a NaN or infinite loss; says at which pass and step."""
-
-    def __init__(self, epoch: int, step: int, value: float):
-        self.epoch, self.step, self.value = epoch, step, value
-        super().__init__(
-            f"loss became {value} at pass {epoch + 1}, step {step} (example index {step}); "
-            "training stopped, no result written"
-        )
 
 
 def losses_of(variant: Variant, outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -128,18 +117,20 @@ def train_pass(session: Session, steps: Steps, epoch: int, window: int, log: Tra
 
 def train(
     session: Session,
-    variant: Variant,
+    config: RunConfig,
     data: Dataset,
     *,
-    epochs: int,
-    seed: int,
-    dtype: str,
-    window: int = DEFAULT_WINDOW,
-    limit: int | None = None,
     on_epoch: Callable[[int, dict, SplitEval, SplitEval], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> TrainLog:
-    """Train for `epochs` passes, evaluating train and test after each."""
+    """Train for `config.epochs` passes (None: the variant's), evaluating train and test after each.
+
+    From `config` the core takes variant, seed, dtype, epochs, limit and window; the session
+    already embodies backend, strategy and device.
+    """
+    variant = VARIANTS[config.variant]
+    seed, dtype, window, limit = config.seed, config.dtype, config.window, config.limit
+    epochs = config.epochs or variant.epochs
     log = TrainLog()
     seen: set[int] = set()
     train_x, train_labels = data.train_x, data.train_labels

@@ -27,7 +27,8 @@ import time
 CHILD = r"""
 import os, sys, time
 import numpy as np
-from harness.bench import Target, make_session
+from harness.bench import make_session
+from harness.targets import Target
 from harness.data import load_dataset
 from harness.draws import pass_steps
 from harness.plugins import get_registry

@@ -5,6 +5,7 @@ import pytest
 
 from harness import plugins
 from harness.cli import main
+from harness.config import RunConfig
 from harness.results import SCHEMA_VERSION, load_results
 
 RUN_KEYS = {"schema_version", "backend", "device", "strategy", "variant", "dataset", "seed", "dtype",
@@ -51,6 +52,9 @@ def test_short_run_writes_valid_result(tmp_path, data_dir, capsys):
     assert result["schema_version"] == SCHEMA_VERSION
     assert len(result["epochs"]) == 2 and EPOCH_KEYS <= set(result["epochs"][0])
     assert result["n_train"] == 300 and result["n_test"] == 2007
+    # the resolved configuration: the strategy and passes made explicit, what a sweep matches on
+    config = RunConfig(backend="torch", strategy="eager", epochs=2, limit=300, window=50)
+    assert result["config"] == config.to_dict() and RunConfig.from_result(result) == config
     stats = result["timing"]["us_per_example_stats"]  # recorded, not judged: timings live in benchmarks
     assert stats["n"] > 0 and stats["median"] == result["timing"]["us_per_example"]
     assert result["environment"]["backend"]["torch"]

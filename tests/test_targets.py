@@ -1,5 +1,12 @@
-"""Declared support and the one resolver of backend x strategy x device."""
+"""Declared support, the one resolver of backend x strategy x device, and the one error hierarchy."""
+import json
+
+import pytest
+
+from harness import errors, plugins
 from harness.backend import unsupported_reason
+from harness.cli import main
+from harness.targets import resolve, resolve_matrix
 
 
 class _Declared:
@@ -33,3 +40,170 @@ def test_unsupported_reason_asks_supports_and_defaults_to_everything():
     assert unsupported_reason(_Silent(), "eager", "modern", "float64") is None
     assert unsupported_reason(_Rule(), "eager", "modern", "float32") is None
     assert "needs float32 for scan" in unsupported_reason(_Rule(), "scan", "1989", "float64")
+
+
+# ----------------------------------------------------------------------------- the resolver
+
+
+class _Fake:
+    """No framework: resolving names never needs one."""
+
+    name = "fake"
+    strategies = ("plain", "gpu")
+    description = "test backend"
+
+    def check(self):
+        pass
+
+    def devices(self):
+        return ["cpu"]
+
+    def strategy_devices(self, strategy):
+        return ["cpu"] if strategy == "plain" else []
+
+
+@pytest.fixture
+def fake():
+    with plugins.backends_registered(_Fake(), name="fake-test"):
+        yield plugins.get_registry()
+
+
+@pytest.mark.parametrize("call, error, needle", [
+    (lambda r: resolve(r, "nosuch", None, "cpu", variant="1989", dtype="float32"),
+     errors.UnknownBackend, "unknown backend 'nosuch'; known backends: .*fake"),
+    (lambda r: resolve(r, "fake", "warp", "cpu", variant="1989", dtype="float32"),
+     errors.UnknownStrategy, "no strategy 'warp'; available: plain, gpu"),
+    (lambda r: resolve(r, "fake", None, "tpu", variant="1989", dtype="float32"),
+     errors.DeviceUnavailable, "cannot reach device 'tpu' here; available: cpu"),
+    (lambda r: resolve(r, "fake", "gpu", "cpu", variant="1989", dtype="float32"),
+     errors.DeviceUnavailable, "cannot reach device 'cpu' here; available: none"),
+    (lambda r: resolve_matrix(r, ["fake"], ["warp"], None, variant="1989", dtype="float32"),
+     errors.UnknownStrategy, "no selected backend has a strategy 'warp'; available: fake:plain, fake:gpu"),
+    (lambda r: resolve_matrix(r, ["fake"], ["other:plain"], None, variant="1989", dtype="float32"),
+     errors.UnknownStrategy, "names backend 'other', which is not among the selected backends \\(fake\\)"),
+])
+def test_resolver_errors_name_what_is_available(fake, call, error, needle):
+    with pytest.raises(error, match=needle) as e:
+        call(fake)
+    assert e.value.exit_code == 2
+
+
+def test_matrix_notes_what_it_leaves_out(fake):
+    m = resolve_matrix(fake, ["fake"], None, None, variant="1989", dtype="float32")
+    assert [t.label_with_device for t in m.targets] == ["fake:plain@cpu"]
+    assert m.notes == ["fake:gpu skipped: cannot reach any device here (reaches: none)"]
+    m = resolve_matrix(fake, ["fake"], ["plain"], ["cuda"], variant="1989", dtype="float32")
+    assert not m.targets and "cannot reach device 'cuda' here (reaches: cpu)" in m.notes[0]
+
+
+def test_errors_form_one_hierarchy_and_keep_their_old_homes():
+    from harness import backend, data, results, train
+    from harness.report import ReportError
+
+    usage = [plugins.UnknownBackend, plugins.PluginError, backend.BackendUnavailable, backend.DeviceUnavailable,
+             data.DataError, results.ResultsDirError, errors.UnknownStrategy, errors.UnknownVariant,
+             errors.Unsupported, ReportError]
+    assert all(issubclass(c, errors.UsageError) and c.exit_code == 2 for c in usage)
+    assert all(issubclass(c, errors.Failure) and c.exit_code == 1
+               for c in (train.NonFiniteLoss, errors.BackendFailure))
+    assert issubclass(errors.UsageError, errors.HarnessError) and issubclass(errors.Failure, errors.HarnessError)
+
+
+# ----------------------------------------------------------------------------- declared support, end to end
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.fixture
+def only1989():
+    """torch eager, declaring only the 1989 variant in float32."""
+    pytest.importorskip("torch")
+    from backends.torch_backend import TorchBackend
+
+    class Only1989(TorchBackend):
+        name = "only1989"
+        strategies = ("eager",)
+        description = "torch eager, declaring only 1989 in float32 (test only)"
+        variants = ("1989",)
+        dtypes = ("float32",)
+
+    with plugins.backends_registered(Only1989(), name="only1989-test"):
+        yield
+
+
+QUICK_RUN = ["--dataset", "synthetic", "--epochs", "1", "--window", "32", "--quiet"]
+QUICK_BENCH = ["--dataset", "synthetic", "--window", "16", "--rounds", "1"]
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "--backend", "only1989", *QUICK_RUN],
+    ["bench", "--backends", "only1989", *QUICK_BENCH],
+    ["bench", "--backends", "torch,only1989", "--strategies", "only1989:eager", *QUICK_BENCH],
+])
+@pytest.mark.parametrize("unsupported, needle", [
+    (["--variant", "modern"], "does not support variant 'modern' (supports: 1989)"),
+    (["--dtype", "float64"], "does not support dtype 'float64' (supports: float32)"),
+])
+def test_run_and_bench_refuse_what_a_backend_does_not_support(only1989, tmp_path, capsys, command, unsupported,
+                                                                  needle):
+    assert main([*command, *unsupported, "--results-dir", str(tmp_path)]) == 2
+    assert needle in _one_line(capsys)
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_bench_over_the_matrix_skips_with_the_reason(only1989, tmp_path, capsys):
+    # no --backends: every available backend; plain `eager`: every backend that has it
+    assert main(["bench", "--strategies", "eager", "--dtype", "float64", *QUICK_BENCH,
+                 "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    why = "backend 'only1989' does not support dtype 'float64' (supports: float32)"
+    assert f"only1989:eager skipped: {why}" in out
+    (path,) = tmp_path.glob("bench-*.json")
+    result = json.loads(path.read_text())
+    assert [(r["backend"], r["strategy"]) for r in result["rows"]] == [("torch", "eager")]
+    assert result["skipped"] == [{"backend": "only1989", "strategy": "eager", "device": "cpu", "reason": why}]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--strategies", "warp"], "no selected backend has a strategy 'warp'; available: torch:eager"),
+    (["--backends", "torch", "--strategies", "torch:warp"], "backend 'torch' has no strategy 'warp'; available: eager"),
+    (["--backends", "torch", "--devices", "tpu"], "nothing to time: torch:eager skipped: cannot reach device 'tpu'"),
+])
+def test_bench_with_an_unknown_name_is_an_error_not_dropped(tmp_path, capsys, args, needle):
+    pytest.importorskip("torch")
+    assert main(["bench", *args, *QUICK_BENCH, "--results-dir", str(tmp_path)]) == 2
+    assert needle in _one_line(capsys)
+
+
+def _parity(tmp_path, *args):
+    out = tmp_path / f"results{len(list(tmp_path.iterdir()))}"  # one folder per call
+    code = main(["parity", "--dataset", "synthetic", "--steps", "1", "--passes", "0", "--results-dir", str(out),
+                 *args])
+    files = sorted(out.glob("parity-*.json")) if out.is_dir() else []
+    return code, (json.loads(files[-1].read_text()) if files else None)
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_parity_skips_what_a_backend_does_not_support_never_fails_it(only1989, tmp_path, capsys):
+    code, res = _parity(tmp_path, "--backends", "torch,only1989", "--strategies", "eager", "--dtype", "float64")
+    assert code == 0 and res["passed"]
+    assert res["config"]["targets"] == ["torch:eager"] and res["config"]["self_check"]
+    note = "only1989:eager skipped: backend 'only1989' does not support dtype 'float64' (supports: float32)"
+    assert note in res["notes"] and note in capsys.readouterr().out
+    assert all(r["target"] != "only1989:eager" for c in res["checks"] for r in c["rows"])
+    # where it is supported, it is compared
+    code, res = _parity(tmp_path, "--backends", "torch,only1989", "--strategies", "eager", "--dtype", "float32")
+    assert code == 0 and res["config"]["targets"] == ["only1989:eager"]
+    # a reference that cannot run what is asked is a usage error, not a failure
+    capsys.readouterr()
+    code, res = _parity(tmp_path, "--reference", "only1989", "--variant", "modern")
+    assert code == 2 and res is None
+    assert "does not support variant 'modern'" in _one_line(capsys)
+    code, res = _parity(tmp_path, "--backends", "only1989", "--dtype", "float64")  # nothing left to compare
+    assert code == 2 and res is None
+    assert "nothing to compare on device 'cpu': only1989:eager skipped: backend 'only1989' does not support " \
+           "dtype 'float64'" in _one_line(capsys)

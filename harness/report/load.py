@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UsageError
 from ..results import load_results, read_json
 from ..schema import checked_result, is_pytest_benchmark, pytest_benchmark_error
 from .fmt import when
 
 
-class ReportError(Exception):
+class ReportError(UsageError):
     """A user-facing problem with the report as a whole (one line; the CLI exits 2)."""
 
 

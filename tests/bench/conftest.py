@@ -10,7 +10,7 @@ import os
 import pytest
 
 from harness import plugins
-from harness.bench import targets
+from harness.targets import resolve_matrix
 from harness.timing import environment
 
 
@@ -21,15 +21,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 def bench_targets():
-    reg = plugins.get_registry()
-    devices = set(os.environ["HARNESS_BENCH_DEVICES"].split(",")) if "HARNESS_BENCH_DEVICES" in os.environ else None
-    return targets([reg.get(n) for n in reg.available()], devices=devices)
+    devices = os.environ["HARNESS_BENCH_DEVICES"].split(",") if "HARNESS_BENCH_DEVICES" in os.environ else None
+    # what a backend does not support in the variant and dtype test_bench.py trains is left out
+    return resolve_matrix(plugins.get_registry(), None, None, devices,
+                          variant=os.environ.get("HARNESS_BENCH_VARIANT", "1989"),
+                          dtype=os.environ.get("HARNESS_BENCH_DTYPE", "float32")).targets
 
 
 def pytest_generate_tests(metafunc):
     if "target" in metafunc.fixturenames:
         ts = bench_targets()
-        metafunc.parametrize("target", ts, ids=[t.label for t in ts])
+        metafunc.parametrize("target", ts, ids=[t.label_with_device for t in ts])
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -26,7 +26,9 @@ class Target:
 
     backend: Backend
     strategy: str
-    device: str
+    # parity's checks build sessions on the device of their Context; Target(backend, strategy),
+    # as callers of parity wrote it before targets carried a device, means the CPU
+    device: str = "cpu"
 
     @property
     def label(self) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from harness import sdlm, spec
 from harness.backend import Steps
+from harness.config import RunConfig
 from harness.data import load_dataset, targets_pm1
 from harness.train import train
 
@@ -267,7 +268,8 @@ def test_train_reestimates_h_before_each_pass_on_the_drawn_examples():
     s = Recorder()
     n = len(data.train_x)
     assert n > V.optimizer.hessian_examples  # so h sees a drawn subset
-    log = train(s, V, data, epochs=3, seed=7, dtype="float64", window=1000)
+    log = train(s, RunConfig(variant=V.name, dataset="synthetic", dtype="float64", seed=7, epochs=3, window=1000),
+                data)
     kinds = [c[0] for c in s.calls]
     assert kinds == ["h", "scale", "train"] * 3
     for e in range(3):

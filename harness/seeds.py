@@ -84,10 +84,16 @@ def summarize_group(runs: list[dict]) -> dict:
     }
 
 
-def _label(key: tuple) -> str:
+def _label(key: tuple, markdown: bool = True) -> str:
+    """The configuration's name; for markdown, escaped for markdown and HTML (its parts come from
+    result files); else plain text for a figure."""
+    from .report.markdown import esc
+    from .report.sections import plain
+
     d = dict(zip(GROUP_FIELDS, key))
-    return (f"{d['backend']}:{d['strategy']} {d['variant']} {d['dataset']} {d['dtype']} {d['epochs']} passes"
+    text = (f"{d['backend']}:{d['strategy']} {d['variant']} {d['dataset']} {d['dtype']} {d['epochs']} passes"
             + ("" if d["limit"] is None else f" limit {d['limit']}"))
+    return esc(text) if markdown else plain(text)
 
 
 def _us(s: dict) -> str:
@@ -140,7 +146,9 @@ def seed_tables(results: list[dict]) -> str:
         by_machine[(mach, dev)].append((key, summarize_group(runs)))
     lines = []
     for (mach, dev), rows in by_machine.items():
-        lines += [f"### Over seeds: {mach}, device {dev}", ""] + _group_table(rows) + [""]
+        from .report.markdown import esc
+
+        lines += [f"### Over seeds: {esc(mach)}, device {esc(dev)}", ""] + _group_table(rows) + [""]
         paper_rows = [(k, s) for k, s in rows if dict(zip(GROUP_FIELDS, k))["variant"] == "1989"
                       and dict(zip(GROUP_FIELDS, k))["dataset"] == "usps"]
         if paper_rows:
@@ -171,7 +179,7 @@ def curves_png(results: list[dict], variant: str) -> bytes | None:
         x = np.arange(1, n_ep + 1)
         for split, style in (("test", "-"), ("train", "--")):
             a = np.array([[e[f"{split}_error"] * 100 for e in r["epochs"][:n_ep]] for r in runs])
-            line, = ax.plot(x, a.mean(axis=0), style, label=f"{_label(key)} {split} (n={len(runs)})")
+            line, = ax.plot(x, a.mean(axis=0), style, label=f"{_label(key, markdown=False)} {split} (n={len(runs)})")
             ax.fill_between(x, a.min(axis=0), a.max(axis=0), color=line.get_color(), alpha=0.2)
     if variant == "1989":
         ax.axhline(PAPER_1989["test_error"] * 100, color="k", lw=0.8, ls=":", label="paper test 5.00%")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import REPO
+
 from harness.config import RunConfig
 from harness.seeds import (
     group_runs,
@@ -81,3 +83,25 @@ def test_seed_section_gives_markdown_and_a_png_per_variant():
     assert list(figs) == ["seeds-curves-1989.png"]
     assert figs["seeds-curves-1989.png"][:8] == b"\x89PNG\r\n\x1a\n"
     assert "](seeds-curves-1989.png)" in md and md.startswith("## Over seeds")
+
+
+def test_report_has_the_seed_section_only_when_a_configuration_has_several_seeds(tmp_path):
+    import json
+    import shutil
+
+    from harness.report import build_report
+
+    src = sorted((REPO / "results" / "sweep-usps").glob("run-jax-scan-cpu-1989-*.json"))
+    assert len(src) >= 2
+    shutil.copy(src[0], tmp_path)
+    build_report(tmp_path)
+    assert "## Over seeds" not in (tmp_path / "REPORT.md").read_text()
+    d = json.loads(src[1].read_text())
+    d["backend"] = "<img src=x onerror=alert(1)>"  # a hostile name in one more configuration
+    (tmp_path / "hostile.json").write_text(json.dumps(d))
+    for p in src[1:]:
+        shutil.copy(p, tmp_path)
+    build_report(tmp_path)
+    md = (tmp_path / "REPORT.md").read_text()
+    assert "## Over seeds" in md and "seeds-curves-1989.png" in md and (tmp_path / "seeds-curves-1989.png").is_file()
+    assert "<img src=x" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md

@@ -121,6 +121,25 @@ def throughput(ctx: Context) -> list[str]:
     return md + [f"Source: {esc(source)}. Lower is faster.", "", md_table(head, rows, "lrrrrll"), ""]
 
 
+def seeds(ctx: Context) -> list[str]:
+    """Runs that differ only by seed, as distributions (harness.seeds), when some configuration has
+    two seeds or more; learning curves with a band across seeds."""
+    from .. import seeds as S
+
+    results = [r.data for r in ctx.sc.runs]
+    groups = S.group_runs(results)
+    if not any(len(S.one_per_seed(g)) > 1 for g in groups.values()):
+        return []
+    md = ["## Over seeds", "", S.seed_tables(results), ""]
+    at = S.GROUP_FIELDS.index("variant")
+    for variant in sorted({str(key[2][at]) for key in groups}):
+        name = ctx.figure(f"seeds-curves-{slug(variant)}.png", lambda plt, v=variant: S.curves_png(results, v))
+        if name:
+            md += [image(name, f"learning curves across seeds, variant {variant}"),
+                   ("Mean over seeds per configuration, with a band from the lowest to the highest seed."), ""]
+    return md
+
+
 def _gallery_one(ctx: Context, r) -> list[str]:
     from .. import plots
 
@@ -210,4 +229,4 @@ def skipped(ctx: Context) -> list[str]:
             + [f"- note: {esc(n)}" for n in ctx.notes] + [""])
 
 
-SECTIONS = (header, runs, curves, throughput, gallery, parity, skipped)
+SECTIONS = (header, runs, seeds, curves, throughput, gallery, parity, skipped)

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 from pathlib import Path
 
@@ -44,3 +45,9 @@ def usps(data_dir):
     from harness.data import load_dataset
 
     return load_dataset("usps", data_dir)
+
+
+# CLI tests that train torch (the default backend) as their vehicle: in a jax-only environment
+# (tox -e jax) they skip, saying why, instead of failing on the missing framework.
+requires_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                    reason="torch is not installed (a jax-only environment)")

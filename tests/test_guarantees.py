@@ -19,6 +19,8 @@ from harness import results, tempfiles
 from harness.cli import main
 from tests.test_report import bench_result, run_result, write
 
+from tests.conftest import requires_torch
+
 
 @pytest.fixture
 def stub_figures(monkeypatch):
@@ -269,6 +271,7 @@ def test_bad_input_is_one_line_exit_2(args, env, expect, monkeypatch, capsys, tm
     assert len(err) == 1 and expect in err[0], err
 
 
+@requires_torch
 def test_data_messages_say_where_the_directory_came_from(tmp_path, monkeypatch, capsys):
     from harness import data
 

@@ -12,6 +12,8 @@ import pytest
 from harness import plugins, results
 from harness.cli import main
 
+from tests.conftest import requires_torch
+
 
 class NaNAfter:
     """Wraps the torch backend; its session's weights become NaN after `at` steps."""
@@ -75,6 +77,7 @@ def test_nan_loss_stops_run_naming_pass_and_step(nan_backend, tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+@requires_torch
 def test_unwritable_results_dir_is_one_line_exit_2(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

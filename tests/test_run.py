@@ -8,6 +8,8 @@ from harness.cli import main
 from harness.config import RunConfig
 from harness.results import SCHEMA_VERSION, load_results
 
+from tests.conftest import requires_torch
+
 RUN_KEYS = {"schema_version", "backend", "device", "strategy", "variant", "dataset", "seed", "dtype",
             "epochs", "timing", "environment", "final", "test_missed"}
 EPOCH_KEYS = {"train_loss", "train_error", "train_misses", "test_loss", "test_error", "test_misses"}
@@ -19,6 +21,7 @@ def one_line_error(capsys) -> str:
     return err[0]
 
 
+@requires_torch
 @pytest.mark.parametrize("args, needle", [
     (["--device", "cuda"], "cannot reach device 'cuda'"),
     (["--device", "cuda:7"], "cannot reach device 'cuda:7'"),
@@ -36,11 +39,13 @@ def test_bad_input_is_one_line_exit_2(args, needle, capsys, tmp_path, data_dir):
     assert not list(tmp_path.glob("*.json"))
 
 
+@requires_torch
 def test_missing_data_dir_is_one_line_exit_2(capsys, tmp_path):
     assert main(["run", "--data-dir", str(tmp_path / "nope"), "--results-dir", str(tmp_path)]) == 2
     assert "nope" in one_line_error(capsys)
 
 
+@requires_torch
 def test_short_run_writes_valid_result(tmp_path, data_dir, capsys):
     code = main(["run", "--backend", "torch", "--epochs", "2", "--limit", "300", "--window", "50",
                  "--data-dir", str(data_dir), "--results-dir", str(tmp_path), "--save-params"])

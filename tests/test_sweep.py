@@ -20,6 +20,8 @@ from harness.sweep.local import run_local
 from harness.sweep.manifest import MANIFEST_NAME, read_manifest
 from harness.sweep.match import finished_points, point_key, result_for, result_key
 
+from tests.conftest import requires_torch
+
 REPO = Path(__file__).resolve().parents[1]
 STRATS = {"torch": ("eager", "compiled"), "jax": ("step", "scan")}
 TINY = {"backends": "torch", "strategies": "eager", "datasets": "synthetic", "limit": "64", "epochs": "1",
@@ -183,6 +185,7 @@ def test_interrupt_keeps_finished_points_and_leaves_the_rest_pending(tmp_path):
     assert [c.seed for c in calls2] == [2, 3]
 
 
+@requires_torch
 def test_local_executor_runs_a_real_child_and_only_the_driver_writes(tmp_path, monkeypatch):
     """One real `harness run` child on synthetic data; the result reaches the results directory
     through the driver's write function only (the child wrote into its own temporary directory)."""

@@ -17,6 +17,8 @@ from harness.sweep.grid import Grid, expand
 from harness.sweep.manifest import MANIFEST_NAME
 from harness.sweep.ray_exec import node_cpus, run_ray, task_options
 
+from tests.conftest import requires_torch
+
 ray = pytest.importorskip("ray")
 REPO = Path(__file__).resolve().parents[1]
 STRATS = {"torch": ("eager", "compiled"), "jax": ("step", "scan")}
@@ -83,6 +85,7 @@ def test_local_ray_runs_points_as_tasks(tmp_path, monkeypatch):
         assert r["environment"]["cotenants"] in (0, 1) and r["sweep"]["cotenants_max"] in (0, 1)
 
 
+@requires_torch
 def test_two_node_cluster_places_points_by_custom_resource(tmp_path, monkeypatch):
     """Node "red" and node "blue" (one CPU each); points pinned to each land there, and the
     results directory holds exactly what the driver wrote."""

@@ -6,19 +6,25 @@ this backend as unavailable instead of failing to start the harness.
 Strategies:
   eager      the idiomatic loop a PyTorch user writes: an nn.Module, autograd,
              torch.optim (SGD or AdamW), one example at a time.
-  compiled   torch.func + torch.compile, 16 steps per compiled call (torch_fast.py).
-  cudagraph  the same steps captured in a CUDA graph and replayed (CUDA only).
+  compiled   torch.func + torch.compile, 16 steps per compiled call (torch_fast.py);
+             on CUDA each compiled call is replayed through a CUDA graph.
+  cudagraph  the same steps, uncompiled, captured in a CUDA graph and replayed (CUDA only).
   fused      one Triton kernel launch per chunk of examples (CUDA; 1989 only; torch_fused.py).
+
+The padding value and H2's connection table are read from harness.spec (and its
+index tables from harness.tables) when a session is built.
 
 Threads: $HARNESS_THREADS (set by `harness run --threads N`) sets torch's
 intra-op thread count; otherwise torch's default stands.
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
 
+from harness import spec, tables
 from harness.backend import BackendUnavailable, DeviceUnavailable, Steps
 from harness.hookspecs import hookimpl
 from harness.spec import PARAM_NAMES, Variant
@@ -26,7 +32,17 @@ from harness.spec import PARAM_NAMES, Variant
 if os.environ.get("HARNESS_FUSED_INTERPRET") == "1":  # test opt-in: fused through Triton's interpreter,
     os.environ.setdefault("TRITON_INTERPRET", "1")  # which Triton reads once, at its first import (torch_fused.py)
 
-STRATEGIES = ("eager", "compiled", "cudagraph", "fused")  # compiled, cudagraph: torch_fast.py; fused: torch_fused.py
+# strategy -> "module:SessionClass" (a module of this package, imported only when the strategy is
+# asked for); the first is the default. Adding a strategy: one line here and a session class
+# taking (variant, params, dtype, device).
+SESSIONS = {
+    "eager": "torch_backend:EagerSession",
+    "compiled": "torch_fast:CompiledSession",
+    "cudagraph": "torch_fast:CudaGraphSession",
+    "fused": "torch_backend:fused_session",
+}
+STRATEGIES = tuple(SESSIONS)
+CUDA_ONLY = ("cudagraph",)  # strategies no other device reaches
 
 
 def _torch():
@@ -38,17 +54,25 @@ def _torch():
     return torch
 
 
-def apply_threads(torch) -> None:
+def requested_threads() -> int | None:
     n = os.environ.get("HARNESS_THREADS")
-    if n and torch.get_num_threads() != int(n):
-        torch.set_num_threads(int(n))
+    return int(n) if n else None
 
 
-def pin_precision(torch) -> dict:
-    """Full float32 precision: no TF32 in cuBLAS or cuDNN (torch's cuDNN default allows it)."""
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+def apply_threads(torch) -> None:
+    n = requested_threads()
+    if n and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+# What session() pins before building a model: full float32 precision, no TF32 in cuBLAS or
+# cuDNN (torch's cuDNN default allows it).
+PINNED_PRECISION = {"cuda.matmul.allow_tf32": False, "cudnn.allow_tf32": False,
+                    "float32_matmul_precision": "highest"}
+
+
+def precision_settings(torch) -> dict:
+    """torch's precision flags as they stand (reads only)."""
     return {
         "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
@@ -56,6 +80,27 @@ def pin_precision(torch) -> dict:
         "cudnn.deterministic": torch.backends.cudnn.deterministic,
         "mkldnn.enabled": torch.backends.mkldnn.enabled,
     }
+
+
+def pin_precision(torch) -> dict:
+    """Set PINNED_PRECISION (process-wide torch flags); the flags as they then stand."""
+    torch.backends.cuda.matmul.allow_tf32 = PINNED_PRECISION["cuda.matmul.allow_tf32"]
+    torch.backends.cudnn.allow_tf32 = PINNED_PRECISION["cudnn.allow_tf32"]
+    torch.set_float32_matmul_precision(PINNED_PRECISION["float32_matmul_precision"])
+    return precision_settings(torch)
+
+
+def fused_session(variant: Variant, params, dtype: str, device):
+    """`fused` (torch_fused.py, which imports Triton: imported only when fused is asked for)."""
+    from . import torch_fused
+
+    return torch_fused.FusedSession(_torch(), variant, params, dtype, device)
+
+
+def session_environment(torch, eval_impl: str) -> dict:
+    """What every torch session records: the settings it trains under, and its evaluation code path."""
+    return {"torch_num_threads": torch.get_num_threads(), "precision": precision_settings(torch),
+            "eval_impl": eval_impl}
 
 
 def resolve_device(torch, device: str, available: list[str]):
@@ -66,9 +111,13 @@ def resolve_device(torch, device: str, available: list[str]):
 
 
 def make_net(torch, variant: Variant):
+    """The nn.Module class for `variant`; padding value and H2's connections read from harness.spec
+    when the class is made (so a session follows the spec it was built under)."""
     nn, F = torch.nn, torch.nn.functional
     act = torch.tanh if variant.hidden_activation == "tanh" else torch.relu
     out_act = torch.tanh if variant.output_activation == "tanh" else (lambda t: t)
+    pad, pad_value = (spec.PAD,) * 4, float(spec.PAD_VALUE)
+    groups = tables.h2_groups()  # (output planes, the H1 planes they see), in output order
 
     class Net(nn.Module):
         """LeCun et al. 1989, parameters in the canonical layout (see harness.spec)."""
@@ -77,22 +126,25 @@ def make_net(torch, variant: Variant):
             super().__init__()
             for name in PARAM_NAMES:
                 setattr(self, name, nn.Parameter(torch.from_numpy(np.array(params[name]))))
+            for g, (outs, ins) in enumerate(groups):
+                self.register_buffer(f"h2_in{g}", torch.tensor(ins), persistent=False)
+            self.h2_out = [slice(outs[0], outs[-1] + 1) for outs, _ in groups]
+
+        def layers(self, x, mask=None) -> dict:
+            """Each layer's output after its nonlinearity (the output layer: the output)."""
+            x = F.pad(x, pad, "constant", pad_value)  # (B, 1, 20, 20)
+            h1 = act(F.conv2d(x, self.H1w, stride=2) + self.H1b)  # (B, 12, 8, 8)
+            x = F.pad(h1, pad, "constant", pad_value)  # (B, 12, 12, 12)
+            # H2: one convolution per group of output planes over the 8 input planes they share
+            sums = [F.conv2d(x[:, getattr(self, f"h2_in{g}")], self.H2w[o], stride=2)  # (B, |group|, 4, 4)
+                    for g, o in enumerate(self.h2_out)]
+            h2 = act(torch.cat(sums, dim=1) + self.H2b)  # (B, 12, 4, 4)
+            x = h2 if mask is None else h2 * mask  # dropout mask drawn by the core, already scaled
+            h3 = act(x.flatten(start_dim=1) @ self.H3w + self.H3b)  # (B, 30), (C, H, W) order
+            return {"H1": h1, "H2": h2, "H3": h3, "out": out_act(h3 @ self.outw + self.outb)}  # out (B, 10)
 
         def forward(self, x, mask=None):
-            # x: (B, 1, 16, 16)
-            x = F.pad(x, (2, 2, 2, 2), "constant", -1.0)  # (B, 1, 20, 20)
-            x = act(F.conv2d(x, self.H1w, stride=2) + self.H1b)  # (B, 12, 8, 8)
-            x = F.pad(x, (2, 2, 2, 2), "constant", -1.0)  # (B, 12, 12, 12)
-            # H2: three sliced convolutions, each 4 output planes over 8 input planes
-            s1 = F.conv2d(x[:, 0:8], self.H2w[0:4], stride=2)  # (B, 4, 4, 4)
-            s2 = F.conv2d(x[:, 4:12], self.H2w[4:8], stride=2)  # (B, 4, 4, 4)
-            s3 = F.conv2d(torch.cat((x[:, 0:4], x[:, 8:12]), dim=1), self.H2w[8:12], stride=2)
-            x = act(torch.cat((s1, s2, s3), dim=1) + self.H2b)  # (B, 12, 4, 4)
-            if mask is not None:
-                x = x * mask  # dropout mask drawn by the core, already scaled
-            x = x.flatten(start_dim=1)  # (B, 192), (C, H, W) order
-            x = act(x @ self.H3w + self.H3b)  # (B, 30)
-            return out_act(x @ self.outw + self.outb)  # (B, 10)
+            return self.layers(x, mask)["out"]  # (B, 10)
 
     return Net
 
@@ -113,8 +165,11 @@ def make_optimizer(torch, variant: Variant, params):
 
 
 class EagerSession:
-    def __init__(self, torch, variant: Variant, params, dtype: str, device):
-        self.torch, self.variant, self.device = torch, variant, device
+    """`eager`: the idiomatic loop (nn.Module, autograd, torch.optim), one example at a time."""
+
+    def __init__(self, variant: Variant, params, dtype: str, device):
+        torch = _torch()
+        self.torch, self.variant, self.device = torch, variant, torch.device(device)
         self.tdtype = getattr(torch, dtype)
         Net = make_net(torch, variant)
         self.net = Net(params).to(device=device, dtype=self.tdtype)
@@ -123,7 +178,7 @@ class EagerSession:
 
     def _tensors(self, steps: Steps):
         t = self.torch
-        kw = dict(device=self.device)
+        kw = {"device": self.device}
         x = t.as_tensor(steps.x, **kw, dtype=self.tdtype)
         tg = t.as_tensor(steps.targets, **kw, dtype=self.tdtype)
         lb = t.as_tensor(steps.labels, **kw)
@@ -151,6 +206,12 @@ class EagerSession:
             out = self.net(self.torch.as_tensor(x, device=self.device, dtype=self.tdtype))
         return out.cpu().numpy()
 
+    def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.net.eval()
+        with self.torch.no_grad():
+            layers = self.net.layers(self.torch.as_tensor(x, device=self.device, dtype=self.tdtype))
+        return {k: v.cpu().numpy() for k, v in layers.items()}
+
     def loss_and_grads(self, steps: Steps):
         x, tg, lb, mask = self._tensors(steps)
         self.net.zero_grad(set_to_none=True)
@@ -162,6 +223,10 @@ class EagerSession:
 
     def get_params(self):
         return {n: p.detach().cpu().numpy().copy() for n, p in self.net.named_parameters()}
+
+    def environment(self) -> dict:
+        return session_environment(self.torch, "torch conv2d NCHW/OIHW, H2 as one conv2d per group of "
+                                   "output planes over the input planes they share (harness.tables.h2_groups)")
 
     def sync(self):
         if self.device.type == "cuda":
@@ -191,7 +256,7 @@ class TorchBackend:
 
     def strategy_devices(self, strategy: str) -> list[str]:
         devs = self.devices()
-        if strategy == "cudagraph":  # CUDA graphs: CUDA devices only (none on a CPU-only machine)
+        if strategy in CUDA_ONLY:  # none on a CPU-only machine
             return [d for d in devs if d.startswith("cuda")]
         if strategy == "fused":
             from . import torch_fused
@@ -212,13 +277,14 @@ class TorchBackend:
         return None
 
     def environment(self, device: str) -> dict:
+        """Versions and settings; reads only. The thread count and precision are those session()
+        sets (HARNESS_THREADS; PINNED_PRECISION), which each session's environment() confirms."""
         torch = _torch()
-        apply_threads(torch)
         env = {
             "torch": torch.__version__,
-            "torch_num_threads": torch.get_num_threads(),
+            "torch_num_threads": requested_threads() or torch.get_num_threads(),
             "torch_num_interop_threads": torch.get_num_interop_threads(),
-            "precision": pin_precision(torch),
+            "precision": {**precision_settings(torch), **PINNED_PRECISION},
         }
         dev = torch.device(device)
         if dev.type == "cuda":
@@ -230,6 +296,8 @@ class TorchBackend:
         return env
 
     def session(self, *, variant, params, dtype, device, strategy):
+        """A session; first pins precision (PINNED_PRECISION) and applies HARNESS_THREADS,
+        process-wide, so nothing depends on environment() having been called before."""
         torch = _torch()
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown torch strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
@@ -242,19 +310,11 @@ class TorchBackend:
         apply_threads(torch)
         if strategy == "eager" and variant.optimizer.kind == "sdlm":
             from .torch_sdlm import SdlmEagerSession  # the second-derivative pass
+
             return SdlmEagerSession(torch, variant, params, dtype, dev)
-        if strategy == "eager":
-            return EagerSession(torch, variant, params, dtype, dev)
-        if strategy == "fused":  # Triton imported only when fused is asked for
-            from . import torch_fused
-
-            return torch_fused.FusedSession(torch, variant, params, dtype, dev)
-        # torch_fast imports torch at its top: imported only when a fast strategy is asked for
-        from . import torch_fast
-
-        if strategy == "compiled":
-            return torch_fast.CompiledSession(variant, params, dtype, dev)
-        return torch_fast.CudaGraphSession(variant, params, dtype, dev)
+        module, cls = SESSIONS[strategy].split(":")
+        # the fast strategies' modules import torch (and Triton) at their top: imported only when asked for
+        return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(variant, params, dtype, dev)
 
 
 @hookimpl

@@ -21,7 +21,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from backends import torch_fast
+from backends import torch_fast, torch_func
 from backends.torch_backend import EagerSession, TorchBackend, make_net
 from harness.backend import DeviceUnavailable, Steps
 from harness.spec import PARAM_NAMES, VARIANTS, init_params
@@ -48,7 +48,7 @@ def make_steps(variant, n: int, dtype: str, epoch: int = 0) -> Steps:
 
 
 def eager(variant, dtype="float64"):
-    return EagerSession(torch, variant, init_params(SEED, dtype, variant), dtype, torch.device("cpu"))
+    return EagerSession(variant, init_params(SEED, dtype, variant), dtype, "cpu")
 
 
 def compiled(variant, dtype="float64", **kw):
@@ -68,18 +68,27 @@ def run_chunks(session, steps: Steps, bounds) -> np.ndarray:
 # ---------------------------------------------------------------- layout and functional pieces
 
 
-def test_feed_layout_offsets_are_what_the_step_reads():
+def test_feed_layout_packs_what_the_step_reads():
+    """pack_feed's columns are where FeedLayout says, which is where _step_loss reads them."""
     for v in map(VARIANTS.get, FAST_VARIANTS):
-        cols = torch_fast.feed_layout(v)
-        assert (cols["x"], cols["tgt"], cols["label"]) == (slice(0, 256), slice(256, 266), slice(266, 267))
-        assert cols["hyper"].start == 267
-        assert cols["width"].stop % 16 == 0 and cols["width"].stop >= cols["mask"].stop
+        f = torch_func.feed_layout(v)
+        steps = make_steps(v, 3, "float64", epoch=1)
+        rows = torch_func.pack_feed(v, steps, 5, np.float64)
+        assert rows.shape[1] == f.width and f.width % 16 == 0 and f.width >= f.mask + f.n_mask
+        np.testing.assert_array_equal(rows[:, f.cols("x")], steps.x.reshape(3, 256))
+        np.testing.assert_array_equal(rows[:, f.cols("tgt")], steps.targets)
+        np.testing.assert_array_equal(rows[:, f.cols("label")][:, 0], steps.labels)
+        np.testing.assert_array_equal(rows[:, f.cols("hyper")][:, 0], steps.lr)
+        if v.dropout:
+            np.testing.assert_array_equal(rows[:, f.cols("mask")], steps.mask.reshape(3, 192))
+        else:
+            assert f.n_mask == 0
 
 
 def test_adamw_scalars_follow_torch():
     v = VARIANTS["modern"]
     lr = v.lr_schedule(100, 10, 13)
-    s = torch_fast.optimizer_scalars(v, lr, first_step=10)
+    s = torch_func.optimizer_scalars(v, lr, first_step=10)
     o = v.optimizer
     for i, t in enumerate((11, 12, 13)):
         assert s[i, 0] == lr[i]
@@ -89,22 +98,21 @@ def test_adamw_scalars_follow_torch():
 
 
 @pytest.mark.parametrize("variant", FAST_VARIANTS)
-@pytest.mark.parametrize("h2,patches", [("grouped", "index"), ("dense", "index"),
-                                        ("grouped", "unfold"), ("dense", "unfold")])
-def test_functional_forward_matches_conv_net(variant, h2, patches):
+@pytest.mark.parametrize("patches", torch_func.PATCHES)
+def test_functional_forward_matches_conv_net(variant, patches):
     v = VARIANTS[variant]
     params = init_params(SEED, "float64", v)
     net = make_net(torch, v)(params).double()
     steps = make_steps(v, 40, "float64")
     x = torch.from_numpy(steps.x)
     mask = None if steps.mask is None else torch.from_numpy(steps.mask)
-    idx = torch_fast.make_indices("cpu", h2, patches)
+    T = torch_func.make_tables("cpu", patches)
+    cfg = torch_func.step_config(v, patches)
     P = tuple(torch.from_numpy(params[n]) for n in PARAM_NAMES)
     with torch.no_grad():
         ref = net(x, mask).numpy()
-        got = torch_fast.net_forward(P, x.reshape(40, 256), idx, h2, v.hidden_activation,
-                                     v.output_activation, None if mask is None else mask.reshape(40, 192),
-                                     patches).numpy()
+        got = torch_func.net_forward(P, x.reshape(40, 256), T, cfg,
+                                     None if mask is None else mask.reshape(40, 192)).numpy()
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
 
 

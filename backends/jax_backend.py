@@ -16,60 +16,51 @@ Strategies (all train at batch size 1, in order, one optimiser update per exampl
         (backends/jax_fused.py): CUDA GPUs; the CPU only through Pallas's
         interpreter, for tests, with HARNESS_FUSED_INTERPRET=1.
 
-Design:
-- The network is a Flax linen module (`LeNet1989`) that declares each parameter
-  tensor with `self.param`, named after the paper; training steps are pure
-  functions of the params pytree, applied with `module.apply`, so they jit, scan
-  and donate without any state threading (linen rather than nnx for exactly that).
-- Layout: the canonical NCHW / OIHW one with trailing dimensions merged (H1w
-  (12, 25), H1b (12, 64)...) and H2's kernel stored dense, (12, 300) with zeros
-  where planes are unconnected: see backends/jax_layout.py.
-- The training step (module impl "patches") computes both convolutions as matrix
-  products over patches gathered with precomputed indices (im2col), H2 as one
-  (12, 300) @ (300, 16) product with the dense kernel (`h2_product`), whose VJP
-  is written out: the unconnected entries' gradient set to zero, and the
-  patches' gradient folded back into H1 by a gather-and-sum instead of the
-  scatter and transposed-operand product JAX derives (~11% off the step on
-  XLA:CPU; the profile is in `h2_product`'s docstring and
-  scripts/profile_cpu.py). For one example on XLA:CPU the patches path is about
-  4x faster than `lax.conv` (~130 -> ~30 us per training example). Batched
-  evaluation (impl "conv") uses `lax.conv_general_dilated` in NHWC with H2 as one
-  dense convolution, faster than the gathers for a whole split. Both paths are
-  tested against each other and against torch.
+Design (timings behind these choices: docs/performance.md):
+- The network (backends/jax_net.py, imported lazily) is a Flax linen module that
+  declares each parameter tensor with `self.param`, named after the paper; training
+  steps are pure functions of the params pytree, applied with `module.apply`, so
+  they jit, scan and donate without any state threading.
+- Layout: the canonical one with trailing dimensions merged and H2's kernel stored
+  dense, (12, 300) with zeros where planes are unconnected (backends/jax_layout.py).
+- Training (impl "patches"): both convolutions as matrix products over patches
+  gathered with harness.tables' index tables, H2 as one dense product whose VJP is
+  written out. Evaluation (impl "conv"): lax.conv_general_dilated in NHWC with H2 as
+  one dense convolution, one jitted call per batch shape. jax_net.IMPL says which
+  is which and is recorded with a result.
+- The padding value and H2's connection table are read from harness.spec when a
+  session is built (spec_key()); the jitted functions are cached per value.
 - Every dot and convolution passes `precision=lax.Precision.HIGHEST` (full fp32 on
   GPU/TPU, where JAX lowers precision by default).
 - float64: each session enters `jax.enable_x64(dtype == "float64")`, a scoped,
-  thread-local context, around every call into JAX (tracing, transfers,
-  execution); the global `jax_enable_x64` flag is never changed.
+  thread-local context, around every call into JAX; the global flag is never changed.
 - Optimiser: `optax.inject_hyperparams(optax.sgd | optax.adamw)` so the learning
   rate of each example is an input of the jitted step. optax.adamw computes
   p - lr * (m_hat / (sqrt(v_hat) + eps) + wd * p), torch.optim.AdamW
   p * (1 - lr * wd) - lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps): the same
   formula, so the two agree to float64 round-off (tested over 50 steps).
+- Threads: XLA's CPU pool follows $HARNESS_THREADS (backends/jax_threads.py).
 """
 from __future__ import annotations
 
 import functools
 import os
+from typing import NamedTuple
 
 import numpy as np
 
+from harness import spec
 from harness.backend import BackendUnavailable, DeviceUnavailable, Steps
 from harness.hookspecs import hookimpl
 from harness.spec import Variant
 
 from . import jax_layout as layout
+from . import jax_threads
 
 STRATEGIES = ("step", "scan", "fused")  # the first is the default: the idiomatic loop; fused: jax_fused.py
-# Examples per iteration of the scan's loop body (lax.scan unroll), by jax platform.
-# Measured, 1989 variant, float32, us per example:
-#   cpu, a shared 2-core AVX-512 Xeon, USPS, 30 interleaved windows of 1,024 (min / median):
-#     unroll 1: 25.7 / 38.5, 2: 25.2 / 38.0, 4: 24.3 / 37.9 (a noisy moment; no difference
-#     beyond noise), compile 0.9 / 1.0 / 1.5 s. XLA:CPU runs the loop body as ~35 kernel calls
-#     whatever the unroll (scripts/profile_cpu.py), so 1: the cheapest compile.
-#   gpu, one H200, synthetic data (1989 / modern), before H2's VJP was written out: unroll
-#     1: 37 / 48, 4: 32 / 40, 8: 35 / 41, 16: 32 / 40, 32: 35 / 44 (compile 1.4 s at 1, 8-23 s at 32).
-#   tpu: not measured; 4 like the gpu.
+# Examples per iteration of the scan's loop body (lax.scan unroll), by jax platform: on CPU
+# unrolling made no difference beyond noise and costs compile time; on a GPU 4 was among the
+# fastest (measurements: docs/performance.md). TPU: not measured; as the GPU.
 SCAN_UNROLL = {"cpu": 1, "gpu": 4, "cuda": 4, "rocm": 4, "tpu": 4}
 
 
@@ -90,6 +81,7 @@ def _jax():
     except Exception as e:  # ImportError, or a broken install raising something else
         raise BackendUnavailable(f"jax/flax/optax cannot be imported ({type(e).__name__}: {e}); "
                                  f"{INSTALL_HINT}") from e
+    jax_threads.create_clients(jax)  # the CPU pool sized by HARNESS_THREADS, before any use
     return jax
 
 
@@ -121,131 +113,31 @@ def resolve_device(jax, device: str):
     return table[device]
 
 
-@functools.cache
+def _net():
+    """backends.jax_net (imports jax and flax at its top), imported on first use."""
+    _jax()
+    from . import jax_net
+
+    return jax_net
+
+
 def _lib():
-    """The jax-dependent pieces, built once on first use (jax imported lazily)."""
-    jax = _jax()
-    import flax.linen as nn
-    import jax.numpy as jnp
-    from jax import lax
-
-    HI = lax.Precision.HIGHEST
-    DN = ("NHWC", "HWIO", "NHWC")
-
-    def gather(flat, index):
-        return flat.at[index].get(mode="promise_in_bounds")
-
-    def with_sentinel(a, value):
-        return jnp.concatenate([a.reshape(-1), jnp.full((1,), value, a.dtype)])
-
-    @jax.custom_vjp
-    def h2_product(w, h):
-        """H2's pre-activation (12, 16) from its dense kernel w (12, 300) and H1's output h (12, 64).
-
-        The product over gathered patches. Its VJP is written out because the one JAX derives
-        cost about a quarter of the XLA:CPU training step (scripts/profile_cpu.py on a 2-core
-        Xeon: a scatter 14.5%, Eigen 12.1%): it scatters the patches' gradient back into h (a
-        serial loop) and computes w^T @ dz as a transposed-operand product that XLA hands to
-        Eigen, which packs it first. Here the patches' gradient is formed transposed,
-        dz^T @ w (16, 300), an ordinary product, and folded back into h by gathers and sums over
-        precomputed positions, one read per use (layout.H2_COL2IM: col2im without a scatter).
-        The gradient of w's unconnected entries is set to exactly 0, so they stay 0 under SGD
-        and AdamW (zero gradient, zero moments, zero decay of a zero).
-        """
-        return jnp.dot(w, gather(with_sentinel(h, -1), layout.H2_PATCHES_INTERNAL), precision=HI)
-
-    def h2_product_fwd(w, h):
-        P2 = gather(with_sentinel(h, -1), layout.H2_PATCHES_INTERNAL)  # (300, 16): H1 padded by 2 with -1
-        return jnp.dot(w, P2, precision=HI), (w, P2)
-
-    def h2_product_bwd(res, dz):  # dz (12, 16)
-        w, P2 = res
-        dw = jnp.where(layout.H2_MASK, jnp.dot(dz, P2.T, precision=HI), jnp.zeros((), dz.dtype))  # (12, 300)
-        dP2T = jnp.dot(dz.T, w, precision=HI).reshape(-1)  # (16 * 300,): the patches' gradient, transposed
-        pieces = []
-        for _, _, pos in layout.H2_COL2IM:  # H1's columns grouped by reads: (12, n, k) positions
-            s = gather(dP2T, pos[..., 0])
-            for k in range(1, pos.shape[-1]):  # elementwise sums: XLA fuses them into one loop
-                s = s + gather(dP2T, pos[..., k])
-            pieces.append(s)
-        return dw, jnp.concatenate(pieces, axis=1)  # (12, 64), H1's internal column order
-
-    h2_product.defvjp(h2_product_fwd, h2_product_bwd)
-
-    def activation(name):
-        return {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda t: t}[name]
-
-    def forward_patches(p, x, mask, act, out_act):
-        """One example x (1, 16, 16) -> (10,): convolutions as products over gathered patches."""
-        P1 = gather(with_sentinel(x, -1), layout.H1_PATCHES_INTERNAL)  # (25, 64): padded by 2 with -1
-        h = act(jnp.dot(p["H1w"], P1, precision=HI) + p["H1b"])  # (12, 64): (C, position in H1_ORDER)
-        h = act(h2_product(p["H2w_dense"], h) + p["H2b"])  # (12, 16); unconnected entries 0, gradient 0
-        if mask is not None:
-            h = h * mask.reshape(12, 16)  # dropout mask drawn by the core, already scaled
-        h = act(jnp.dot(p["H3w"], h.reshape(192), precision=HI) + p["H3b"])  # (30,), (C, H, W) flatten
-        return out_act(jnp.dot(p["outw"], h, precision=HI) + p["outb"])  # (10,)
-
-    def conv_nhwc(x, w):
-        return lax.conv_general_dilated(x, w, (2, 2), "VALID", dimension_numbers=DN, precision=HI)
-
-    def pad_nhwc(x):
-        return jnp.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
-
-    def forward_conv(p, x, mask, act, out_act):
-        """A batch x (B, 1, 16, 16) -> (B, 10) with lax.conv in NHWC, H2 as one dense convolution.
-
-        NHWC/HWIO and H2 as one 12 -> 12 convolution with the dense kernel (exact zeros where
-        planes are unconnected) evaluate 9,298 USPS images in ~0.10 s on a 2-core Xeon, against
-        ~0.16 s for NCHW with H2 as the three sliced convolutions of DESIGN.md; the zeros add
-        nothing, only the summation order differs (~1e-7 in float32).
-        """
-        x = x.reshape(x.shape[0], 16, 16, 1)  # C = 1: NCHW -> NHWC is a reshape
-        w1 = p["H1w"].reshape(12, 5, 5).transpose(1, 2, 0)[:, :, None, :]  # HWIO (5, 5, 1, 12)
-        b1 = p["H1b"][:, layout.H1_RANK].reshape(12, 8, 8)  # internal column order -> canonical (C, H, W)
-        h = act(conv_nhwc(pad_nhwc(x), w1) + b1.transpose(1, 2, 0))  # (B, 8, 8, 12)
-        w2 = p["H2w_dense"].reshape(12, 12, 5, 5).transpose(2, 3, 1, 0)  # OIHW -> HWIO (5, 5, 12, 12)
-        h = act(conv_nhwc(pad_nhwc(h), w2) + p["H2b"].reshape(12, 4, 4).transpose(1, 2, 0))  # (B, 4, 4, 12)
-        h = h.transpose(0, 3, 1, 2)  # (B, 12, 4, 4): the canonical (C, H, W) flatten order
-        if mask is not None:
-            h = h * mask
-        h = act(jnp.dot(h.reshape(h.shape[0], 192), p["H3w"].T, precision=HI) + p["H3b"])  # (B, 30)
-        return out_act(jnp.dot(h, p["outw"].T, precision=HI) + p["outb"])  # (B, 10)
-
-    class LeNet1989(nn.Module):
-        """LeCun et al. 1989. Parameters in the internal layout of backends/jax_layout.py.
-
-        x (1, 16, 16) -> (10,) for one example, x (B, 1, 16, 16) -> (B, 10) for a batch.
-        `impl`: "patches" (products over gathered patches, vmapped over a batch) or "conv".
-        """
-
-        hidden_activation: str = "tanh"
-        output_activation: str = "tanh"
-        impl: str = "patches"
-
-        @nn.compact
-        def __call__(self, x, mask=None):
-            p = {name: self.param(name, nn.initializers.zeros_init(), shape, x.dtype)
-                 for name, shape in layout.INTERNAL_SHAPES.items()}
-            act, out_act = activation(self.hidden_activation), activation(self.output_activation)
-            single = x.ndim == 3
-            if self.impl == "conv":
-                out = forward_conv(p, x[None] if single else x,
-                                   None if mask is None else (mask[None] if single else mask), act, out_act)
-                return out[0] if single else out
-            if single:
-                return forward_patches(p, x, mask, act, out_act)
-            if mask is None:
-                return jax.vmap(lambda xi: forward_patches(p, xi, None, act, out_act))(x)
-            return jax.vmap(lambda xi, mi: forward_patches(p, xi, mi, act, out_act))(x, mask)
-
-    return jax, jnp, lax, LeNet1989
+    """(jax, jax.numpy, jax.lax, jax_net.LeNet1989): kept for backends/jax_fused.py."""
+    jax_net = _net()
+    return jax_net.jax, jax_net.jnp, jax_net.lax, jax_net.LeNet1989
 
 
-def make_model(variant: Variant, impl: str = "patches"):
-    """The linen module for `variant`."""
-    _, _, _, LeNet1989 = _lib()
-    return LeNet1989(hidden_activation=variant.hidden_activation,
-                     output_activation=variant.output_activation, impl=impl)
+def spec_key() -> tuple[float, tuple]:
+    """What a model reads from harness.spec when it is built: the padding value and H2's table."""
+    return float(spec.PAD_VALUE), tuple(tuple(ins) for ins in spec.H2_INPUTS)
+
+
+def make_model(variant: Variant, impl: str = "patches", layers: bool = False, key: tuple | None = None):
+    """The linen module for `variant`; `key` (spec_key()) defaults to the spec as it stands."""
+    pad_value, h2_inputs = spec_key() if key is None else key
+    return _net().LeNet1989(hidden_activation=variant.hidden_activation,
+                            output_activation=variant.output_activation, impl=impl, layers=layers,
+                            pad_value=pad_value, h2_inputs=h2_inputs)
 
 
 def make_optimizer(variant: Variant):
@@ -296,17 +188,33 @@ def make_train_step(variant: Variant, model, opt):
     return train_step
 
 
-@functools.cache
-def compiled_functions(variant: Variant, unroll: int = 1):
+class Compiled(NamedTuple):
     """The jitted functions of a variant, shared by its sessions (jit caches per dtype, shape, device).
 
     step(params, opt_state, xs, i): one example, xs[i], of a device-resident chunk; params and
         opt_state donated. scan(carry, xs): every example of xs in order, carry donated.
-    grads(params, x, target, label, mask): loss and gradients. forward(params, x): a batch.
+    grads(params, x, target, label, mask): loss and gradients. forward(params, x): a batch's
+    outputs, layers(params, x): each layer's output (both one jitted call per batch shape).
     """
-    jax, _, lax, _ = _lib()
-    model = make_model(variant, "patches")
-    eval_model = make_model(variant, "conv")
+
+    step: object
+    scan: object
+    grads: object
+    forward: object
+    layers: object
+
+
+@functools.cache
+def compiled_functions(variant: Variant, unroll: int = 1, key: tuple | None = None) -> Compiled:
+    """Compiled for `variant` and spec_key() `key` (default: the spec as it stands)."""
+    if key is None:
+        return compiled_functions(variant, unroll, spec_key())
+    jax = _jax()
+    from jax import lax
+
+    model = make_model(variant, "patches", key=key)
+    eval_model = make_model(variant, "conv", key=key)
+    layers_model = make_model(variant, "conv", layers=True, key=key)
     train_step = make_train_step(variant, model, make_optimizer(variant))
 
     def step_at(params, opt_state, xs, i):
@@ -319,23 +227,27 @@ def compiled_functions(variant: Variant, unroll: int = 1):
             return (params, opt_state), loss
         return lax.scan(body, carry, xs, unroll=unroll)
 
-    return (jax.jit(step_at, donate_argnums=(0, 1)),
-            jax.jit(scan, donate_argnums=(0,)),
-            jax.jit(jax.value_and_grad(make_loss(variant, model))),
-            jax.jit(lambda p, x: eval_model.apply({"params": p}, x)))
+    return Compiled(jax.jit(step_at, donate_argnums=(0, 1)),
+                    jax.jit(scan, donate_argnums=(0,)),
+                    jax.jit(jax.value_and_grad(make_loss(variant, model))),
+                    jax.jit(lambda p, x: eval_model.apply({"params": p}, x)),
+                    jax.jit(lambda p, x: layers_model.apply({"params": p}, x)))
 
 
 class JaxSession:
     """One model on one jax device, in one dtype, trained with `step` or `scan`."""
 
     def __init__(self, variant: Variant, params: dict[str, np.ndarray], dtype: str, device, strategy: str):
-        jax, jnp, _, _ = _lib()
+        jax = _jax()
+        import jax.numpy as jnp
+
         self.jax, self.jnp = jax, jnp
         self.variant, self.dtype, self.device, self.strategy = variant, np.dtype(dtype), device, strategy
         self.x64 = self.dtype == np.float64
         self.opt = make_optimizer(variant)
         self.unroll = scan_unroll(device.platform)
-        self._step, self._scan, self._grads, self._forward = compiled_functions(variant, self.unroll)
+        self.key = spec_key()
+        self.fns = compiled_functions(variant, self.unroll, self.key)
         with self._scope():
             self.params = jax.device_put(layout.from_canonical(params, self.dtype), device)
             self.opt_state = jax.device_put(self.opt.init(self.params), device)
@@ -361,11 +273,11 @@ class JaxSession:
         with self._scope():
             xs = self._inputs(steps)
             if self.strategy == "scan":
-                (self.params, self.opt_state), losses = self._scan((self.params, self.opt_state), xs)
+                (self.params, self.opt_state), losses = self.fns.scan((self.params, self.opt_state), xs)
             else:
                 out = []
                 for i in range(n):
-                    self.params, self.opt_state, loss = self._step(self.params, self.opt_state, xs, i)
+                    self.params, self.opt_state, loss = self.fns.step(self.params, self.opt_state, xs, i)
                     out.append(loss)
                 losses = self.jnp.stack(out)
             return np.asarray(losses).astype(np.float64)
@@ -373,14 +285,25 @@ class JaxSession:
     def forward(self, x: np.ndarray) -> np.ndarray:
         with self._scope():
             xd = self.jax.device_put(np.ascontiguousarray(x, dtype=self.dtype), self.device)
-            return np.array(self._forward(self.params, xd))
+            return np.array(self.fns.forward(self.params, xd))
+
+    def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        with self._scope():
+            xd = self.jax.device_put(np.ascontiguousarray(x, dtype=self.dtype), self.device)
+            return {k: np.array(v) for k, v in self.fns.layers(self.params, xd).items()}
+
+    def environment(self) -> dict:
+        """This session's code paths and settings, to record with a result."""
+        return {"train_impl": _net().IMPL["patches"], "eval_impl": _net().IMPL["conv"],
+                "scan_unroll": self.unroll, "dtype": str(self.dtype), "device": str(self.device),
+                "xla_cpu_threads": jax_threads.record()}
 
     def loss_and_grads(self, steps: Steps):
         if len(steps) != 1:
             raise ValueError(f"loss_and_grads takes one example, got {len(steps)}")
         with self._scope():
             x, tg, lb, _, mask = self._inputs(steps)
-            loss, grads = self._grads(self.params, x[0], tg[0], lb[0], None if mask is None else mask[0])
+            loss, grads = self.fns.grads(self.params, x[0], tg[0], lb[0], None if mask is None else mask[0])
             return float(loss), layout.to_canonical(self.jax.device_get(grads))
 
     def get_params(self) -> dict[str, np.ndarray]:
@@ -445,8 +368,9 @@ class JaxBackend:
                 "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
             },
             "scan_unroll": scan_unroll(dev.platform),
-            "train_impl": "im2col: convolutions as matmuls over gathered patches; H2 dense masked (12,300)",
-            "eval_impl": "lax.conv_general_dilated NCHW/OIHW, H2 as three sliced convolutions",
+            "train_impl": _net().IMPL["patches"],
+            "eval_impl": _net().IMPL["conv"],
+            "xla_cpu_threads": jax_threads.record(),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         }
         env["platform_version"] = getattr(getattr(dev, "client", None), "platform_version", None)

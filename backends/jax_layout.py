@@ -32,27 +32,19 @@ zero decay) and the dense product computes the sparse layer. `to_canonical`
 reads the connected entries back out; the round trip is exact.
 
 Gather tables: the training step runs both convolutions as matrix products over
-patches gathered with precomputed indices ("im2col"). The padding value -1 is
-not materialised: an index equal to the input's size points at a -1 sentinel
-appended to the flattened input. The tables the step uses (*_INTERNAL) read H1's
-output in H1_ORDER; the canonical ones (H1_PATCHES, H2_PATCHES) are kept for tests.
+patches gathered with the index tables of harness.tables (the padding value is a
+sentinel appended to the flattened input). The tables the step uses (*_INTERNAL)
+are those relabelled to read H1's output in H1_ORDER. They depend on the geometry
+only; what depends on H2's connection table (h2_mask) is computed when asked for.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from harness.spec import (
-    H2_INPUTS,
-    PAD,
-    PARAM_NAMES,
-    PARAM_SHAPES,
-    check_params,
-    h2_dense_mask,
-    h2w_dense,
-)
+from harness import spec, tables
+from harness.spec import PARAM_NAMES, PARAM_SHAPES, check_params
 
-KERNEL = 5
-STRIDE = 2
+KERNEL = tables.KERNEL
 
 INTERNAL_SHAPES: dict[str, tuple[int, ...]] = {
     "H1w": (12, 25), "H1b": (12, 64),
@@ -63,8 +55,20 @@ TRANSPOSED = ("H3w", "outw")  # stored as the transpose of their canonical (in, 
 INTERNAL_NAMES: tuple[str, ...] = tuple(INTERNAL_SHAPES)
 _INTERNAL_NAME = {name: ("H2w_dense" if name == "H2w" else name) for name in PARAM_NAMES}
 
-# (12, 300) bool: H2w_dense[o, i * 25 + k] may be non-zero only where H2 plane o sees H1 plane i.
-H2_MASK: np.ndarray = np.repeat(h2_dense_mask().astype(bool), KERNEL * KERNEL, axis=1)
+
+
+def h2_mask(h2_inputs=None) -> np.ndarray:
+    """(12, 300) bool: H2w_dense[o, i * 25 + k] may be non-zero only where H2 plane o sees H1 plane i
+    (in `h2_inputs`, default spec.H2_INPUTS)."""
+    m = np.zeros((12, 12), dtype=bool)
+    for o, ins in enumerate(spec.H2_INPUTS if h2_inputs is None else h2_inputs):
+        m[o, list(ins)] = True
+    return np.repeat(m, KERNEL * KERNEL, axis=1)
+
+
+# The mask of spec.H2_INPUTS as imported (for checks such as the fused kernel's tests). Models
+# read h2_mask() when they are built, so they follow a changed spec.
+H2_MASK: np.ndarray = h2_mask()
 
 
 def from_canonical(params: dict[str, np.ndarray], dtype: str | np.dtype | None = None) -> dict[str, np.ndarray]:
@@ -75,7 +79,7 @@ def from_canonical(params: dict[str, np.ndarray], dtype: str | np.dtype | None =
         a = np.asarray(params[name])
         a = a.astype(dtype if dtype is not None else a.dtype, copy=True)
         if name == "H2w":
-            a = h2w_dense(a)  # (12, 12, 5, 5), zeros where unconnected
+            a = spec.h2w_dense(a)  # (12, 12, 5, 5), zeros where unconnected
         if name in TRANSPOSED:
             a = a.T
         if name == "H1b":
@@ -95,7 +99,7 @@ def to_canonical(internal: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         a = np.asarray(internal[_INTERNAL_NAME[name]])
         if name == "H2w":
             dense = a.reshape(12, 12, KERNEL, KERNEL)
-            a = np.stack([dense[o, list(ins)] for o, ins in enumerate(H2_INPUTS)])  # (12, 8, 5, 5)
+            a = np.stack([dense[o, list(ins)] for o, ins in enumerate(spec.H2_INPUTS)])  # (12, 8, 5, 5)
         if name in TRANSPOSED:
             a = a.T
         if name == "H1b":
@@ -104,28 +108,8 @@ def to_canonical(internal: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def patch_index(size: int, channels: int) -> np.ndarray:
-    """Gather index for the patches of a 5x5 stride-2 convolution over a (channels, size, size)
-    input padded by 2 with -1.
-
-    :return: int32 (channels * 25, out * out) with out = (size + 4 - 5) // 2 + 1; row
-        c * 25 + kh * 5 + kw (OIHW order of a kernel's in-plane, kh, kw), column oh * out + ow.
-        Entries index the flattened input; the value channels * size * size selects the -1
-        sentinel (a padding position).
-    """
-    out = (size + 2 * PAD - KERNEL) // STRIDE + 1
-    c, kh, kw, oh, ow = np.meshgrid(np.arange(channels), np.arange(KERNEL), np.arange(KERNEL),
-                                    np.arange(out), np.arange(out), indexing="ij")
-    y = oh * STRIDE + kh - PAD
-    x = ow * STRIDE + kw - PAD
-    inside = (y >= 0) & (y < size) & (x >= 0) & (x < size)
-    flat = c * size * size + np.clip(y, 0, size - 1) * size + np.clip(x, 0, size - 1)
-    idx = np.where(inside, flat, channels * size * size)
-    return idx.reshape(channels * KERNEL * KERNEL, out * out).astype(np.int32)
-
-
-H1_PATCHES = patch_index(16, 1)  # (25, 64) into the flattened (1, 16, 16) input + sentinel
-H2_PATCHES = patch_index(8, 12)  # (300, 16) into the flattened (12, 8, 8) H1 output + sentinel
+H1_PATCHES = tables.h1_patches()  # (25, 64) into the flattened (1, 16, 16) input + sentinel
+H2_PATCHES = tables.h2_patches()  # (300, 16) into the flattened (12, 8, 8) H1 output + sentinel
 
 
 def reads_per_element(index: np.ndarray, size: int) -> np.ndarray:
@@ -183,9 +167,3 @@ def col2im_groups(index: np.ndarray, size: int, channels: int) -> tuple[tuple[in
 # H2's backward: for each group of H1 output columns (internal order), where each element sits in
 # the flattened transposed patches P2^T (16, 300).
 H2_COL2IM = col2im_groups(H2_PATCHES_INTERNAL, 12 * 64, 12)
-
-
-def patches_numpy(x: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Reference implementation of the patch gather for one example (C, H, W), in NumPy."""
-    flat = np.concatenate([np.asarray(x).reshape(-1), [-1.0]]).astype(np.asarray(x).dtype)
-    return flat[index]

@@ -16,7 +16,7 @@ pytest.importorskip("optax")
 
 from backends import jax_backend
 from backends import jax_layout as layout
-from harness import plugins
+from harness import plugins, tables
 from harness.backend import BackendUnavailable, DeviceUnavailable, Session, Steps
 from harness.spec import PARAM_NAMES, PARAM_SHAPES, VARIANTS, h2w_dense, init_params
 
@@ -80,7 +80,7 @@ def test_layout_round_trip_is_exact():
             np.testing.assert_array_equal(back[name], p[name])
         # the dense H2 kernel is the spec's, zeros where unconnected
         np.testing.assert_array_equal(internal["H2w_dense"], h2w_dense(p["H2w"]).reshape(12, 300))
-        assert not np.any(internal["H2w_dense"][~layout.H2_MASK])
+        assert not np.any(internal["H2w_dense"][~layout.h2_mask()])
 
 
 def test_layout_copies_never_alias():
@@ -101,18 +101,18 @@ def test_patch_index_matches_padded_convolution_windows():
         out = (size + 4 - 5) // 2 + 1
         want = np.stack([padded[:, 2 * i:2 * i + 5, 2 * j:2 * j + 5].reshape(-1)
                          for i in range(out) for j in range(out)], axis=1)
-        np.testing.assert_array_equal(layout.patches_numpy(x, idx), want)
+        np.testing.assert_array_equal(tables.patches_numpy(x, idx), want)
 
 
 def test_internal_tables_relabel_the_canonical_ones():
     # H1's output stored in H1_ORDER: the internal gathers read the same values
     rng = np.random.default_rng(2)
     x = rng.normal(size=(1, 16, 16))
-    np.testing.assert_array_equal(layout.patches_numpy(x, layout.H1_PATCHES_INTERNAL),
-                                  layout.patches_numpy(x, layout.H1_PATCHES)[:, layout.H1_ORDER])
+    np.testing.assert_array_equal(tables.patches_numpy(x, layout.H1_PATCHES_INTERNAL),
+                                  tables.patches_numpy(x, layout.H1_PATCHES)[:, layout.H1_ORDER])
     h = rng.normal(size=(12, 64))  # canonical (C, H * W)
-    np.testing.assert_array_equal(layout.patches_numpy(h[:, layout.H1_ORDER], layout.H2_PATCHES_INTERNAL),
-                                  layout.patches_numpy(h, layout.H2_PATCHES))
+    np.testing.assert_array_equal(tables.patches_numpy(h[:, layout.H1_ORDER], layout.H2_PATCHES_INTERNAL),
+                                  tables.patches_numpy(h, layout.H2_PATCHES))
     assert sorted(layout.H1_ORDER) == list(range(64))
 
 
@@ -125,7 +125,7 @@ def test_col2im_groups_are_the_adjoint_of_the_patch_gather():
     flat = d.T.reshape(-1)
     col2im = np.concatenate([flat[pos].sum(axis=-1) for _, _, pos in layout.H2_COL2IM], axis=1)
     inside = layout.H2_PATCHES_INTERNAL < h.size
-    want = np.dot(layout.patches_numpy(h, layout.H2_PATCHES_INTERNAL)[inside], d[inside])
+    want = np.dot(tables.patches_numpy(h, layout.H2_PATCHES_INTERNAL)[inside], d[inside])
     assert np.dot(h.reshape(-1), col2im.reshape(-1)) == pytest.approx(want, rel=1e-12)
     # one read per use, no padding reads; groups tile the 64 columns in order
     assert sum(pos.size for _, _, pos in layout.H2_COL2IM) == inside.sum() == 3468
@@ -185,7 +185,7 @@ def test_session_protocol_and_float64_is_real():
     assert out.dtype == np.float64 and out.shape == (BATCH, 10)
     with jax.enable_x64(True):  # the jitted function itself computes in float64
         x = jax.numpy.zeros((BATCH, 1, 16, 16), jax.numpy.float64)
-        assert s._forward(s.params, x).dtype == jax.numpy.float64
+        assert s.fns.forward(s.params, x).dtype == jax.numpy.float64
     assert all(v.dtype == np.float64 for v in s.get_params().values())
     # the session's scope did not leak into the global config
     assert not jax.config.jax_enable_x64
@@ -276,7 +276,7 @@ def test_fifty_steps_match_torch_float64(name):
             np.testing.assert_allclose(got[strategy][k], want[k], rtol=0, atol=1e-10, err_msg=f"{strategy} {k}")
         # H2's unconnected kernel entries are still exactly zero inside the session
         dense = np.asarray(s.params["H2w_dense"])
-        assert not np.any(dense[~layout.H2_MASK])
+        assert not np.any(dense[~layout.h2_mask()])
     # the two strategies do the same arithmetic in a different loop: they agree to round-off
     assert max_rel(got["step"], got["scan"]) < 1e-13
 

@@ -7,6 +7,9 @@ frameworks sum the 200- and 192-term dot products in different orders.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -19,6 +22,8 @@ from backends import jax_layout as layout
 from harness import plugins, tables
 from harness.backend import BackendUnavailable, DeviceUnavailable, Session, Steps
 from harness.spec import PARAM_NAMES, PARAM_SHAPES, VARIANTS, h2w_dense, init_params
+
+REPO = Path(__file__).resolve().parents[1]
 
 VARIANT_NAMES = ("1989", "modern")
 # Every train_steps call here has length CHUNK, every forward batch length BATCH: one
@@ -344,3 +349,72 @@ def test_accelerator_matches_torch_cpu(device, dtype, atol):
             losses = np.concatenate([s.train_steps(steps.slice(i, i + CHUNK)) for i in (0, CHUNK)])
             np.testing.assert_allclose(losses, want_losses, rtol=100 * atol)
             assert max_rel(s.get_params(), want) < 100 * atol, (name, strategy)
+
+
+# ----------------------------------------------------------------------------- recorded settings
+
+
+def test_recorded_eval_impl_is_the_traced_program():
+    """The recorded eval_impl says NHWC and H2 as one dense convolution: the lowered forward has
+    exactly two convolutions, both NHWC/HWIO, the second with a 12 -> 12 kernel."""
+    import re
+
+    s = jax_session(VARIANTS["1989"], "float32")
+    desc = s.environment()["eval_impl"]
+    assert desc == jax_backend.JaxBackend().environment("cpu")["eval_impl"]
+    assert "NHWC/HWIO" in desc and "one dense 12->12 convolution" in desc
+    text = s.fns.forward.lower(s.params, np.zeros((3, 1, 16, 16), np.float32)).as_text()
+    convs = re.findall(r"stablehlo.convolution.*", text)
+    assert len(convs) == 2, convs
+    assert all("dim_numbers = [b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]" in c for c in convs), convs
+    assert "tensor<5x5x12x12xf32>" in convs[1]
+
+
+BUSY_THREADS = """
+import os, sys
+from backends import jax_backend, jax_threads
+jax_backend.JaxBackend().check()
+import jax, jax.numpy as jnp
+def ticks():
+    out = {}
+    for t in os.listdir("/proc/self/task"):
+        try:
+            f = open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()
+            out[t] = int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return out
+a = jnp.ones((1200, 1200))
+f = jax.jit(lambda a: jnp.tanh(a @ a) @ a)
+f(a).block_until_ready()
+t0 = ticks()
+for _ in range(4):
+    f(a).block_until_ready()
+t1 = ticks()
+busy = sorted((t1[k] - t0.get(k, 0) for k in t1), reverse=True)
+print(jax_threads.record()["intra_op_pool"], sum(b >= 0.2 * busy[0] for b in busy))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_xla_cpu_pool_follows_harness_threads():
+    """With HARNESS_THREADS=1 one thread does a large matmul's work (XLA's default: one per CPU)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HARNESS_THREADS": "1", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", BUSY_THREADS], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    pool, busy = map(int, out.stdout.split())
+    assert (pool, busy) == (1, 1)
+
+
+def test_threads_record_says_when_not_honoured(monkeypatch):
+    from backends import jax_threads
+
+    jax_backend.JaxBackend().check()  # the clients exist from here on
+    pool = jax_threads.record()["intra_op_pool"]
+    monkeypatch.setenv("HARNESS_THREADS", str((pool or 1) + 5))
+    rec = jax_backend.JaxBackend().environment("cpu")["xla_cpu_threads"]
+    assert rec["honoured"] is False and rec["reason"] and rec["requested"] == (pool or 1) + 5

@@ -283,3 +283,48 @@ def cuda_smoke(n: int = 300, windows: int = 5, window: int = 256) -> dict:
 @pytest.mark.skipif(not CUDA, reason="needs CUDA")
 def test_cudagraph_matches_eager_on_cuda():
     cuda_smoke(n=120, windows=2)
+
+
+def conv2d_kernels(session, x) -> list[tuple]:
+    """Shapes of the conv2d kernels a session's forward calls, in order."""
+    from torch.overrides import TorchFunctionMode
+
+    seen = []
+
+    class Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is torch.nn.functional.conv2d or func is torch.conv2d:
+                seen.append(tuple(args[1].shape))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        session.forward(x)
+    return seen
+
+
+def test_recorded_eval_impl_is_the_code_path():
+    """Each torch session's recorded eval_impl describes the convolutions its forward runs."""
+    v = VARIANTS["1989"]
+    x = make_steps(v, 4, "float64").x
+    e, c = eager(v), compiled(v, compile=False)
+    assert "one conv2d per group" in e.environment()["eval_impl"]
+    assert conv2d_kernels(e, x) == [(12, 1, 5, 5)] + [(4, 8, 5, 5)] * 3
+    assert "H2 as one dense 12->12 convolution" in c.environment()["eval_impl"]
+    assert conv2d_kernels(c, x) == [(12, 1, 5, 5), (12, 12, 5, 5)]
+    assert c.environment()["strategy_settings"]["cuda_graphs"] is False
+
+
+def test_compiled_graph_path_emulated_on_cpu():
+    """`compiled` on CUDA trains through captured graphs: the same buffer logic, run eagerly here."""
+    v = VARIANTS["modern"]
+    steps = make_steps(v, 21, "float64")
+    e = eager(v)
+    c = compiled(v, unroll=4, compile=False, cuda_graphs=True, emulate=True)
+    static = [p.data_ptr() for p in c.P + c.S]
+    bounds = [(0, 9), (9, 21)]  # 9 = 2*4 + 1, 12 = 3*4
+    np.testing.assert_allclose(run_chunks(c, steps, bounds), run_chunks(e, steps, bounds), rtol=0, atol=TOL64)
+    assert_params_close(c.get_params(), e.get_params(), TOL64)
+    assert [p.data_ptr() for p in c.P + c.S] == static and sorted(c.graphs) == [1, 4]
+    assert c.environment()["strategy_settings"]["cuda_graphs"] is True
+    with pytest.raises(ValueError, match="CUDA"):
+        compiled(v, compile=False, cuda_graphs=True)

@@ -6,8 +6,8 @@ them lists this backend as unavailable instead of failing to start the harness.
 Strategies (all train at batch size 1, in order, one optimiser update per example):
   step  the loop a JAX user writes: one jitted training step per example, called
         from Python (params and opt_state donated). The chunk is put on the device
-        once and the step indexes it (passing per-example host slices instead cost
-        ~10% more on CPU, and a host-to-device copy per step on a GPU); the losses
+        once and the step indexes it (per-example host slices would cost a
+        host-to-device copy per step on a GPU); the losses
         stay on the device and are fetched once per call.
   scan  the whole chunk of examples in one jitted `lax.scan` over examples,
         carrying (params, opt_state), the carry's buffers donated; SCAN_UNROLL

@@ -3,9 +3,8 @@
 Internal layout: the canonical one (NCHW / OIHW, (C, H, W) biases) with the
 trailing dimensions of each tensor merged, so the training step's matrix
 products read the weights as they are stored, and the optimiser's elementwise
-loops run along long rows (XLA:CPU vectorises a loop over a trailing
-dimension of 5 poorly: AdamW's update of a (12, 12, 5, 5) kernel cost 3x that of
-the same kernel stored (12, 300)):
+loops run along long rows (XLA:CPU vectorises a loop over a trailing dimension of
+5 poorly; docs/performance.md):
 
     H1w (12, 25)    H1w[o, kh * 5 + kw]            H1b (12, 64)   (C, H1_ORDER position)
     H2w_dense (12, 300)   H2w_dense[o, i * 25 + kh * 5 + kw]: H2's kernel as a
@@ -19,8 +18,7 @@ patches' gradient back with one read per use (H2_COL2IM; below).
 
 H3w and outw are stored transposed, (out, in) like torch.nn.Linear: for one example
 XLA:CPU emits their matrix-vector products as its own small loops, which run along a
-contiguous row this way and along a stride of 30 or 10 the canonical way (the two
-products' kernels ~2 us -> ~0.7 us per training example, scripts/profile_cpu.py).
+contiguous row this way and along a stride of 30 or 10 the canonical way.
 
 Why H2 is stored dense: the training step computes H2 as one matrix product
 (12, 300) @ (300, 16) over gathered patches, which XLA:CPU runs much faster

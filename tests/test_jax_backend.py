@@ -403,7 +403,7 @@ def test_xla_cpu_pool_follows_harness_threads():
     import sys
 
     env = {**os.environ, "HARNESS_THREADS": "1", "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", BUSY_THREADS], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", BUSY_THREADS], env=env, capture_output=True, text=True, check=False,
                          timeout=300, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     pool, busy = map(int, out.stdout.split())

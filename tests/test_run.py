@@ -79,6 +79,6 @@ def test_one_full_pass_on_usps(backend, tmp_path, data_dir):
     (path, result), = load_results(tmp_path)[0]
     first = result["epochs"][0]
     # From seed 1337, the first pass of the 1989 variant ends with these misses
-    # (the DESIGN prototypes saw the same in torch and jax).
+    # (the first torch and jax prototypes saw the same).
     assert (first["train_misses"], first["test_misses"]) == (330, 197)
     json.loads(path.read_text())

@@ -418,3 +418,19 @@ def test_threads_record_says_when_not_honoured(monkeypatch):
     monkeypatch.setenv("HARNESS_THREADS", str((pool or 1) + 5))
     rec = jax_backend.JaxBackend().environment("cpu")["xla_cpu_threads"]
     assert rec["honoured"] is False and rec["reason"] and rec["requested"] == (pool or 1) + 5
+
+
+def test_evaluation_compiles_once_per_split_shape(usps):
+    """Evaluation is one jitted call per split; later passes reuse it (no recompilation per pass)."""
+    from harness.train import evaluate
+
+    v = VARIANTS["1989"]
+    s = jax_session(v, "float32")
+    x_train, x_test = usps.train_x[:700], usps.test_x[:300]
+    evaluate(s, v, x_train, usps.train_labels[:700])
+    evaluate(s, v, x_test, usps.test_labels[:300])
+    compiled = s.fns.forward._cache_size()
+    for _ in range(2):
+        evaluate(s, v, x_train, usps.train_labels[:700])
+        evaluate(s, v, x_test, usps.test_labels[:300])
+    assert s.fns.forward._cache_size() == compiled

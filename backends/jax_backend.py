@@ -44,6 +44,7 @@ Design (timings behind these choices: docs/performance.md):
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from typing import NamedTuple
 
@@ -57,7 +58,15 @@ from harness.spec import Variant
 from . import jax_layout as layout
 from . import jax_threads
 
-STRATEGIES = ("step", "scan", "fused")  # the first is the default: the idiomatic loop; fused: jax_fused.py
+# strategy -> "module:SessionClass" (a module of this package, imported when the strategy is asked
+# for); the first is the default, the idiomatic loop. Adding a strategy: one line here and a session
+# class taking (variant, params, dtype, device, strategy, device_name), device a jax device.
+SESSIONS = {
+    "step": "jax_backend:JaxSession",
+    "scan": "jax_backend:JaxSession",
+    "fused": "jax_backend:fused_session",
+}
+STRATEGIES = tuple(SESSIONS)
 # Examples per iteration of the scan's loop body (lax.scan unroll), by jax platform: on CPU
 # unrolling made no difference beyond noise and costs compile time; on a GPU 4 was among the
 # fastest (measurements: docs/performance.md). TPU: not measured; as the GPU.
@@ -234,10 +243,18 @@ def compiled_functions(variant: Variant, unroll: int = 1, key: tuple | None = No
                     jax.jit(lambda p, x: layers_model.apply({"params": p}, x)))
 
 
+def fused_session(variant: Variant, params, dtype: str, device, strategy: str, device_name: str):
+    """`fused` (backends/jax_fused.py, imported only when fused is asked for)."""
+    from .jax_fused import make_session
+
+    return make_session(variant, params, dtype, device_name, device)
+
+
 class JaxSession:
     """One model on one jax device, in one dtype, trained with `step` or `scan`."""
 
-    def __init__(self, variant: Variant, params: dict[str, np.ndarray], dtype: str, device, strategy: str):
+    def __init__(self, variant: Variant, params: dict[str, np.ndarray], dtype: str, device, strategy: str,
+                 device_name: str | None = None):
         jax = _jax()
         import jax.numpy as jnp
 
@@ -383,13 +400,13 @@ class JaxBackend:
         if str(dtype) not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, not {dtype!r}")
         dev = resolve_device(jax, device)
-        if strategy == "fused":
-            from .jax_fused import make_session
-            return make_session(variant, params, str(dtype), device, dev)
-        if variant.optimizer.kind == "sdlm":
+        if strategy != "fused" and variant.optimizer.kind == "sdlm":
             from .jax_sdlm import SdlmJaxSession  # the second-derivative pass
-            return SdlmJaxSession(variant, params, str(dtype), dev, strategy)
-        return JaxSession(variant, params, str(dtype), dev, strategy)
+
+            return SdlmJaxSession(variant, params, str(dtype), dev, strategy, device_name=device)
+        module, cls = SESSIONS[strategy].split(":")
+        make = getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+        return make(variant, params, str(dtype), dev, strategy, device_name=device)
 
 
 @hookimpl

@@ -43,9 +43,8 @@ from harness.backend import Steps
 from harness.spec import PARAM_NAMES, Variant
 
 from .torch_func import (
-    _FUNCTIONS,
     EVAL_IMPL,
-    _step_loss,
+    STEP_FUNCTIONS,
     compiled_eval,
     compiled_steps,
     eval_forward,
@@ -53,6 +52,7 @@ from .torch_func import (
     make_tables,
     pack_feed,
     step_config,
+    step_loss,
 )
 
 DEFAULT_UNROLL = 16  # K for `compiled`: training steps per compiled call
@@ -122,7 +122,7 @@ class _FunctionalSession:
         if len(steps) != 1:
             raise ValueError("loss_and_grads takes a single example")
         row = torch.as_tensor(pack_feed(self.variant, steps, self.n_steps, self.np_dtype)[0], device=self.device)
-        G, loss = torch.func.grad_and_value(_step_loss)(self.P, row, self.T, self.cfg)
+        G, loss = torch.func.grad_and_value(step_loss)(self.P, row, self.T, self.cfg)
         return float(loss), {n: g.detach().cpu().numpy().copy() for n, g in zip(PARAM_NAMES, G)}
 
     def get_params(self):
@@ -254,7 +254,7 @@ class CompiledSession(_FunctionalSession):
             self.block = compiled_steps(self.kind, "block", self.cpp_wrapper)
             self.one = compiled_steps(self.kind, "one", self.cpp_wrapper)
         else:  # the same functions run eagerly: quick checks of the arithmetic, debugging
-            self.block, self.one = _FUNCTIONS[self.kind, "block"], _FUNCTIONS[self.kind, "one"]
+            self.block, self.one = STEP_FUNCTIONS[self.kind, "block"], STEP_FUNCTIONS[self.kind, "one"]
         self.settings.update({"train_num_threads": self.threads, "cpp_wrapper": self.cpp_wrapper,
                               "compile": compile, "cuda_graphs": self.cuda_graphs})
 
@@ -324,7 +324,7 @@ class CudaGraphSession(_FunctionalSession):
         self.emulate = emulate
 
     def _step_function(self, k: int):
-        return _FUNCTIONS[self.kind, "block" if k == self.unroll else "one"]
+        return STEP_FUNCTIONS[self.kind, "block" if k == self.unroll else "one"]
 
     def train_steps(self, steps: Steps) -> np.ndarray:
         return self._graph_train_steps(steps)

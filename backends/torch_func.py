@@ -226,7 +226,7 @@ def loss_of(out, tgt, label, loss: str):
     return F.cross_entropy(out, label)
 
 
-def _step_loss(P, row, T: Tables, cfg: StepConfig):
+def step_loss(P, row, T: Tables, cfg: StepConfig):
     """Loss of one training step; `row` one packed example (FeedLayout)."""
     f = cfg.feed
     x = row[f.x:f.x + N_PIX].reshape(1, N_PIX)
@@ -263,7 +263,7 @@ def _adamw_update(P, S, G, hyper, cfg: StepConfig):
 
 def _steps(P, S, feed, T: Tables, cfg: StepConfig, update):
     """len(feed) training steps, unrolled: returns new parameters, new optimiser state, losses."""
-    grad_fn = torch.func.grad_and_value(_step_loss)
+    grad_fn = torch.func.grad_and_value(step_loss)
     f = cfg.feed
     losses = []
     for i in range(feed.shape[0]):
@@ -293,7 +293,7 @@ def adamw_one(P, S, feed, T, cfg):
     return _steps(P, S, feed, T, cfg, _adamw_update)
 
 
-_FUNCTIONS = {("sgd", "block"): sgd_block, ("sgd", "one"): sgd_one,
+STEP_FUNCTIONS = {("sgd", "block"): sgd_block, ("sgd", "one"): sgd_one,
               ("adamw", "block"): adamw_block, ("adamw", "one"): adamw_one}
 _COMPILED: dict = {}
 
@@ -307,7 +307,7 @@ def compiled_steps(kind: str, which: str, cpp_wrapper: bool):
     """
     key = (kind, which, cpp_wrapper)
     if key not in _COMPILED:
-        _COMPILED[key] = torch.compile(_FUNCTIONS[kind, which], fullgraph=True, dynamic=False,
+        _COMPILED[key] = torch.compile(STEP_FUNCTIONS[kind, which], fullgraph=True, dynamic=False,
                                        options={"cpp_wrapper": True} if cpp_wrapper else None)
     return _COMPILED[key]
 

@@ -6,7 +6,7 @@ same K-step functions uncompiled over a pass, and then under torch.compile
 (K=2 in the default run: two small graphs per variant; the shipped default
 K=16, in float32, is under -m slow).
 
-On a machine with CUDA, `cuda_smoke()` checks and times `cudagraph`:
+On a machine with CUDA, `cuda_smoke()` checks and times `cudagraph` and `compiled` (CUDA graphs):
 
     python -c "import sys; sys.path.insert(0, 'tests'); import test_torch_strategies as t; t.cuda_smoke()"
 
@@ -69,7 +69,7 @@ def run_chunks(session, steps: Steps, bounds) -> np.ndarray:
 
 
 def test_feed_layout_packs_what_the_step_reads():
-    """pack_feed's columns are where FeedLayout says, which is where _step_loss reads them."""
+    """pack_feed's columns are where FeedLayout says, which is where step_loss reads them."""
     for v in map(VARIANTS.get, FAST_VARIANTS):
         f = torch_func.feed_layout(v)
         steps = make_steps(v, 3, "float64", epoch=1)
@@ -236,34 +236,50 @@ def test_backend_dispatches_to_the_fast_sessions():
 
 
 def cuda_smoke(n: int = 300, windows: int = 5, window: int = 256) -> dict:
-    """On a CUDA machine: cudagraph (and compiled) vs eager, float64 parity for both variants,
-    then us/example of eager and cudagraph on the 1989 variant in float32. Prints and returns a dict."""
+    """On a CUDA machine: cudagraph and compiled (through CUDA graphs) vs eager, float64 parity for both
+    variants, evaluation compiled once per shape, then us/example of eager, cudagraph and compiled on
+    the 1989 variant in float32. Prints and returns a dict."""
+    from torch._dynamo.utils import counters
+
     assert torch.cuda.is_available(), "cuda_smoke needs CUDA"
     b = TorchBackend()
     dev = "cuda"
     out: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    fast = ("cudagraph", "compiled")
     for name in FAST_VARIANTS:
         v = VARIANTS[name]
         steps = make_steps(v, n, "float64")
         p0 = init_params(SEED, "float64", v)
         ref = b.session(variant=v, params=p0, dtype="float64", device=dev, strategy="eager")
-        g = b.session(variant=v, params=p0, dtype="float64", device=dev, strategy="cudagraph")
         bounds = [(0, 37), (37, 38), (38, n)]
-        le, lg = run_chunks(ref, steps, bounds), run_chunks(g, steps, bounds)
-        pe, pg = ref.get_params(), g.get_params()
-        out[f"{name}_float64_loss_maxdiff"] = float(np.abs(le - lg).max())
-        out[f"{name}_float64_param_maxdiff"] = float(max(np.abs(pe[k] - pg[k]).max() for k in pe))
-        np.testing.assert_allclose(lg, le, rtol=0, atol=TOL64)
-        assert_params_close(pg, pe, TOL64, f"cudagraph {name} ")
-        one = steps.slice(5, 6)
-        l1, g1 = ref.loss_and_grads(one)
-        l2, g2 = g.loss_and_grads(one)
-        assert abs(l1 - l2) < 1e-12 and all(np.abs(g1[k] - g2[k]).max() < 1e-12 for k in g1)
-        np.testing.assert_allclose(g.forward(steps.x), ref.forward(steps.x), rtol=0, atol=TOL64)
-    # timing, float32, 1989: first window excluded (capture / warm-up)
+        le = run_chunks(ref, steps, bounds)
+        pe = ref.get_params()
+        for strategy in fast:
+            g = b.session(variant=v, params=p0, dtype="float64", device=dev, strategy=strategy)
+            lg = run_chunks(g, steps, bounds)
+            pg = g.get_params()
+            out[f"{strategy}_{name}_float64_loss_maxdiff"] = float(np.abs(le - lg).max())
+            out[f"{strategy}_{name}_float64_param_maxdiff"] = float(max(np.abs(pe[k] - pg[k]).max() for k in pe))
+            np.testing.assert_allclose(lg, le, rtol=0, atol=TOL64)
+            assert_params_close(pg, pe, TOL64, f"{strategy} {name} ")
+            if strategy == "compiled":
+                assert g.environment()["strategy_settings"]["cuda_graphs"] is True
+            one = steps.slice(5, 6)
+            l1, g1 = ref.loss_and_grads(one)
+            l2, g2 = g.loss_and_grads(one)
+            assert abs(l1 - l2) < 1e-12 and all(np.abs(g1[k] - g2[k]).max() < 1e-12 for k in g1)
+            np.testing.assert_allclose(g.forward(steps.x), ref.forward(steps.x), rtol=0, atol=TOL64)
+            # evaluation: compiled once per batch shape, reused by later passes
+            g.forward(steps.x[:100])
+            graphs = counters["stats"]["unique_graphs"]
+            for _ in range(3):
+                g.forward(steps.x)
+                g.forward(steps.x[:100])
+            assert counters["stats"]["unique_graphs"] == graphs, "evaluation recompiled"
+    # timing, float32, 1989: first window excluded (capture / compile / warm-up)
     v = VARIANTS["1989"]
     steps = make_steps(v, 2 * window, "float32")
-    for strategy in ("eager", "cudagraph"):
+    for strategy in ("eager",) + fast:
         s = b.session(variant=v, params=init_params(SEED, "float32", v), dtype="float32", device=dev,
                       strategy=strategy)
         t0 = time.perf_counter()

@@ -203,14 +203,13 @@ class Compiled(NamedTuple):
     step(params, opt_state, xs, i): one example, xs[i], of a device-resident chunk; params and
         opt_state donated. scan(carry, xs): every example of xs in order, carry donated.
     grads(params, x, target, label, mask): loss and gradients. forward(params, x): a batch's
-    outputs, layers(params, x): each layer's output (both one jitted call per batch shape).
+    outputs (one jitted call per batch shape); each layer's outputs: compiled_layers().
     """
 
     step: object
     scan: object
     grads: object
     forward: object
-    layers: object
 
 
 @functools.cache
@@ -223,7 +222,6 @@ def compiled_functions(variant: Variant, unroll: int = 1, key: tuple | None = No
 
     model = make_model(variant, "patches", key=key)
     eval_model = make_model(variant, "conv", key=key)
-    layers_model = make_model(variant, "conv", layers=True, key=key)
     train_step = make_train_step(variant, model, make_optimizer(variant))
 
     def step_at(params, opt_state, xs, i):
@@ -239,8 +237,14 @@ def compiled_functions(variant: Variant, unroll: int = 1, key: tuple | None = No
     return Compiled(jax.jit(step_at, donate_argnums=(0, 1)),
                     jax.jit(scan, donate_argnums=(0,)),
                     jax.jit(jax.value_and_grad(make_loss(variant, model))),
-                    jax.jit(lambda p, x: eval_model.apply({"params": p}, x)),
-                    jax.jit(lambda p, x: layers_model.apply({"params": p}, x)))
+                    jax.jit(lambda p, x: eval_model.apply({"params": p}, x)))
+
+
+@functools.cache
+def compiled_layers(variant: Variant, key: tuple):
+    """layers(params, x): each layer's output on a batch, canonical layout, one jitted call."""
+    model = make_model(variant, "conv", layers=True, key=key)
+    return _jax().jit(lambda p, x: model.apply({"params": p}, x))
 
 
 def fused_session(variant: Variant, params, dtype: str, device, strategy: str, device_name: str):
@@ -307,7 +311,7 @@ class JaxSession:
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         with self._scope():
             xd = self.jax.device_put(np.ascontiguousarray(x, dtype=self.dtype), self.device)
-            return {k: np.array(v) for k, v in self.fns.layers(self.params, xd).items()}
+            return {k: np.array(v) for k, v in compiled_layers(self.variant, self.key)(self.params, xd).items()}
 
     def environment(self) -> dict:
         """This session's code paths and settings, to record with a result."""

@@ -35,6 +35,7 @@ when one of these strategies is asked for.
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import torch
@@ -191,6 +192,14 @@ class _FunctionalSession:
         self.graphs[k] = (graph, feed, losses)
         return self.graphs[k]
 
+    def _on_device(self):
+        return torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+
+    def _graphs_for(self, n: int) -> tuple:
+        """The K-step graph (if n >= K) and the one-step graph (if n % K), captured on first use."""
+        K = self.unroll
+        return (self._graph(K) if n >= K else None), (self._graph(1) if n % K else None)
+
     def _graph_train_steps(self, steps: Steps) -> np.ndarray:
         """The chunk to the device in one copy; per block a device copy and a replay; losses back once."""
         n = len(steps)
@@ -198,9 +207,8 @@ class _FunctionalSession:
             return np.zeros(0)
         K = self.unroll
         host = torch.from_numpy(pack_feed(self.variant, steps, self.n_steps, self.np_dtype))
-        with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
-            big = self._graph(K) if n >= K else None
-            small = self._graph(1) if n % K else None
+        with self._on_device():
+            big, small = self._graphs_for(n)
             if self.device.type == "cuda":
                 chunk = host.pin_memory().to(self.device, non_blocking=True)
             else:
@@ -274,6 +282,15 @@ class CompiledSession(_FunctionalSession):
                 torch.set_num_threads(prev)
 
     def train_steps(self, steps: Steps) -> np.ndarray:
+        if self.cuda_graphs:
+            try:  # capture before any replay: a failure here leaves parameters and step count untouched
+                with self._on_device():
+                    self._graphs_for(len(steps))
+            except RuntimeError as e:
+                self.cuda_graphs = False
+                reason = f"capture failed, trained without CUDA graphs: {type(e).__name__}: {e}"[:400]
+                self.settings.update(cuda_graphs=False, cuda_graphs_error=reason)
+                warnings.warn(f"torch compiled: {reason}", RuntimeWarning, stacklevel=2)
         if self.cuda_graphs:
             return self._graph_train_steps(steps)
         n = len(steps)

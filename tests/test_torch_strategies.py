@@ -344,3 +344,21 @@ def test_compiled_graph_path_emulated_on_cpu():
     assert c.environment()["strategy_settings"]["cuda_graphs"] is True
     with pytest.raises(ValueError, match="CUDA"):
         compiled(v, compile=False, cuda_graphs=True)
+
+
+def test_compiled_falls_back_when_capture_fails(monkeypatch):
+    """A capture that fails (before any replay) leaves the session untouched: it trains without CUDA
+    graphs, warns, and records why."""
+    v = VARIANTS["1989"]
+    steps = make_steps(v, 9, "float64")
+    c = compiled(v, unroll=4, compile=False, cuda_graphs=True, emulate=True)
+
+    def broken(k):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(c, "_graph", broken)
+    with pytest.warns(RuntimeWarning, match="capture failed"):
+        got = c.train_steps(steps)
+    np.testing.assert_allclose(got, eager(v).train_steps(steps), rtol=0, atol=TOL64)
+    env = c.environment()["strategy_settings"]
+    assert env["cuda_graphs"] is False and "not permitted" in env["cuda_graphs_error"]

@@ -13,8 +13,6 @@ import numpy as np
 from . import spec
 from .spec import Variant
 
-KERNEL, STRIDE = 5, 2
-
 
 def _act(name: str):
     return {"tanh": np.tanh, "relu": lambda t: np.maximum(t, 0), "linear": lambda t: t}[name]
@@ -24,9 +22,9 @@ def conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """x (n, C, H, W) padded by spec.PAD with spec.PAD_VALUE, w (O, C, 5, 5), stride 2 -> (n, O, H', W')."""
     p = spec.PAD
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=spec.PAD_VALUE)
-    out = (xp.shape[2] - KERNEL) // STRIDE + 1
+    out = (xp.shape[2] - spec.KERNEL) // spec.STRIDE + 1
     # windows (n, C, out, out, 5, 5)
-    win = np.lib.stride_tricks.sliding_window_view(xp, (KERNEL, KERNEL), axis=(2, 3))[:, :, ::STRIDE, ::STRIDE]
+    win = np.lib.stride_tricks.sliding_window_view(xp, (spec.KERNEL, spec.KERNEL), axis=(2, 3))[:, :, ::spec.STRIDE, ::spec.STRIDE]
     assert win.shape[2] == out
     return np.einsum("ncyxij,ocij->noyx", win, w)
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from . import spec
 
-KERNEL = 5
-STRIDE = 2
+KERNEL = spec.KERNEL
+STRIDE = spec.STRIDE
 H1_SIZE = 16  # H1's input: (1, 16, 16)
 H2_SIZE = 8  # H2's input: H1's output (12, 8, 8)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness import plugins, reference, spec, tables
-from harness.backend import Steps
+from harness.backend import Steps, unsupported_reason
 from harness.spec import VARIANTS, init_params
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -20,13 +20,15 @@ SEED = 7
 LAYERS = {"H1": (12, 8, 8), "H2": (12, 4, 4), "H3": (30,), "out": (10,)}
 
 
-def cpu_targets():
-    """(backend name, strategy) for every registered backend and strategy that runs on the CPU here."""
+def cpu_targets(variant: str | None = None, dtype: str = "float64"):
+    """(backend name, strategy) for every registered backend and strategy that runs on the CPU here
+    (and supports `variant` in `dtype`, when given)."""
     reg = plugins.get_registry()
     out = []
     for name in reg.available():
         b = reg.get(name)
-        out += [(name, s) for s in b.strategies if "cpu" in b.strategy_devices(s)]
+        out += [(name, s) for s in b.strategies if "cpu" in b.strategy_devices(s)
+                and (variant is None or unsupported_reason(b, s, variant, dtype) is None)]
     return out
 
 
@@ -47,7 +49,7 @@ def test_every_strategy_matches_the_reference_on_usps(usps, variant):
     x = usps.train_x[:N].astype(np.float64)
     want = reference.activations(init_params(SEED, "float64", v), v, x)
     assert {k: a.shape[1:] for k, a in want.items()} == LAYERS
-    for name, strategy in cpu_targets():
+    for name, strategy in cpu_targets(variant):
         s = session(name, strategy, v)
         np.testing.assert_allclose(s.forward(x), want["out"], rtol=0, atol=1e-12, err_msg=f"{name}/{strategy}")
         if hasattr(s, "activations"):

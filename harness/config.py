@@ -36,7 +36,7 @@ class RunConfig:
         """A hashable form of identity(), for matching runs against results."""
         return tuple(getattr(self, k) for k in IDENTITY)
 
-    def resolved(self, *, strategy: str, epochs: int) -> "RunConfig":
+    def resolved(self, *, strategy: str, epochs: int) -> RunConfig:
         """The same configuration with defaults made explicit (what a result records)."""
         return replace(self, strategy=strategy, epochs=epochs)
 
@@ -44,13 +44,13 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         """From a dict with (at least) some of the fields; unknown keys are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod
-    def from_result(cls, result: dict) -> "RunConfig":
+    def from_result(cls, result: dict) -> RunConfig:
         """The configuration of a `run` result: its recorded `config`, or, for results that
         predate that field, one derived from the top-level fields. Derived: `epochs` is the
         number of passes recorded, `limit` is n_train where that is fewer than the data set's

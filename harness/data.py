@@ -406,7 +406,7 @@ def _download_mnist(names: list[str], target: Path) -> str | None:
         for name in names:
             pooch.retrieve(MNIST_URL + name, known_hash="md5:" + MNIST_MD5[name], fname=name,
                            path=target, progressbar=False)
-    except Exception as e:  # no network, read-only dir, hash mismatch, pooch missing: all reported alike
+    except Exception as e:  # noqa: BLE001 -- no network, read-only dir, hash mismatch, pooch missing: all reported alike
         return f"{type(e).__name__}: {_one_line(e)}"
     return None
 
@@ -474,7 +474,7 @@ def _read_cache(path: Path, sizes: dict) -> dict | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             splits = {s: (z[f"{s}_x"], z[f"{s}_labels"]) for s in ("train", "test")}
-    except Exception:  # a corrupt npz raises many kinds (BadZipFile, ValueError, EOFError, KeyError...)
+    except Exception:  # noqa: BLE001 -- a corrupt npz raises many kinds (BadZipFile, ValueError, EOFError, KeyError...)
         return None
     for split, (x, y) in splits.items():
         n = sizes[split]

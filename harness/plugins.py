@@ -38,7 +38,7 @@ class Registry:
                 self.backends[name].check()
             except BackendUnavailable as e:
                 self._unavailable[name] = str(e)
-            except Exception as e:  # a plugin bug must not break the harness
+            except Exception as e:  # noqa: BLE001 -- a plugin bug must not break the harness
                 self._unavailable[name] = f"check() raised {type(e).__name__}: {e}"
         return self._unavailable.get(name)
 
@@ -89,7 +89,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
                 continue
             try:
                 pm.register(ep.load(), name=ep.name)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 -- a plugin that fails to import is listed, not fatal
                 broken[ep.name] = BrokenPlugin(ep.name, f"import of {ep.value} failed: {one_line(e)}")
         pm._harness_broken = broken  # type: ignore[attr-defined]
         _pm = pm
@@ -111,7 +111,7 @@ def get_registry(refresh: bool = False) -> Registry:
                 caller = pm.subset_hook_caller("harness_register_backends", remove_plugins=[
                     p for p in pm.get_plugins() if p is not plugin])
                 caller(register=registered.append)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 -- a failing registration is listed, not fatal
                 reg.broken[name] = BrokenPlugin(name, f"registration failed: {one_line(e)}")
                 continue
             for backend in registered:

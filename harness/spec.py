@@ -17,8 +17,8 @@ like torch.nn.functional.conv2d), the windows starting at padded index 0, 2, 4..
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -37,13 +37,13 @@ PARAM_NAMES: tuple[str, ...] = tuple(PARAM_SHAPES)
 
 # H2 output plane o sees these H1 planes, in this order (H2w[o] holds them so).
 H2_INPUTS: tuple[tuple[int, ...], ...] = (
-    *[tuple(range(0, 8))] * 4,  # planes 0-3 see 0-7
+    *[tuple(range(8))] * 4,  # planes 0-3 see 0-7
     *[tuple(range(4, 12))] * 4,  # planes 4-7 see 4-11
     *[(0, 1, 2, 3, 8, 9, 10, 11)] * 4,  # planes 8-11 see 0-3 and 8-11
 )
 # The three groups of 4 output planes that share an input set (for sliced convs).
 H2_GROUPS: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
-    ((0, 1, 2, 3), tuple(range(0, 8))),
+    ((0, 1, 2, 3), tuple(range(8))),
     ((4, 5, 6, 7), tuple(range(4, 12))),
     ((8, 9, 10, 11), (0, 1, 2, 3, 8, 9, 10, 11)),
 )

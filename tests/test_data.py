@@ -29,6 +29,7 @@ from harness.data import (
 
 # The repo's sibling `shared/data` (as in CI: the repo cloned beside `shared/`), unless overridden.
 from tests.conftest import DATA_DIR  # HARNESS_DATA_DIR, resolved to an absolute path
+
 USPS_H5 = DATA_DIR / "usps" / "usps.h5"
 MNIST_DIR = DATA_DIR / "mnist"
 T10K_IMAGES = MNIST_DIR / "t10k-images-idx3-ubyte.gz"

@@ -17,9 +17,8 @@ import pytest
 
 from harness import results, tempfiles
 from harness.cli import main
-from tests.test_report import bench_result, run_result, write
-
 from tests.conftest import requires_torch
+from tests.test_report import bench_result, run_result, write
 
 
 @pytest.fixture

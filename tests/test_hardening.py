@@ -11,7 +11,6 @@ import pytest
 
 from harness import plugins, results
 from harness.cli import main
-
 from tests.conftest import requires_torch
 
 
@@ -110,7 +109,7 @@ def test_sigint_during_a_pass_leaves_no_result(tmp_path):
     assert line, proc.stderr.read()
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted; no result file was written" in err
     assert "Traceback" not in err

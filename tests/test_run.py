@@ -7,7 +7,6 @@ from harness import plugins
 from harness.cli import main
 from harness.config import RunConfig
 from harness.results import SCHEMA_VERSION, load_results
-
 from tests.conftest import requires_torch
 
 RUN_KEYS = {"schema_version", "backend", "device", "strategy", "variant", "dataset", "seed", "dtype",

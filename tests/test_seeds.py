@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import REPO
-
 from harness.config import RunConfig
 from harness.seeds import (
     group_runs,
@@ -14,6 +12,7 @@ from harness.seeds import (
     summarize_group,
     within,
 )
+from tests.conftest import REPO
 
 
 def _run(seed, test_error, *, strategy="scan", cpu="CPU A", device="cpu", epochs=3, us=30.0, finished="1"):

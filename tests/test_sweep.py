@@ -19,7 +19,6 @@ from harness.sweep.grid import Grid, GridError, expand, load_toml, parse_ints
 from harness.sweep.local import run_local
 from harness.sweep.manifest import MANIFEST_NAME, read_manifest
 from harness.sweep.match import finished_points, point_key, result_for, result_key
-
 from tests.conftest import requires_torch
 
 REPO = Path(__file__).resolve().parents[1]

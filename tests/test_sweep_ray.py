@@ -16,7 +16,6 @@ from harness.sweep.driver import run_sweep
 from harness.sweep.grid import Grid, expand
 from harness.sweep.manifest import MANIFEST_NAME
 from harness.sweep.ray_exec import node_cpus, run_ray, task_options
-
 from tests.conftest import requires_torch
 
 ray = pytest.importorskip("ray")

@@ -10,8 +10,8 @@ from harness.data import load_dataset, resolve_data_dir
 from harness.draws import pass_steps
 from harness.spec import VARIANTS
 
-WINDOW = int(os.environ.get("HARNESS_BENCH_WINDOW", 256))
-ROUNDS = int(os.environ.get("HARNESS_BENCH_ROUNDS", 10))
+WINDOW = int(os.environ.get("HARNESS_BENCH_WINDOW", "256"))
+ROUNDS = int(os.environ.get("HARNESS_BENCH_ROUNDS", "10"))
 DTYPE = os.environ.get("HARNESS_BENCH_DTYPE", "float32")
 VARIANT = VARIANTS[os.environ.get("HARNESS_BENCH_VARIANT", "1989")]
 SEED = 1337
@@ -21,7 +21,7 @@ SEED = 1337
 def data():
     try:
         return load_dataset("usps", resolve_data_dir(None), dtype=DTYPE)
-    except Exception:  # no real data here: same shapes, synthetic values
+    except Exception:  # noqa: BLE001 -- no real data here: same shapes, synthetic values
         return load_dataset("synthetic", dtype=DTYPE)
 
 

@@ -37,6 +37,15 @@ def _png(plt, fig) -> bytes:
     return buf.getvalue()
 
 
+def plain_log_ticks(axis, fmt: str = "{:g}") -> None:
+    """Log-scale tick labels as plain text: the report draws with mathtext off (a '$' in a name
+    from a result file is text), under which matplotlib's default log labels print as TeX source."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: fmt.format(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _colors(plt, n: int):
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
@@ -145,6 +154,7 @@ def throughput(plt, figs: list, source: str) -> bytes:
         x = f.spread[1] if f.spread else f.median
         ax.text(x * 1.08, y, f"{f.median:,.1f} us", va="center", fontsize=9)
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlim(left, right)
     ax.set_yticks(ys)
     ax.set_yticklabels([f.label for f in figs])
@@ -237,6 +247,7 @@ def divergence(plt, traces: list[dict], title: str) -> bytes:
                             color=c)
                 drawn_cross = True
     ax.set_yscale("log")
+    plain_log_ticks(ax.yaxis, "{:.0e}")
     ax.set_xlabel("per-example training step")
     ax.set_ylabel("max |a - b| over all parameters (log scale)")
     ax.set_title(title)

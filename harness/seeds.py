@@ -149,7 +149,7 @@ def seed_tables(results: list[dict]) -> str:
         from .report.markdown import esc
 
         lines += [f"### Over seeds: {esc(mach)}, device {esc(dev)}", ""] + _group_table(rows) + [""]
-        paper_rows = [(k, s) for k, s in rows if dict(zip(GROUP_FIELDS, k))["variant"] == "1989"
+        paper_rows = [(k, s) for k, s in rows if family(dict(zip(GROUP_FIELDS, k))["variant"]) == "1989"
                       and dict(zip(GROUP_FIELDS, k))["dataset"] == "usps"]
         if paper_rows:
             note = ("The paper's figures (1989: 0.14% train / 5.00% test error, train MSE 2.5e-3, test MSE "
@@ -159,16 +159,24 @@ def seed_tables(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def family(variant: str) -> str:
+    """Variants compared in one figure and against one paper: `1989`, `1989-sdlm`, `1989-sdlm-fanin`
+    are all the 1989 recipe with another optimiser or initialisation."""
+    return str(variant).split("-")[0]
+
+
 def curves_png(results: list[dict], variant: str) -> bytes | None:
     """Learning curves of one variant: per configuration, the mean over seeds of test (solid) and
     train (dashed) error per pass, with a min–max band across seeds. PNG bytes; None if no runs."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for (_, _, key), runs in group_runs(results).items():
-        if dict(zip(GROUP_FIELDS, key))["variant"] == variant:
+        if family(dict(zip(GROUP_FIELDS, key))["variant"]) == family(variant):
             groups[key] += runs
     if not groups:
         return None
     import matplotlib
+
+    from .plots import plain_log_ticks
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -181,13 +189,14 @@ def curves_png(results: list[dict], variant: str) -> bytes | None:
             a = np.array([[e[f"{split}_error"] * 100 for e in r["epochs"][:n_ep]] for r in runs])
             line, = ax.plot(x, a.mean(axis=0), style, label=f"{_label(key, markdown=False)} {split} (n={len(runs)})")
             ax.fill_between(x, a.min(axis=0), a.max(axis=0), color=line.get_color(), alpha=0.2)
-    if variant == "1989":
+    if family(variant) == "1989":
         ax.axhline(PAPER_1989["test_error"] * 100, color="k", lw=0.8, ls=":", label="paper test 5.00%")
         ax.axhline(PAPER_1989["train_error"] * 100, color="grey", lw=0.8, ls=":", label="paper train 0.14%")
     ax.set_yscale("log")
+    plain_log_ticks(ax.yaxis)
     ax.set_xlabel("pass")
     ax.set_ylabel("error % (mean over seeds; band: min–max)")
-    ax.set_title(f"variant {variant}: learning curves across seeds")
+    ax.set_title(f"variants {family(variant)}*: learning curves across seeds")
     ax.legend(fontsize=7)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

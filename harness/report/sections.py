@@ -132,10 +132,10 @@ def seeds(ctx: Context) -> list[str]:
         return []
     md = ["## Over seeds", "", S.seed_tables(results), ""]
     at = S.GROUP_FIELDS.index("variant")
-    for variant in sorted({str(key[2][at]) for key in groups}):
+    for variant in sorted({S.family(key[2][at]) for key in groups}):
         name = ctx.figure(f"seeds-curves-{slug(variant)}.png", lambda plt, v=variant: S.curves_png(results, v))
         if name:
-            md += [image(name, f"learning curves across seeds, variant {variant}"),
+            md += [image(name, f"learning curves across seeds, variants {variant}*"),
                    ("Mean over seeds per configuration, with a band from the lowest to the highest seed."), ""]
     return md
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import plugins
+from tests.conftest import DATA_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / "tests" / "fixtures" / "thirdparty_pkg"
@@ -29,7 +30,8 @@ def test_thirdparty_package_suite_passes_in_a_subprocess(tmp_path):
     site = tmp_path / "site"
     install_entry_point(site)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(PKG), str(REPO)]),
-           "HARNESS_THREADS": "1"}
+           "HARNESS_THREADS": "1",
+           "HARNESS_DATA_DIR": str(DATA_DIR)}  # absolute: CI passes ../shared/data, and cwd moves
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=PKG,
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     out = proc.stdout + proc.stderr

@@ -334,6 +334,10 @@ class JaxSession:
     def sync(self) -> None:
         self.jax.block_until_ready((self.params, self.opt_state))
 
+    def kernels_per_example(self, steps: Steps) -> dict:
+        from . import jax_kernels
+        return jax_kernels.count(self, steps)
+
 
 class JaxBackend:
     name = "jax"

@@ -255,6 +255,10 @@ class FusedSession:
     def sync(self) -> None:
         self.jax.block_until_ready(self.state)
 
+    def kernels_per_example(self, steps: Steps) -> dict:
+        from . import jax_kernels
+        return jax_kernels.count(self, steps)
+
 
 def make_session(variant: Variant, params: dict[str, np.ndarray], dtype: str, device_name: str, device):
     """The fused session on `device` (a jax device): the GPU kernel, or the interpreter on an

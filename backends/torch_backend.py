@@ -234,6 +234,10 @@ class EagerSession:
         elif self.device.type == "mps":
             self.torch.mps.synchronize()
 
+    def kernels_per_example(self, steps: Steps) -> dict:
+        from . import torch_kernels
+        return torch_kernels.count(self, steps, self.device)
+
 
 class TorchBackend:
     name = "torch"

@@ -143,6 +143,10 @@ class _FunctionalSession:
         elif self.device.type == "mps":
             torch.mps.synchronize()
 
+    def kernels_per_example(self, steps: Steps) -> dict:
+        from . import torch_kernels
+        return torch_kernels.count(self, steps, self.device)
+
     # -- training through CUDA graphs
     def _step_function(self, k: int):
         """The k-step function a graph captures (K-step or one-step)."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from .backend import Session, Steps, refuse_interpreted
 from .data import Dataset
 from .draws import pass_steps
+from .kernels import count_kernels
 from .spec import Variant, init_params
 from .targets import Target
 from .timing import clock, summarize
@@ -36,8 +37,9 @@ def make_session(t: Target, variant: Variant, seed: int, dtype: str) -> Session:
 
 
 def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype: str, window: int,
-                rounds: int, progress: Callable[[], None] | None = None) -> dict:
-    """Warm-up window (compilation included, reported apart), then `rounds` timed windows."""
+                rounds: int, progress: Callable[[], None] | None = None, kernels: bool = False) -> dict:
+    """Warm-up window (compilation included, reported apart), then `rounds` timed windows; with
+    `kernels`, one more window under the backend's profiler (harness.kernels), after the timing."""
     session = make_session(t, variant, seed, dtype)
     feeder = StepFeeder(pass_steps(variant, data, seed, 0, variant.epochs, dtype), window)
     session.sync()
@@ -54,7 +56,7 @@ def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype:
         if progress:
             progress()
     s = summarize(us)
-    return {
+    row = {
         "backend": t.backend.name, "strategy": t.strategy, "device": t.device, "dtype": dtype,
         "us_per_example": s["median"], "p25": s["p25"], "p75": s["p75"], "min": s["min"], "max": s["max"],
         "rounds": rounds, "window": window,
@@ -62,6 +64,10 @@ def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype:
         "compile_s": max(warm_s - window * s["median"] * 1e-6, 0.0),
         "environment": t.backend.environment(t.device),
     }
+    if kernels:
+        row["kernel_count"] = count_kernels(session, feeder.next())
+        row["kernels_per_example"] = (row["kernel_count"] or {}).get("kernels")
+    return row
 
 
 def add_speedups(rows: list[dict]) -> list[dict]:

@@ -419,7 +419,10 @@ def report(results_dir, data_dir, compare):
               help="Per-example steps in one timed round.")
 @click.option("--rounds", type=click.IntRange(min=1), default=10, show_default=True,
               help="Timed rounds after one warm-up round; the median is reported.")
-def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, dtype, results_dir, window, rounds):
+@click.option("--kernels", is_flag=True, help="Also count kernels (GPU) or operators (CPU) per example "
+              "with each framework's profiler, over one more window after the timing.")
+def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, dtype, results_dir, window, rounds,
+          kernels):
     """Time the whole matrix this machine offers: every available backend x strategy x device,
     --window per-example steps per round after a warm-up round; print one table and write it
     as a result file. What to run first on a new machine."""
@@ -428,6 +431,7 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
 
     from .bench import add_speedups, time_target
     from .data import load_dataset, resolve_data_dir
+    from .kernels import kernels_cell
     from .progress import out_console
     from .results import ensure_writable, now_iso, write_result
     from .targets import get_variant, resolve_matrix
@@ -445,16 +449,16 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     rows = []
     for t in tlist:
         console.print(f"timing {t.label_with_device} ({rounds} rounds of {window} examples after a warm-up round)...")
-        rows.append(time_target(t, v, data, seed=seed, dtype=dtype, window=window, rounds=rounds))
+        rows.append(time_target(t, v, data, seed=seed, dtype=dtype, window=window, rounds=rounds, kernels=kernels))
     add_speedups(rows)
     table = Table(title=f"harness bench: variant {v.name}, {data.name}, {dtype}, us per training example")
     for col in ("backend", "strategy", "device", "us/example (median)", "p25-p75", "examples/s",
-                "compile s", "speed-up vs slowest"):
+                "compile s", "speed-up vs slowest") + (("per example (profiler)",) if kernels else ()):
         table.add_column(col, justify="right" if col[0] in "uepcs" and col != "strategy" else "left")
     for r in sorted(rows, key=lambda r: (r["device"], r["us_per_example"])):
         table.add_row(r["backend"], r["strategy"], r["device"], f"{r['us_per_example']:.1f}",
                       f"{r['p25']:.1f}-{r['p75']:.1f}", f"{r['examples_per_s']:.0f}", f"{r['compile_s']:.1f}",
-                      f"{r['speedup_vs_slowest']:.1f}x")
+                      f"{r['speedup_vs_slowest']:.1f}x", *((kernels_cell(r),) if kernels else ()))
     out_console().print(table)
     for note in m.notes:  # what the matrix left out, and why
         click.echo(f"note: {note}")

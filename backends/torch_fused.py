@@ -162,6 +162,10 @@ class FusedSession:
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
 
+    def kernels_per_example(self, steps) -> dict:
+        from . import torch_kernels
+        return torch_kernels.count(self, steps, self.device)
+
     def environment(self) -> dict:
         return {"interpreted": self.interpreted, "fused": {
             "kernel": "triton", "programs": 1, "num_warps": self.num_warps, "blocks": dict(self.blocks), **LAUNCH,

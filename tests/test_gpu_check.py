@@ -27,15 +27,14 @@ needs_bash = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("ti
 
 def test_the_script_covers_every_strategy_on_cuda():
     text = SCRIPT.read_text()
-    for target in ("torch:eager", "torch:compiled", "torch:cudagraph", "torch:fused", "jax:step", "jax:scan",
-                   "jax:fused"):
-        assert target in text
+    commands = [ln for ln in text.splitlines() if "$H parity" in ln or "$H bench" in ln]
+    assert len(commands) == 3 and not any("--strategies" in ln or "--backends" in ln for ln in commands)
     for needle in ("--dtype float64", "--dtype float32", "--kernels", "pip install -q --no-deps --no-build-isolation .",
                    ".whl/*.whl", "tests/test_fused_pallas.py", "tests/test_fused_triton.py",
                    "tests/test_torch_strategies.py", "gpu_check_summary.py"):
         assert needle in text, needle
     for s in ("jax:fused", "torch:fused", "torch:compiled"):  # the 23-pass runs
-        assert s in text.split("23-pass")[1]
+        assert s in text.split("23-pass")[-1]
 
 
 @needs_bash

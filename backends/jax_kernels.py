@@ -18,7 +18,7 @@ import tempfile
 _CPU_BOOKKEEPING = re.compile(r"^(end: |ThunkExecutor::|ThreadpoolListener::)")
 # Host-side events, one per executable dispatched (the names differ between PjRt clients; a
 # dispatch may show several of them, nested, so the largest count of one name is taken).
-_DISPATCH = re.compile(r"LoadedExecutable::Execute(HelperOnSingleDevice|Helper|Sharded|)$")
+_DISPATCH = re.compile(r"Executable::Execute(HelperOnSingleDevice|Helper|Sharded|)$")
 # The CPU runtime's threads (not its compiler's: a trace may catch a compilation too).
 _CPU_RUNTIME = re.compile(r"XLAPjRtCpuClient|XLAEigen")
 _NOT_A_KERNEL = re.compile(r"^(memcpy|memset|Memcpy|Memset|cudaMemcpy|cuMemcpy)")

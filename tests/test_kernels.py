@@ -79,3 +79,57 @@ def test_bench_kernels_fills_the_field(tmp_path, capsys):
     assert row["kernels_per_example"] == row["kernel_count"]["kernels"] > 1
     assert row["kernel_count"]["unit"] == "XLA thunks"
     assert "XLA thunks" in capsys.readouterr().out
+
+
+# ---- the GPU paths, on recorded shapes of the profilers' output (no GPU here)
+class _Ev:
+    def __init__(self, name, kind=None):
+        self._name, self._kind = name, kind
+
+    def name(self):
+        return self._name
+
+    def activity_type(self):
+        return self._kind
+
+
+def test_torch_cuda_counts_kernels_and_launches_not_copies():
+    torch_kernels = pytest.importorskip("backends.torch_kernels")
+    events = [_Ev("triton_poi_fused_0", "kernel"), _Ev("void gemv2T_kernel", "kernel"),  # two kernels
+              _Ev("Memcpy HtoD (Pageable -> Device)", "gpu_memcpy"), _Ev("Memset (Device)", "gpu_memset"),
+              _Ev("cudaLaunchKernel", "cuda_runtime"), _Ev("cuLaunchKernelEx", "cuda_driver"),
+              _Ev("cudaGraphLaunch", "cuda_runtime"), _Ev("cudaMemcpyAsync", "cuda_runtime"),
+              _Ev("aten::mm", "cpu_op")]
+
+    class Prof:
+        class profiler:
+            class kineto_results:
+                @staticmethod
+                def events():
+                    return events
+
+    assert torch_kernels.cuda_counts(Prof) == (2, 3)
+
+
+class _Named:
+    def __init__(self, name, children=(), attr="lines"):
+        self.name = name
+        setattr(self, attr, list(children))
+
+
+def test_jax_gpu_counts_stream_kernels_and_dispatches():
+    jax_kernels = pytest.importorskip("backends.jax_kernels")
+    ev = lambda *names: [_Named(n, attr="_") for n in names]
+    profile = _Named("x", [
+        _Named("/host:CPU", [_Named("python", ev("PjRtStreamExecutorLoadedExecutable::Execute",
+                                                 "PjRtStreamExecutorLoadedExecutable::Execute", "ParseArguments"),
+                                    attr="events")]),
+        _Named("/device:GPU:0", [
+            _Named("Stream #13(Compute)", ev("loop_fusion", "gemm_fusion", "MemcpyD2D", "input_reduce_fusion"),
+                   attr="events"),
+            _Named("XLA Ops", ev("loop_fusion", "gemm_fusion"), attr="events"),  # derived: not counted again
+        ]),
+    ], attr="planes")
+    assert jax_kernels._gpu_kernels(profile) == 3
+    assert jax_kernels._dispatches(profile) == 2
+    assert jax_kernels._gpu_kernels(_Named("x", [_Named("/host:CPU")], attr="planes")) is None

@@ -81,6 +81,9 @@ def count(session, steps) -> dict:
     n = len(steps)
     profile = _trace(session, steps)
     kernels = _gpu_kernels(profile)
+    if kernels is None and getattr(getattr(session, "device", None), "platform", "cpu") == "gpu":
+        raise RuntimeError("jax.profiler's trace has no GPU plane: CUPTI was not available to it "
+                           "(another profiler in this process holding it?)")
     if kernels is not None:
         unit, how = "kernels", (f"jax.profiler: GPU kernel events (CUPTI, stream lines, copies left out) "
                                 f"over {n} examples")

@@ -55,7 +55,9 @@ step "parity on cuda, float32 (every strategy against torch eager)"
 box 100 $H parity --device cuda --dtype float32 --steps 1,10 --limit 200 --results-dir "$R"
 
 step "bench on cuda with kernels per example"
-box 110 $H bench --devices cuda --window 256 --rounds 5 --kernels --results-dir "$R"
+# one process per backend: each profiler (kineto, XLA's) subscribes to CUPTI, which takes one at a time
+box 50 $H bench --backends jax --devices cuda --window 256 --rounds 5 --kernels --results-dir "$R"
+box 70 $H bench --backends torch --devices cuda --window 256 --rounds 5 --kernels --results-dir "$R"
 
 step "23-pass 1989 runs on cuda (USPS, float32, seed 1337)"
 for s in jax:fused torch:fused torch:compiled; do

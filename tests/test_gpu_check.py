@@ -28,7 +28,7 @@ needs_bash = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("ti
 def test_the_script_covers_every_strategy_on_cuda():
     text = SCRIPT.read_text()
     commands = [ln for ln in text.splitlines() if "$H parity" in ln or "$H bench" in ln]
-    assert len(commands) == 3 and not any("--strategies" in ln or "--backends" in ln for ln in commands)
+    assert len(commands) == 4 and not any("--strategies" in ln for ln in commands)
     for needle in ("--dtype float64", "--dtype float32", "--kernels", "pip install -q --no-deps --no-build-isolation .",
                    ".whl/*.whl", "tests/test_fused_pallas.py", "tests/test_fused_triton.py",
                    "tests/test_torch_strategies.py", "gpu_check_summary.py"):
@@ -46,7 +46,7 @@ def test_a_spent_budget_skips_every_step_and_still_writes_out(tmp_path):
                           check=False)
     assert proc.returncode == 0, proc.stderr
     log = (out / "gpu-check.log").read_text()
-    assert log.count("skipped: the 20s budget is spent") >= 9  # env x3, parity x2, bench, runs x3, tests
+    assert log.count("skipped: the 20s budget is spent") >= 10  # env x3, parity x2, bench x2, runs x3, tests
     assert "harness.cli parity --device cuda --dtype float64" in log and "no results" in log
     assert sorted(p.name for p in out.iterdir()) == ["gpu-check.log", "results.tgz"]
 

@@ -19,8 +19,9 @@ _CPU_BOOKKEEPING = re.compile(r"^(end: |ThunkExecutor::|ThreadpoolListener::)")
 # Host-side events, one per executable dispatched (the names differ between PjRt clients; a
 # dispatch may show several of them, nested, so the largest count of one name is taken).
 _DISPATCH = re.compile(r"Executable::Execute(HelperOnSingleDevice|Helper|Sharded|)$")
-# The CPU runtime's threads (not its compiler's: a trace may catch a compilation too).
-_CPU_RUNTIME = re.compile(r"XLAPjRtCpuClient|XLAEigen")
+# The CPU runtime's threads (tf_XLAPjRtCpuClient/..., its worker pools), not its compiler's
+# (tf_xla-cpu-codegen, tf_PjRtCompilerThreadPool): a trace may catch a compilation too.
+_CPU_RUNTIME = re.compile(r"^tf_XLA")
 _NOT_A_KERNEL = re.compile(r"^(memcpy|memset|Memcpy|Memset|cudaMemcpy|cuMemcpy)")
 
 

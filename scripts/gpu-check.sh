@@ -30,10 +30,10 @@ step() { echo; echo "=== $* ($(date +%T), ${SECONDS}s of ${BUDGET}s)"; }
 # box N CMD...: run CMD under `timeout` of N seconds, or of what is left of the budget, if less
 box() {
   local want=$1; shift
-  local left=$((BUDGET - SECONDS - 10))
+  local left=$((BUDGET - SECONDS - 15))
   local t=$((want < left ? want : left))
   if [ "$t" -lt 15 ]; then echo "skipped: the ${BUDGET}s budget is spent: $*"; return 0; fi
-  timeout "$t" "$@"; local rc=$?
+  timeout -k 5 "$t" "$@"; local rc=$?
   [ $rc -eq 124 ] && echo "TIMED OUT after ${t}s: $*" || echo "exit $rc"
 }
 

@@ -79,6 +79,21 @@ def test_bench_kernels_fills_the_field(tmp_path, capsys):
     assert row["kernels_per_example"] == row["kernel_count"]["kernels"] > 1
     assert row["kernel_count"]["unit"] == "XLA thunks"
     assert "XLA thunks" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    assert main(["report", "--results-dir", str(tmp_path)]) == 0  # the throughput table shows it too
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "per example (profiler)" in report and "XLA thunks (0.06 dispatches)" in report
+
+
+def test_report_cell_of_rows_with_and_without_a_count():
+    from harness.report.timings import kernels_text
+
+    assert kernels_text({}) == "-"
+    assert kernels_text({"kernel_count": {"kernels": None, "how": "not counted: x"}}) == "-"
+    assert kernels_text({"kernel_count": "garbage", "kernels_per_example": float("nan")}) == "-"
+    assert kernels_text({"kernels_per_example": 3}) == "3.0"
+    assert kernels_text({"kernel_count": {"kernels": 12, "unit": "kernels", "dispatches": 0.25}}) \
+        == "12.0 kernels (0.25 dispatches)"
 
 
 # ---- the GPU paths, on recorded shapes of the profilers' output (no GPU here)

@@ -113,12 +113,15 @@ def throughput(ctx: Context) -> list[str]:
         f.label = plain(f.label)
     name = ctx.figure("throughput.png", lambda plt: plots.throughput(plt, figs, plain(source, 200)))
     md = ["## Throughput", ""] + ([image(name, "throughput"), ""] if name else [])
-    rows = [[esc(f.label), fmt_us(f.median), f"{fmt_us(f.spread[0])}-{fmt_us(f.spread[1])}" if f.spread else "-",
+    counted = any(f.kernels != "-" for f in figs)  # harness bench --kernels: a column beside us/example
+    rows = [[esc(f.label), fmt_us(f.median), *([esc(f.kernels)] if counted else []),
+             f"{fmt_us(f.spread[0])}-{fmt_us(f.spread[1])}" if f.spread else "-",
              "-" if f.examples_per_s is None else f"{f.examples_per_s:,.0f}", fmt_s(f.compile_s), esc(f.env),
              esc(f.source)] for f in figs]
-    head = ["backend/strategy/device", "us/example (median)", "p25-p75", "examples/s", "compile s",
-            "environment", "source"]
-    return md + [f"Source: {esc(source)}. Lower is faster.", "", md_table(head, rows, "lrrrrll"), ""]
+    head = ["backend/strategy/device", "us/example (median)", *(["per example (profiler)"] if counted else []),
+            "p25-p75", "examples/s", "compile s", "environment", "source"]
+    align = "lr" + ("r" if counted else "") + "rrrll"
+    return md + [f"Source: {esc(source)}. Lower is faster.", "", md_table(head, rows, align), ""]
 
 
 def seeds(ctx: Context) -> list[str]:

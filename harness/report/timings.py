@@ -29,6 +29,7 @@ class Figure:
     name: str | None = None  # a pytest benchmark's name
     env: str = "-"  # environment summary
     n_train: int | None = None  # a run's training examples per pass
+    kernels: str = "-"  # a bench row's kernels per example (harness bench --kernels), with its unit
 
     @property
     def spread(self) -> tuple[float, float] | None:
@@ -61,6 +62,17 @@ def figures_of_run(r: Loaded) -> list[Figure]:
                    env=environment_summary(d.get("environment")), n_train=_int(d.get("n_train")))]
 
 
+def kernels_text(row: dict) -> str:
+    """'36.0 XLA thunks (0.02 dispatches)' from a bench row's kernel_count, or '-'."""
+    k = row.get("kernel_count") if isinstance(row.get("kernel_count"), dict) else {}
+    n = num(k.get("kernels")) if k else num(row.get("kernels_per_example"))
+    if n is None:
+        return "-"
+    unit = k.get("unit") if isinstance(k.get("unit"), str) else ""
+    d = num(k.get("dispatches"))
+    return f"{n:.1f} {unit}".strip() + ("" if d is None else f" ({d:.2f} dispatches)")
+
+
 def figures_of_bench(r: Loaded) -> list[Figure]:
     out = []
     d = r.data
@@ -75,7 +87,7 @@ def figures_of_bench(r: Loaded) -> list[Figure]:
         env = {**core, "backend": row["environment"]} if isinstance(row.get("environment"), dict) else core
         out.append(Figure(key, label(key), med, num(row.get("p25")), num(row.get("p75")),
                           num(row.get("compile_s")), eps if eps is not None else 1e6 / med if med else None,
-                          r.path.name, r.when, env=environment_summary(env)))
+                          r.path.name, r.when, env=environment_summary(env), kernels=kernels_text(row)))
     return out
 
 

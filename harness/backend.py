@@ -127,6 +127,14 @@ class SessionOptions(Protocol):
         differs; without this method it compares the outputs only.
         """
 
+    def kernels_per_example(self, steps: Steps) -> dict | None:
+        """Train `steps` under the framework's profiler and count what ran, per example:
+        {"kernels": float, "unit": "kernels" (GPU launches) or what was counted instead
+        ("aten ops", "XLA thunks"), "dispatches": host calls per example or None,
+        "examples": int, "how": str}. `harness bench --kernels` calls it after the timing
+        (harness/kernels.py); the session trains on.
+        """
+
 
 @runtime_checkable
 class Backend(Protocol):

@@ -185,6 +185,9 @@ class EagerSession:
         mask = None if steps.mask is None else t.as_tensor(steps.mask, **kw, dtype=self.tdtype)
         return x, tg, lb, mask
 
+    def _adjust_grads(self) -> None:
+        """Between backward and the optimiser step: nothing here (SDLM scales each gradient)."""
+
     def train_steps(self, steps: Steps) -> np.ndarray:
         x, tg, lb, mask = self._tensors(steps)
         group = self.opt.param_groups[0]
@@ -196,6 +199,7 @@ class EagerSession:
             loss = self.loss(out, tg[i:i + 1], lb[i:i + 1])
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
+            self._adjust_grads()
             self.opt.step()
             losses.append(loss.detach())
         return self.torch.stack(losses).double().cpu().numpy()

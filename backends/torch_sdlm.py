@@ -106,21 +106,7 @@ class SdlmEagerSession(EagerSession):
         h = hessian_diag(dict(self.net.named_parameters()), self.variant, x)
         return {k: v.cpu().numpy().copy() for k, v in h.items()}
 
-    def train_steps(self, steps) -> np.ndarray:
-        x, tg, lb, mask = self._tensors(steps)
-        group = self.opt.param_groups[0]
-        named = list(self.net.named_parameters())
-        self.net.train()
-        losses = []
-        for i in range(len(steps)):
-            group["lr"] = float(steps.lr[i])
-            out = self.net(x[i:i + 1], None if mask is None else mask[i:i + 1])
-            loss = self.loss(out, tg[i:i + 1], lb[i:i + 1])
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for n, p in named:
-                p.grad.mul_(self.scale[n])
-            self.opt.step()
-            losses.append(loss.detach())
-        return torch.stack(losses).double().cpu().numpy()
+    def _adjust_grads(self) -> None:
+        for n, p in self.net.named_parameters():
+            p.grad.mul_(self.scale[n])
 

@@ -275,7 +275,7 @@ def test_data_messages_say_where_the_directory_came_from(tmp_path, monkeypatch, 
     from harness import data
 
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "default_data_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(data.paths, "default_data_dir", lambda: tmp_path / "cache")
     assert main(["run", "--results-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "(the default, a per-user cache" in err and "(from --data-dir)" not in err

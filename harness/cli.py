@@ -1,13 +1,22 @@
 """The `harness` command."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from . import plugins
+from .cli_options import (  # noqa: F401 -- also importable from here, as before
+    SEED,
+    _dir_not_empty,
+    _list_not_empty,
+    _names,
+    _set_threads,
+    common_options,
+    data_options,
+)
+from .cli_tables import parity_table as _parity_table
 from .errors import HarnessError, ResultWriteError, UsageError
 from .signals import (
     EXIT_INTERRUPTED,
@@ -16,7 +25,7 @@ from .signals import (
     terminate_as_interrupt,
 )
 from .spec import DTYPES, VARIANTS
-from .threads import MAX_THREADS, threads_from_env
+from .threads import threads_from_env
 
 EXIT_USAGE = 2
 HarnessUsageError = UsageError  # a user mistake found by the CLI itself (its old name here)
@@ -24,11 +33,6 @@ HarnessUsageError = UsageError  # a user mistake found by the CLI itself (its ol
 
 def _err(msg: str) -> None:
     click.echo(f"harness: error: {msg}", err=True)
-
-
-def _names(text: str | None) -> list[str] | None:
-    """A comma-separated option (--backends, --strategies, --devices) as a list; None: not given."""
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,60 +88,6 @@ def cli():
       harness backends                          what is installed, which devices each reaches
       harness run --backend torch --device cpu  train, evaluate after each pass, time, write results/
     """
-
-
-# Options shared by the commands that train.
-def data_options(f):
-    f = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Folder holding usps/ and mnist/ (default: $HARNESS_DATA_DIR, else a per-user cache).")(f)
-    f = click.option("--dataset", default="usps", show_default=True,
-                     help="Data set: usps (the 1989 data), mnist (karpathy's 16x16 approximation), synthetic.")(f)
-    return f
-
-
-def _set_threads(ctx, param, value):
-    # Read by the backends when they build a session (torch.set_num_threads); set before
-    # any framework is imported so OpenMP picks it up too.
-    if value is not None:
-        for var in ("HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(value)
-    ctx.meta["harness_threads"] = value  # for the RunConfig `run` records
-    return value
-
-
-SEED = click.IntRange(min=0, max=2 ** 32 - 1)  # what every NumPy generator here accepts
-
-
-def _dir_not_empty(ctx, param, value):
-    """--results-dir '' would silently mean the current directory: refuse it."""
-    if value is not None and not str(value).strip():
-        raise click.BadParameter("is empty; name a directory ('.' for the current one)", param=param)
-    return None if value is None else Path(value)
-
-
-def _list_not_empty(ctx, param, value):
-    """A comma-separated list that names nothing ('' or ',') would silently mean 'all': refuse it."""
-    if value is not None and not value.replace(",", "").strip():
-        raise click.BadParameter("names nothing; name at least one, or leave the option out for all",
-                                 param=param)
-    return value
-
-
-def common_options(f):
-    f = click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None, callback=_set_threads,
-                     expose_value=False, is_eager=True,
-                     help="CPU threads for the framework's intra-op pool (torch.set_num_threads); "
-                          "default: the framework's own choice. One is often fastest for this tiny net.")(f)
-    f = click.option("--results-dir", type=click.Path(file_okay=False), default="results",
-                     show_default=True, callback=_dir_not_empty,
-                     help="Where result JSON files are written (created if missing).")(f)
-    f = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
-                     help="Floating-point type of parameters and arithmetic.")(f)
-    f = click.option("--seed", type=SEED, default=1337, show_default=True,
-                     help="Seed of the initial parameters and of every random draw of training.")(f)
-    f = click.option("--variant", default="1989", show_default=True,
-                     help=f"Network and training recipe: {', '.join(VARIANTS)}.")(f)
-    return data_options(f)
 
 
 @cli.command()
@@ -305,77 +255,6 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
     console.print(f"parity {verdict}")
     console.print(f"result: {path}")
     return 0 if result["passed"] else 1
-
-
-def _parity_table(check: dict, verbose: bool = False):
-    """One check as a rich table. Unless verbose, each passing group (target x k / pass) shows only
-    its worst tensor; every failing row is shown."""
-    from rich.table import Table
-
-    rows = check["rows"]
-    group_key = next((k for k in ("k", "pass", "example") if any(k in r for r in rows)), None)
-    show = rows
-    if not verbose and check["name"] in ("steps", "passes"):
-        show, groups = [], {}
-        for r in rows:
-            groups.setdefault((r["target"], r.get(group_key)), []).append(r)
-        for grp in groups.values():
-            bad = [r for r in grp if not r["passed"]]
-            if bad:
-                show += bad
-                continue
-            measured = [r for r in grp if r.get("max_abs") is not None and not r.get("count")]
-            judged = [r for r in measured if "unjudged" not in r or r.get("judged_to")]
-            if judged:  # the worst judged tensor, then whatever went beyond tolerance past the horizon
-                w = dict(max(judged, key=lambda r: r["max_abs"]))
-                w["worst_of"] = len(judged)
-                show.append(w)
-            show += [r for r in grp if r.get("count") or (r.get("within_tol") is False and r not in judged)]
-    first_col = check["name"] == "trajectory"
-    table = Table()
-    for col in ("backend:strategy", "tensor", *(["k"] if group_key == "k" else []),
-                *(["pass"] if group_key == "pass" else []), *(["example"] if group_key == "example" else []),
-                "max |a-b|", "max rel", "tol", "result", *(["first divergent step"] if first_col else [])):
-        table.add_column(col, justify="right" if col not in ("backend:strategy", "tensor") else "left")
-
-    def num(v, count=False):
-        if v is None:
-            return "-"
-        return f"{int(v)}" if count else f"{v:.3g}"
-
-    for r in show:
-        cells = [r["target"], r["tensor"]]
-        if group_key:
-            cells.append(str(r.get(group_key, "-")))
-        if r.get("error"):
-            cells += ["-", "-", r["tol"], "[red]FAIL[/]"]
-            cells[1] = f"{r['tensor']}: {r['error']}" if r["tensor"] != "-" else r["error"]
-        else:
-            count = bool(r.get("count"))
-            tensor = r["tensor"]
-            if r.get("where") and r["max_abs"]:  # the element where it is worst
-                tensor += f"[{','.join(map(str, r['where']))}]"
-            if r.get("judged_to"):
-                tensor += f" (judged to step {r['judged_to']})"
-            if r.get("worst_of"):
-                tensor += f" (worst of {r['worst_of']})"
-            if "reference" in r:
-                tensor += f" ({r['value']} vs {r['reference']})"
-            elif "of" in r:
-                tensor += f" (of {r['of']})"
-            cells[1] = tensor
-            if not r["passed"]:
-                verdict = "[red]FAIL[/]"
-            elif r.get("within_tol") is False:  # beyond the tolerance's horizon: reported, not judged
-                verdict = "[yellow]info[/]"
-            else:
-                verdict = "[green]PASS[/]"
-            cells += [num(r["max_abs"], count), "-" if count else num(r["max_rel"]), r["tol"], verdict]
-        if first_col:
-            fs = r.get("first_step")
-            cells.append("-" if fs is None else str(fs))
-        table.add_row(*cells)
-    return table
 
 
 @cli.command()

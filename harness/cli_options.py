@@ -1,0 +1,69 @@
+"""Options and option callbacks shared by the `harness` commands (run, parity, bench, sweep...)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from .spec import DTYPES, VARIANTS
+from .threads import MAX_THREADS
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated option (--backends, --strategies, --devices) as a list; None: not given."""
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+# Options shared by the commands that train.
+def data_options(f):
+    f = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Folder holding usps/ and mnist/ (default: $HARNESS_DATA_DIR, else a per-user cache).")(f)
+    f = click.option("--dataset", default="usps", show_default=True,
+                     help="Data set: usps (the 1989 data), mnist (karpathy's 16x16 approximation), synthetic.")(f)
+    return f
+
+
+def _set_threads(ctx, param, value):
+    # Read by the backends when they build a session (torch.set_num_threads); set before
+    # any framework is imported so OpenMP picks it up too.
+    if value is not None:
+        for var in ("HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(value)
+    ctx.meta["harness_threads"] = value  # for the RunConfig `run` records
+    return value
+
+
+SEED = click.IntRange(min=0, max=2 ** 32 - 1)  # what every NumPy generator here accepts
+
+
+def _dir_not_empty(ctx, param, value):
+    """--results-dir '' would silently mean the current directory: refuse it."""
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("is empty; name a directory ('.' for the current one)", param=param)
+    return None if value is None else Path(value)
+
+
+def _list_not_empty(ctx, param, value):
+    """A comma-separated list that names nothing ('' or ',') would silently mean 'all': refuse it."""
+    if value is not None and not value.replace(",", "").strip():
+        raise click.BadParameter("names nothing; name at least one, or leave the option out for all",
+                                 param=param)
+    return value
+
+
+def common_options(f):
+    f = click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None, callback=_set_threads,
+                     expose_value=False, is_eager=True,
+                     help="CPU threads for the framework's intra-op pool (torch.set_num_threads); "
+                          "default: the framework's own choice. One is often fastest for this tiny net.")(f)
+    f = click.option("--results-dir", type=click.Path(file_okay=False), default="results",
+                     show_default=True, callback=_dir_not_empty,
+                     help="Where result JSON files are written (created if missing).")(f)
+    f = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
+                     help="Floating-point type of parameters and arithmetic.")(f)
+    f = click.option("--seed", type=SEED, default=1337, show_default=True,
+                     help="Seed of the initial parameters and of every random draw of training.")(f)
+    f = click.option("--variant", default="1989", show_default=True,
+                     help=f"Network and training recipe: {', '.join(VARIANTS)}.")(f)
+    return data_options(f)

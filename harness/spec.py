@@ -41,12 +41,23 @@ H2_INPUTS: tuple[tuple[int, ...], ...] = (
     *[tuple(range(4, 12))] * 4,  # planes 4-7 see 4-11
     *[(0, 1, 2, 3, 8, 9, 10, 11)] * 4,  # planes 8-11 see 0-3 and 8-11
 )
-# The three groups of 4 output planes that share an input set (for sliced convs).
-H2_GROUPS: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
-    ((0, 1, 2, 3), tuple(range(8))),
-    ((4, 5, 6, 7), tuple(range(4, 12))),
-    ((8, 9, 10, 11), (0, 1, 2, 3, 8, 9, 10, 11)),
-)
+
+
+def _h2_groups(h2_inputs) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """(output planes, their shared input planes) for each run of consecutive output planes
+    with the same inputs."""
+    groups: list[tuple[list[int], tuple[int, ...]]] = []
+    for o, ins in enumerate(h2_inputs):
+        if groups and groups[-1][1] == tuple(ins):
+            groups[-1][0].append(o)
+        else:
+            groups.append(([o], tuple(ins)))
+    return tuple((tuple(outs), ins) for outs, ins in groups)
+
+
+# The output planes that share an input set (for sliced convs): three groups of 4,
+# derived from H2_INPUTS so the table is written once.
+H2_GROUPS: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = _h2_groups(H2_INPUTS)
 
 INPUT_SHAPE = (1, 16, 16)
 KERNEL = 5  # H1 and H2: 5x5 windows

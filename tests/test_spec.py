@@ -46,6 +46,10 @@ def test_h2_connectivity_table():
     for (outs, ins) in spec.H2_GROUPS:
         for o in outs:
             assert spec.H2_INPUTS[o] == ins
+    # Derived from H2_INPUTS: the paper's three groups of four planes, and a grouping of another table.
+    assert spec.H2_GROUPS == (((0, 1, 2, 3), tuple(range(8))), ((4, 5, 6, 7), tuple(range(4, 12))),
+                              ((8, 9, 10, 11), (0, 1, 2, 3, 8, 9, 10, 11)))
+    assert spec._h2_groups([(0, 1), (0, 1), (2, 3), (0, 1)]) == (((0, 1), (0, 1)), ((2,), (2, 3)), ((3,), (0, 1)))
     w = spec.init_params(0)["H2w"]
     dense = spec.h2w_dense(w)
     assert dense[9, 8].tolist() == w[9, 4].tolist()  # plane 9's 5th input is H1 plane 8

@@ -12,6 +12,7 @@ import pytest
 from harness import plugins, reference, spec, tables
 from harness.backend import Steps, unsupported_reason
 from harness.spec import VARIANTS, init_params
+from tests.conftest import requires_torch
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -92,6 +93,7 @@ def test_sessions_follow_a_changed_spec(usps, other_spec):
                                        err_msg=f"{name}/{strategy}")
 
 
+@requires_torch  # torch eager is the reference
 def test_gradients_follow_a_changed_spec(usps, other_spec):
     """The backward passes too: every strategy's gradients equal torch eager's under the changed spec,
     and the parameters come back in the canonical layout of the changed table."""

@@ -35,6 +35,7 @@ def measured(backend: str, strategy: str, steps) -> dict:
 @pytest.fixture(scope="module")
 def counts(steps, torch_one_thread):
     pytest.importorskip("torch", reason="the orderings compare torch with jax")
+    pytest.importorskip("jax", reason="the orderings compare torch with jax")
     return {(b, s): measured(b, s, steps) for b, s in (("jax", "step"), ("jax", "scan"), ("torch", "eager"))}
 
 
@@ -72,6 +73,7 @@ def test_a_session_without_a_count_or_with_a_failing_one(steps):
 
 
 def test_bench_kernels_fills_the_field(tmp_path, capsys):
+    pytest.importorskip("jax", reason="it counts jax scan's thunks")
     code = main(["bench", "--backends", "jax", "--strategies", "scan", "--devices", "cpu", "--dataset",
                  "synthetic", "--window", "16", "--rounds", "1", "--kernels", "--results-dir", str(tmp_path)])
     assert code == 0

@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from .data import MNIST_SIZES, SYNTHETIC_SIZES, USPS_CLASS_COUNTS
+
 # The fields that make up a run's identity, in the order results and tables show them.
 IDENTITY = ("backend", "strategy", "device", "variant", "dataset", "dtype", "seed", "epochs", "limit")
+
+# Training examples of each data set (checked when it is loaded): a limit of at least this many is no limit.
+TRAIN_SIZES = {"usps": sum(USPS_CLASS_COUNTS["train"]), "mnist": MNIST_SIZES["train"],
+               "synthetic": SYNTHETIC_SIZES["train"]}
+
+
+def norm_limit(dataset: str, limit: int | None) -> int | None:
+    """`limit`, or None where it covers the whole training set (the same run as no limit)."""
+    full = TRAIN_SIZES.get(dataset)
+    return None if limit is None or (full is not None and limit >= full) else int(limit)
 
 
 @dataclass(frozen=True)
@@ -51,22 +63,30 @@ class RunConfig:
 
     @classmethod
     def from_result(cls, result: dict) -> RunConfig:
-        """The configuration of a `run` result: its recorded `config`, or, for results that
-        predate that field, one derived from the top-level fields. Derived: `epochs` is the
+        """The configuration of a `run` result, however old: the one reader of configurations
+        from result files (sweep resume, grouping by seed, the report).
+
+        Its recorded `config`, else the sweep point that made it (`sweep.config`), else, for
+        results that predate both, one derived from the top-level fields: `epochs` is the
         number of passes recorded, `limit` is n_train where that is fewer than the data set's
-        training examples (its `dataset_source` says how many), else None; `threads`, which
-        such results do not record, is None."""
-        if isinstance(result.get("config"), dict):
-            return cls.from_dict(result["config"])
-        full = (result.get("dataset_source") or {}).get("n_train")
-        n_train = result.get("n_train")
-        limit = n_train if isinstance(full, int) and isinstance(n_train, int) and n_train < full else None
-        return cls(
-            backend=result["backend"], strategy=result["strategy"], device=result["device"],
-            variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"], seed=result["seed"],
-            epochs=len(result["epochs"]), limit=limit,
-            window=(result.get("timing") or {}).get("window") or cls.window,
-        )
+        training examples (TRAIN_SIZES), else None; `threads`, which such results do not
+        record, is None. ValueError when `result` is not a run result or lacks what is needed."""
+        if not isinstance(result, dict) or result.get("kind", "run") != "run":
+            raise ValueError("not a run result")
+        recorded = recorded_config(result)
+        if recorded is not None:
+            return cls.from_dict(recorded)
+        try:
+            dataset = result["dataset"]
+            n_train = result.get("n_train")
+            return cls(
+                backend=result["backend"], strategy=result["strategy"], device=result["device"],
+                variant=result["variant"], dataset=dataset, dtype=result["dtype"], seed=int(result["seed"]),
+                epochs=len(result["epochs"]), limit=norm_limit(dataset, n_train if isinstance(n_train, int) else None),
+                window=(result.get("timing") or {}).get("window") or cls.window,
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"run result without a readable configuration ({type(e).__name__}: {e})") from None
 
     def to_args(self) -> list[str]:
         """The arguments of the `harness run` that executes this configuration."""
@@ -84,3 +104,19 @@ class RunConfig:
         extra = "" if self.limit is None else f" limit {self.limit}"
         return (f"{self.backend}:{self.strategy or 'default'}@{self.device} {self.variant} {self.dataset} "
                 f"{self.dtype} seed {self.seed}" + ("" if self.epochs is None else f" {self.epochs} passes") + extra)
+
+
+def recorded_config(result: dict) -> dict | None:
+    """The configuration a result records: its own `config`, or the sweep point that made it."""
+    for cfg in (result.get("config"), (result.get("sweep") or {}).get("config")):
+        if isinstance(cfg, dict):
+            return cfg
+    return None
+
+
+def result_config(result: dict) -> RunConfig | None:
+    """RunConfig.from_result, or None where `result` is not a run result it can read."""
+    try:
+        return RunConfig.from_result(result)
+    except ValueError:
+        return None

@@ -24,6 +24,7 @@ import numpy as np
 from . import parity as par
 from . import plugins
 from .backend import Backend, Steps, unsupported_reason
+from .data import load_dataset, resolve_data_dir
 from .errors import Unsupported
 from .spec import PARAM_SHAPES, VARIANTS, init_params
 
@@ -56,8 +57,6 @@ def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: 
     Raises Unsupported when the backend does not support `variant` in `dtype` (a parity run would
     skip it and pass without comparing anything), and the registry's errors for unknown names.
     """
-    from .data import load_dataset, resolve_data_dir
-
     with _resolved(backend) as b:
         chosen = strategies or list(b.strategies)
         for s in chosen:

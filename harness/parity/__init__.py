@@ -25,7 +25,8 @@ A target whose backend does not support the variant or dtype (its declared
 Modules: tolerances (how far, and why), compare (one tensor against the
 reference's), select (which targets), rows (rows, check results and `versus`,
 the one reference-versus-target loop every check is built on), checks (the
-five checks), run (the whole comparison). Everything here is pure: functions
+five checks), hessian (SDLM's h, compared like a gradient, for an SDLM variant),
+run (the whole comparison). Everything here is pure: functions
 return plain data (JSON-able dicts); the CLI prints. The core never imports a
 framework: backends are reached only through the Backend / Session protocol.
 """

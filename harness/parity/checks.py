@@ -11,6 +11,7 @@ from ..backend import Steps
 from ..data import Dataset
 from ..draws import pass_steps
 from ..spec import PARAM_NAMES, Variant
+from ..train import evaluate
 from .compare import compare, compare_count
 from .rows import row, versus
 from .select import Target
@@ -251,8 +252,6 @@ def _metrics(m: dict) -> dict:
 
 def check_passes(ctx: Context, ref: Target, targets: list[Target], passes: int, limit: int | None,
                  chunk: int = CHUNK) -> dict:
-    from ..train import evaluate
-
     n_train = len(ctx.data.train_x) if limit is None else min(limit, len(ctx.data.train_x))
     n_epochs = max(passes, ctx.variant.epochs)  # the lr schedule of a full run's first passes
     title = (f"{passes} whole pass{'es' if passes > 1 else ''} of {n_train} examples (train_steps in chunks of "

@@ -8,10 +8,13 @@ from ..backend import unsupported_reason
 from ..data import Dataset
 from ..draws import pass_steps
 from ..errors import Unsupported
+from ..results import now_iso
 from ..sdlm import is_sdlm
 from ..spec import Variant, init_params
+from ..timing import environment
 from . import checks as ch
 from .compare import one_line
+from .hessian import check_hessian
 from .select import Selection
 from .tolerances import tolerances
 
@@ -57,8 +60,6 @@ def supported(selection: Selection, variant: str, dtype: str) -> Selection:
 def environments(selection: Selection, device: str) -> dict:
     """What each backend reports of itself (versions, precision), and the core's environment.
     Recorded only: sessions must not depend on environment() having been called (see harness.backend)."""
-    from ..timing import environment
-
     env: dict = {"core": environment(), "backends": {}}
     for t in [selection.reference, *selection.targets]:
         if t.backend.name not in env["backends"]:
@@ -69,20 +70,14 @@ def environments(selection: Selection, device: str) -> dict:
     return env
 
 
-def _hessian(ctx: ch.Context, ref, targets) -> dict:
-    from ..parity_sdlm import check_hessian  # imports this package: imported when used
-
-    return check_hessian(ctx, ref, targets)
-
-
 def _run_checks(ctx: ch.Context, sel: Selection, checks, ks, passes, limit, n_forward, n_grad, chunk, log) -> list[dict]:
     ref, targets = sel.reference, sel.targets
     vs = " ".join(t.label for t in targets)
     todo = [
         ("forward", True, "forward", lambda: ch.check_forward(ctx, ref, targets, n_forward)),
         ("grads", True, "grads", lambda: ch.check_grads(ctx, ref, targets, n_grad)),
-        # SDLM's h, checked like a gradient (harness/parity_sdlm.py)
-        ("grads", is_sdlm(ctx.variant), "hessian (SDLM's h)", lambda: _hessian(ctx, ref, targets)),
+        # SDLM's h, checked like a gradient (harness/parity/hessian.py)
+        ("grads", is_sdlm(ctx.variant), "hessian (SDLM's h)", lambda: check_hessian(ctx, ref, targets)),
         ("steps", bool(ks), f"steps k={','.join(map(str, ks))}", lambda: ch.check_steps(ctx, ref, targets, ks)),
         ("trajectory", bool(ks), f"trajectory over {max(ks, default=0)} steps",
          lambda: ch.check_trajectory(ctx, ref, targets, max(ks))),
@@ -115,8 +110,6 @@ def run_parity(
 ) -> dict:
     """Run every check; return the result (JSON-able) with `passed` overall. Never raises for a
     backend's failure: a backend that raises is a failed row naming it, and the others go on."""
-    from ..results import now_iso
-
     ks = parse_steps(steps)
     if ks and max(ks) > len(data.train_x):
         raise ValueError(f"--steps {max(ks)} exceeds the {len(data.train_x)} training examples of {data.name}")

@@ -90,7 +90,7 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
     state. Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a
     point failed, 130 if interrupted (finished points are kept)."""
-    from .. import seeds as seed_report
+    from ..report import seeds as seed_report
     from ..results import load_results
     from .driver import run_sweep
     from .grid import GridError

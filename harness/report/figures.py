@@ -1,13 +1,15 @@
 """The figures of `harness report`, as PNG bytes (matplotlib, Agg backend).
 
-Imported lazily by harness.report: the rest of the harness works without matplotlib.
-Each function takes pyplot (from `pyplot()`) and plain data, and returns PNG bytes;
-the caller writes them atomically.
+matplotlib is imported when a figure is drawn (`pyplot()`), never when this module is: the rest
+of the harness, and `harness report --compare`, work without it. Each function takes pyplot
+(from `pyplot()`) and plain data, and returns PNG bytes; the caller writes them atomically.
 """
 from __future__ import annotations
 
 import io
 import math
+
+from .load import ReportError
 
 DPI = 110
 NICE_PERCENT = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
@@ -18,8 +20,6 @@ def pyplot():
     try:
         import matplotlib
     except ImportError as e:
-        from .report import ReportError
-
         raise ReportError("harness report draws its figures with matplotlib, which is not installed: "
                           "install matplotlib (pip install 'lecun1989-harness[report]')") from e
     matplotlib.use("Agg")
@@ -28,7 +28,7 @@ def pyplot():
     return plt
 
 
-def _png(plt, fig) -> bytes:
+def png_bytes(plt, fig) -> bytes:
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
@@ -129,7 +129,7 @@ def learning_curves(plt, variant: str, series: list[dict], paper: dict, datasets
     fig.suptitle(f"Learning curves, variant {variant} ({ds}): error after each pass", fontsize=13)
     legend_rows = math.ceil(len(handles) / ncol)
     fig.tight_layout(rect=(0, 0.04 + 0.045 * legend_rows, 1, 1))
-    return _png(plt, fig)
+    return png_bytes(plt, fig)
 
 
 def throughput(plt, figs: list, source: str) -> bytes:
@@ -168,7 +168,7 @@ def throughput(plt, figs: list, source: str) -> bytes:
     fig.text(0.01, 0.0, f"source: {source}", fontsize=7, color="0.4", ha="left", va="top",
              transform=fig.transFigure, wrap=True)
     fig.tight_layout()
-    return _png(plt, fig)
+    return png_bytes(plt, fig)
 
 
 def gallery(plt, tiles: list, title: str, cols: int = 12) -> bytes:
@@ -254,4 +254,4 @@ def divergence(plt, traces: list[dict], title: str) -> bytes:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, title="vs reference")
     fig.tight_layout()
-    return _png(plt, fig)
+    return png_bytes(plt, fig)

@@ -1,7 +1,9 @@
 """Rich tables the CLI prints that are more than a loop over rows: a parity check's table.
 
-rich is imported when a table is built, so importing this module costs nothing."""
+rich is imported when a table is built. Passing groups are folded by parity.fold, as in REPORT.md."""
 from __future__ import annotations
+
+from .parity.fold import fold, group_key
 
 
 def parity_table(check: dict, verbose: bool = False):
@@ -10,28 +12,11 @@ def parity_table(check: dict, verbose: bool = False):
     from rich.table import Table
 
     rows = check["rows"]
-    group_key = next((k for k in ("k", "pass", "example") if any(k in r for r in rows)), None)
-    show = rows
-    if not verbose and check["name"] in ("steps", "passes"):
-        show, groups = [], {}
-        for r in rows:
-            groups.setdefault((r["target"], r.get(group_key)), []).append(r)
-        for grp in groups.values():
-            bad = [r for r in grp if not r["passed"]]
-            if bad:
-                show += bad
-                continue
-            measured = [r for r in grp if r.get("max_abs") is not None and not r.get("count")]
-            judged = [r for r in measured if "unjudged" not in r or r.get("judged_to")]
-            if judged:  # the worst judged tensor, then whatever went beyond tolerance past the horizon
-                w = dict(max(judged, key=lambda r: r["max_abs"]))
-                w["worst_of"] = len(judged)
-                show.append(w)
-            show += [r for r in grp if r.get("count") or (r.get("within_tol") is False and r not in judged)]
+    key = group_key(rows)
+    show = fold(rows, key) if not verbose and check["name"] in ("steps", "passes") else rows
     first_col = check["name"] == "trajectory"
     table = Table()
-    for col in ("backend:strategy", "tensor", *(["k"] if group_key == "k" else []),
-                *(["pass"] if group_key == "pass" else []), *(["example"] if group_key == "example" else []),
+    for col in ("backend:strategy", "tensor", *([key] if key else []),
                 "max |a-b|", "max rel", "tol", "result", *(["first divergent step"] if first_col else [])):
         table.add_column(col, justify="right" if col not in ("backend:strategy", "tensor") else "left")
 
@@ -42,8 +27,8 @@ def parity_table(check: dict, verbose: bool = False):
 
     for r in show:
         cells = [r["target"], r["tensor"]]
-        if group_key:
-            cells.append(str(r.get(group_key, "-")))
+        if key:
+            cells.append(str(r.get(key, "-")))
         if r.get("error"):
             cells += ["-", "-", r["tol"], "[red]FAIL[/]"]
             cells[1] = f"{r['tensor']}: {r['error']}" if r["tensor"] != "-" else r["error"]

@@ -13,6 +13,7 @@ from .cli_options import (  # noqa: F401 -- also importable from here, as before
     _list_not_empty,
     _names,
     _set_threads,
+    bounds,
     common_options,
     data_options,
 )
@@ -120,11 +121,11 @@ def backends():
 @click.option("--device", "-d", default="cpu", show_default=True, help="Device: cpu, cuda, cuda:N, mps, tpu (as the backend reaches).")
 @click.option("--strategy", "-s", default=None, help="Strategy of the backend (default: its first, the idiomatic one).")
 @common_options
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
+@click.option("--epochs", type=bounds("epochs"), default=None,
               help="Training passes (default: the variant's, 23 for 1989, 80 for modern).")
-@click.option("--window", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--window", type=bounds("window"), default=256, show_default=True,
               help="Examples per timed window; us/example is the median over windows after warm-up.")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=bounds("limit"), default=None,
               help="Train on the first N training examples only (quick checks; recorded in the result).")
 @click.option("--save-params", is_flag=True, help="Also write the final canonical parameters as .npz next to the result.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-pass lines or progress bar.")
@@ -200,9 +201,9 @@ def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, resu
 @click.option("--steps", "steps_text", default="1,10,100", show_default=True,
               help="Comma-separated k: compare parameters after k per-example steps; the per-step "
                    "trajectory runs to the largest k ('0' skips both).")
-@click.option("--passes", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--passes", type=bounds("passes"), default=1, show_default=True,
               help="Whole passes to train and evaluate (0 skips the check).")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
+@click.option("--limit", type=bounds("limit"), default=None,
               help="Training examples per pass (default: all).")
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", callback=_dir_not_empty,
               show_default=True, help="Where the parity JSON file is written.")
@@ -216,35 +217,31 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
     from rich.console import Console
 
     from . import parity as par
+    from .config import ParityConfig
     from .data import load_dataset, resolve_data_dir
     from .progress import out_console
     from .results import ensure_writable, write_result
-    from .targets import get_variant
 
-    v = get_variant(variant)
     try:
         ks = par.parse_steps(steps_text)
     except ValueError as e:
         raise click.UsageError(str(e))
-    if reference and backend_list and reference.split(":")[0] not in _names(backend_list):
-        raise click.UsageError(f"--reference {reference} is not among --backends {backend_list}; "
-                               "add its backend there, or leave --reference out")
-    sel = par.select_targets(plugins.get_registry(), _names(backend_list), _names(strategies), reference, device,
-                             variant=v.name, dtype=dtype)
+    c = ParityConfig(backends=_names(backend_list), strategies=_names(strategies), reference=reference,
+                     device=device, variant=variant, dataset=dataset, dtype=dtype, seed=seed, steps=ks,
+                     passes=passes, limit=limit)
+    sel = par.select(plugins.get_registry(), c)
     ensure_writable(results_dir)
-    data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
-    if ks and max(ks) > len(data.train_x):
-        raise click.UsageError(f"--steps {max(ks)} exceeds the {len(data.train_x)} training examples of {data.name}")
+    data = load_dataset(c.dataset, resolve_data_dir(data_dir), dtype=c.dtype, seed=c.seed)
     console = out_console()
     err = Console(stderr=True, highlight=False)
     for note in sel.notes:
         console.print(f"note: {note}")
-    n_train = len(data.train_x) if limit is None else min(limit, len(data.train_x))
+    n_train = len(data.train_x) if c.limit is None else min(c.limit, len(data.train_x))
     console.print(f"harness parity: {', '.join(t.label for t in sel.targets)} vs reference {sel.reference.label}; "
-                  f"device {device}, {dtype}, variant {v.name}, dataset {data.name} ({n_train} train / "
-                  f"{len(data.test_x)} test), seed {seed}, steps {','.join(map(str, ks)) or '-'}, passes {passes}")
-    result = par.run_parity(sel, variant=v, data=data, dtype=dtype, device=device, seed=seed, steps=ks,
-                            passes=passes, limit=limit, log=lambda m: err.print(f"[dim]checking {m}[/]"))
+                  f"device {c.device}, {c.dtype}, variant {c.variant}, dataset {data.name} ({n_train} train / "
+                  f"{len(data.test_x)} test), seed {c.seed}, steps {','.join(map(str, c.steps)) or '-'}, "
+                  f"passes {c.passes}")
+    result = par.run_parity(sel, c, data, log=lambda m: err.print(f"[dim]checking {m}[/]"))
     for check in result["checks"]:
         console.print(f"\n[bold]{check['name']}[/]: {check['title']}")
         console.print(_parity_table(check, verbose))
@@ -294,9 +291,9 @@ def report(results_dir, data_dir, compare):
 @click.option("--strategies", default=None, callback=_list_not_empty, help="Comma-separated strategies, `name` or `backend:name` (default: all).")
 @click.option("--devices", default=None, callback=_list_not_empty, help="Comma-separated devices (default: every device each strategy reaches).")
 @common_options
-@click.option("--window", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--window", type=bounds("window"), default=256, show_default=True,
               help="Per-example steps in one timed round.")
-@click.option("--rounds", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--rounds", type=bounds("rounds"), default=10, show_default=True,
               help="Timed rounds after one warm-up round; the median is reported.")
 @click.option("--kernels", is_flag=True, help="Also count kernels (GPU) or operators (CPU) per example "
               "with each framework's profiler, over one more window after the timing.")
@@ -308,44 +305,42 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     from rich.console import Console
     from rich.table import Table
 
-    from .bench import add_speedups, time_target
+    from .bench import bench_result, result_stem, time_target
+    from .config import BenchConfig
     from .data import load_dataset, resolve_data_dir
     from .kernels import kernels_cell
     from .progress import out_console
-    from .results import ensure_writable, now_iso, write_result
-    from .targets import get_variant, resolve_matrix
-    from .timing import environment
+    from .results import ensure_writable, write_result
+    from .targets import resolve_matrix
 
-    v = get_variant(variant)
-    m = resolve_matrix(plugins.get_registry(), _names(backend_names), _names(strategies), _names(devices),
-                       variant=v.name, dtype=dtype, refuse_named=True)
+    c = BenchConfig(backends=_names(backend_names), strategies=_names(strategies), devices=_names(devices),
+                    variant=variant, dataset=dataset, dtype=dtype, seed=seed, window=window, rounds=rounds,
+                    kernels=kernels, threads=click.get_current_context().meta.get("harness_threads"))
+    m = resolve_matrix(plugins.get_registry(), c.backends, c.strategies, c.devices, variant=c.variant, dtype=c.dtype,
+                       refuse_named=True)
     tlist = m.targets
     if not tlist:
         raise HarnessUsageError("nothing to time: " + ("; ".join(m.notes) or "no backend is available"))
     ensure_writable(results_dir)
-    data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
+    data = load_dataset(c.dataset, resolve_data_dir(data_dir), dtype=c.dtype, seed=c.seed)
     console = Console(stderr=True)
     rows = []
     for t in tlist:
         console.print(f"timing {t.label_with_device} ({rounds} rounds of {window} examples after a warm-up round)...")
-        rows.append(time_target(t, v, data, seed=seed, dtype=dtype, window=window, rounds=rounds, kernels=kernels))
-    add_speedups(rows)
-    table = Table(title=f"harness bench: variant {v.name}, {data.name}, {dtype}, us per training example")
+        rows.append(time_target(t, c, data))
+    result = bench_result(c, m, data, rows)
+    table = Table(title=f"harness bench: variant {c.variant}, {data.name}, {dtype}, us per training example")
     for col in ("backend", "strategy", "device", "us/example (median)", "p25-p75", "examples/s",
                 "compile s", "speed-up vs slowest") + (("per example (profiler)",) if kernels else ()):
         table.add_column(col, justify="right" if col[0] in "uepcs" and col != "strategy" else "left")
-    for r in sorted(rows, key=lambda r: (r["device"], r["us_per_example"])):
+    for r in sorted(result["rows"], key=lambda r: (r["device"], r["us_per_example"])):
         table.add_row(r["backend"], r["strategy"], r["device"], f"{r['us_per_example']:.1f}",
                       f"{r['p25']:.1f}-{r['p75']:.1f}", f"{r['examples_per_s']:.0f}", f"{r['compile_s']:.1f}",
                       f"{r['speedup_vs_slowest']:.1f}x", *((kernels_cell(r),) if kernels else ()))
     out_console().print(table)
     for note in m.notes:  # what the matrix left out, and why
         click.echo(f"note: {note}")
-    path = write_result(results_dir, {
-        "kind": "bench", "created": now_iso(), "variant": v.name, "dataset": data.name, "seed": seed,
-        "dtype": dtype, "window": window, "rounds": rounds, "rows": rows, "skipped": m.skipped,
-        "notes": m.notes, "environment": environment(),
-    }, stem=f"bench-{'-'.join(sorted({t.device.replace(':', '') for t in tlist}))}-{v.name}-{dtype}")
+    path = write_result(results_dir, result, stem=result_stem(c, m))
     click.echo(f"result: {path}")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness.cli_tables import parity_table
+from harness.cli.tables import parity_table
 from harness.parity.fold import fold, group_key
 from harness.report.parity_view import FOLD_ABOVE, parity_rows
 

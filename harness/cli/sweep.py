@@ -1,21 +1,30 @@
-"""The `harness sweep` command."""
+"""The `harness sweep` command (harness.sweep runs the grid)."""
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from .grid import AXES
+from .. import plugins
+from ..report import seeds as seed_report
+from ..results import load_results
+from ..sweep.driver import SweepInterrupted, run_sweep
+from ..sweep.grid import AXES, Grid, GridError, expand, load_toml, parse_ints
+from ..sweep.local import run_local
+from ..sweep.manifest import point_id
+from ..sweep.match import finished_points, point_key, result_for, result_key
+from ..sweep.progress import echo_points
+from ..sweep.ray_exec import RayUnavailable, run_ray
+from .options import bounds
 
 EXECUTORS = ("local", "ray")
 
 
 def _parse_resources(text: str | None) -> dict[str, float]:
     """`h100=1,big=2` or JSON `{"h100": 1}` -> {name: amount}."""
-    from .grid import GridError
-
     if not text:
         return {}
     try:
@@ -27,18 +36,12 @@ def _parse_resources(text: str | None) -> dict[str, float]:
 
 
 def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict):
-    from .. import plugins
-    from .grid import Grid, expand, load_toml
-
     reg = plugins.get_registry()
     strategies_of = {n: tuple(reg.backends[n].strategies) for n in reg.names() if n in reg.backends}
     given = {k: v for k, v in lists.items() if v is not None}
     if grid_file is not None:
         grid = load_toml(grid_file, strategies_of)
         if given.get("seeds"):  # the command line's seeds replace the file's
-            from dataclasses import replace
-
-            from .grid import parse_ints
             seeds = parse_ints(given["seeds"])
             points = list(dict.fromkeys(replace(c, seed=s) for c in grid.points for s in seeds))
             res = {replace(c, seed=s): grid.resources_for(c) for c in grid.points for s in seeds}
@@ -80,7 +83,7 @@ LIST_HELP = {
               show_default=True, help="Where the driver writes result files and the sweep manifest.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (default: $HARNESS_DATA_DIR); with Ray it must exist on every node.")
-@click.option("--window", type=click.IntRange(min=1), default=256, show_default=True, help="Examples per timed window.")
+@click.option("--window", type=bounds("window"), default=256, show_default=True, help="Examples per timed window.")
 @click.option("--save-params", is_flag=True, help="Also write each point's final parameters as .npz.")
 @click.option("--dry-run", is_flag=True, help="List the points (found or pending) and run nothing.")
 def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir, data_dir, window, save_params,
@@ -90,14 +93,6 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
     state. Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a
     point failed, 130 if interrupted (finished points are kept)."""
-    from ..report import seeds as seed_report
-    from ..results import load_results
-    from .driver import run_sweep
-    from .grid import GridError
-    from .manifest import point_id
-    from .match import finished_points, point_key, result_for, result_key
-    from .progress import echo_points
-
     try:
         grid = build_grid(grid_file, lists, window, _parse_resources(resources))
     except GridError as e:
@@ -111,14 +106,9 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     if data_dir is not None:
         env["HARNESS_DATA_DIR"] = str(Path(data_dir).resolve())
     if executor == "ray":
-        from .ray_exec import run_ray as run_points
-        extra = {"address": ray_address, "share_cores": share_cores}
+        run_points, extra = run_ray, {"address": ray_address, "share_cores": share_cores}
     else:
-        from .local import run_local as run_points
-        extra = {}
-    from .driver import SweepInterrupted
-    from .ray_exec import RayUnavailable
-
+        run_points, extra = run_local, {}
     try:
         outcome = run_sweep(grid, results_dir, run_points, env=env, save_params=save_params, **extra)
     except RayUnavailable as e:

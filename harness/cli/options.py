@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .config import RULES
-from .spec import DTYPES, VARIANTS
+from ..config import RULES
+from ..spec import DTYPES, VARIANTS
 
 
 def _names(text: str | None) -> list[str] | None:

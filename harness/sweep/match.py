@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import (
-    IDENTITY,
     TRAIN_SIZES,
     RunConfig,
-    norm_limit,
     recorded_config,
     result_config,
 )
@@ -20,10 +18,9 @@ __all__ = ["FULL_TRAIN", "UNKNOWN_THREADS", "finished_points", "point_key", "res
 
 
 def point_key(cfg: RunConfig) -> tuple:
-    """Identity, with the limit normalised (a limit >= the training set is no limit)."""
-    d = cfg.identity()
-    d["limit"] = norm_limit(cfg.dataset, cfg.limit)
-    return tuple(d[k] for k in IDENTITY)
+    """The identity (RunConfig.key); its limit is normalised where the configuration is made (a limit
+    >= the training set is no limit)."""
+    return cfg.key()
 
 
 def result_key(result: dict) -> tuple | None:

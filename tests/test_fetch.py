@@ -7,8 +7,8 @@ at the same server. conftest sets $HARNESS_DATA_OFFLINE, so a test that wants th
 """
 
 import hashlib
-import json
 import http.server
+import json
 import os
 import signal
 import subprocess

@@ -63,16 +63,22 @@ def _read_usps_h5(path, verify_checksum: bool = True, expected_counts=USPS_CLASS
     return out
 
 
+def _text_of(path: Path, verify_checksum: bool) -> str:
+    """The text of a .gz or .bz2 USPS file, its checksum checked first; a bad file is one line."""
+    if verify_checksum:
+        _verify(path)
+    opener, kind = (bz2.open, "bz2") if path.suffix == ".bz2" else (gzip.open, "gzip")
+    try:
+        with opener(path, "rt", encoding="ascii") as f:
+            return f.read()
+    except (OSError, EOFError, zlib.error, ValueError) as e:  # a bad byte: UnicodeDecodeError, a ValueError
+        raise DataError(f"{path}: truncated or corrupt {kind} file ({_one_line(e)})") from None
+
+
 def _read_usps_text(path, verify_checksum: bool = True, expected_counts=None) -> tuple:
     """(x (n, 256) float64 in [-1, 1], labels int64) from zip.train.gz / zip.test.gz."""
     path = Path(path)
-    if verify_checksum:
-        _verify(path)
-    try:
-        with gzip.open(path, "rt", encoding="ascii") as f:
-            text = f.read()
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: truncated or corrupt gzip file ({_one_line(e)})") from None
+    text = _text_of(path, verify_checksum)
     lines = text.splitlines()
     linenos = [i for i, line in enumerate(lines, start=1) if line.strip()]  # the line of each data row
     if not linenos:
@@ -111,13 +117,7 @@ def _read_usps_libsvm(path, verify_checksum: bool = True, expected_counts=None) 
     indices 1..256 in increasing order, an absent index a 0. The class counts catch a wrong label
     mapping: a shifted one would not match USPS_CLASS_COUNTS."""
     path = Path(path)
-    if verify_checksum:
-        _verify(path)
-    try:
-        with bz2.open(path, "rt", encoding="ascii") as f:
-            text = f.read()
-    except (OSError, EOFError, ValueError) as e:  # bz2 raises OSError/EOFError; bad bytes UnicodeDecodeError
-        raise DataError(f"{path}: truncated or corrupt bz2 file ({_one_line(e)})") from None
+    text = _text_of(path, verify_checksum)
     rows = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not rows:
         raise DataError(f"{path}: no data rows")

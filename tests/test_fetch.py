@@ -108,6 +108,9 @@ def test_fetch_success_verifies_and_names_the_url(toy, tmp_path):
     assert src.key == "first" and tried == []
     assert fetched == [{"path": "toy/a.bin", "url": f"{base}/one/a.bin"}]
     assert (tmp_path / "toy" / "a.bin").read_bytes() == A and _left(tmp_path) == ["toy", "toy/a.bin"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "toy" / "a.bin").stat().st_mode & 0o777 == 0o666 & ~mask  # not pooch's private 0600
     fetch.ensure("toy", tmp_path, quiet=True)  # present now: nothing is requested again
     assert log == ["/one/a.bin"]
 

@@ -106,6 +106,7 @@ def _fetch_one(pooch, f: DataFile, target: Path, url: str, tried: list, quiet: b
     try:
         pooch.retrieve(url, known_hash=f.known_hash, fname=target.name, path=target.parent,
                        downloader=pooch.HTTPDownloader(progressbar=bar, timeout=TIMEOUT, chunk_size=_CHUNK))
+        _usual_mode(target)
         return True
     except Exception as e:  # noqa: BLE001 -- every failure of one URL: the next URL
         tried.append((url, why(e)))
@@ -115,6 +116,14 @@ def _fetch_one(pooch, f: DataFile, target: Path, url: str, tried: list, quiet: b
     finally:
         if bar:
             bar.close()
+
+
+def _usual_mode(path: Path) -> None:
+    """pooch's temporary file is private (0600): give the data file the mode any new file gets
+    here, so a shared data directory stays readable by the others who use it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def why(e: BaseException) -> str:

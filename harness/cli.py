@@ -353,6 +353,7 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
 from .sweep.cli import sweep  # its own module: the sweep has many options
 
 cli.add_command(sweep)
+cli.add_command(__import__("harness.data.command", fromlist=["data"]).data)  # `harness data fetch|list`
 
 if __name__ == "__main__":
     main()

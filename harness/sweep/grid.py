@@ -9,7 +9,10 @@ import itertools
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the package it came from
+    import tomli as tomllib
 
 from ..config import RunConfig
 from ..data import DATASETS

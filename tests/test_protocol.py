@@ -46,7 +46,7 @@ def test_torch_session_needs_no_environment_call_first():
         import torch
         torch.backends.cudnn.allow_tf32 = True
         torch.set_float32_matmul_precision("high")
-        from backends.torch_backend import TorchBackend
+        from backends.torch import TorchBackend
         from harness.spec import VARIANTS, init_params
         TorchBackend().session(variant=VARIANTS["1989"], params=init_params(0, "float32"), dtype="float32",
                                device="cpu", strategy="eager")

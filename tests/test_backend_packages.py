@@ -4,28 +4,17 @@ imports, re-exporting the new modules' objects with a DeprecationWarning."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.test_protocol import REPO, run_python
+
 FRAMEWORKS = ("torch", "jax", "jaxlib", "flax", "optax", "triton", "tensorflow")
 # Every module of backends/ before the packages (named here, not read from backends/_moved.py, so
 # that dropping a shim fails this test).
 OLD_PATHS = ("torch_backend", "torch_fast", "torch_func", "torch_fused", "torch_fused_kernel", "torch_kernels",
              "torch_sdlm", "jax_backend", "jax_fused", "jax_fused_kernel", "jax_kernels", "jax_layout", "jax_net",
              "jax_sdlm", "jax_threads")
-
-
-def run_python(code: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True,
-                          timeout=600, check=False, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-                                                         "HARNESS_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
 
 
 @pytest.mark.parametrize("face", ["backends.torch", "backends.jax"])

@@ -29,7 +29,7 @@ class StepFeeder:
 
 
 def make_session(t: Target, variant: Variant, seed: int, dtype: str) -> Session:
-    t.backend.environment(t.device)  # pins precision before the session
+    # session() applies the settings it trains under itself (environment() only describes them)
     session = t.backend.session(variant=variant, params=init_params(seed, dtype, variant), dtype=dtype,
                                 device=t.device, strategy=t.strategy)
     refuse_interpreted(session, "harness bench")

@@ -122,7 +122,7 @@ def _one_line(capsys) -> str:
 def only1989():
     """torch eager, declaring only the 1989 variant in float32."""
     pytest.importorskip("torch")
-    from backends.torch_backend import TorchBackend
+    from backends.torch import TorchBackend
 
     class Only1989(TorchBackend):
         name = "only1989"

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .backend import Session, Steps, refuse_interpreted
 from .data import Dataset
 from .draws import pass_steps
+from .errors import HarnessError
 from .kernels import count_kernels
 from .spec import Variant, init_params
 from .targets import Target
@@ -68,6 +70,36 @@ def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype:
         row["kernel_count"] = count_kernels(session, feeder.next())
         row["kernels_per_example"] = (row["kernel_count"] or {}).get("kernels")
     return row
+
+
+@dataclass
+class MatrixTiming:
+    rows: list[dict] = field(default_factory=list)  # one per target measured
+    refused: list[dict] = field(default_factory=list)  # {"backend", "strategy", "device", "reason"}
+    errors: list[HarnessError] = field(default_factory=list)  # what refused them, in order
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every target was measured; else the gravest of the refusals (2 usage, 1 failure)."""
+        return max((e.exit_code for e in self.errors), default=0)
+
+
+def time_matrix(targets: list[Target], variant: Variant, data: Dataset, *,
+                on_target: Callable[[Target], None] | None = None, **kw) -> MatrixTiming:
+    """`time_target` for each target in turn. A target refused on the way (a device or strategy
+    that cannot be timed here, a backend that fails) is recorded with why and the others are
+    still timed: rows already measured are never thrown away."""
+    out = MatrixTiming()
+    for t in targets:
+        if on_target:
+            on_target(t)
+        try:
+            out.rows.append(time_target(t, variant, data, **kw))
+        except HarnessError as e:
+            out.errors.append(e)
+            out.refused.append({"backend": t.backend.name, "strategy": t.strategy, "device": t.device,
+                                "reason": str(e)})
+    return out
 
 
 def add_speedups(rows: list[dict]) -> list[dict]:

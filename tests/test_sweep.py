@@ -158,7 +158,7 @@ def _fake_executor(fail=(), interrupt_after=None):
 
 def _grid(seeds="1-3") -> Grid:
     return Grid(expand({"seeds": seeds, "strategies": "jax:scan", "datasets": "synthetic", "epochs": "1"},
-                       None, STRATS))
+                       None, STRATS), spec={"seeds": seeds})
 
 
 def test_manifest_and_resume_after_a_failed_point(tmp_path):

@@ -18,9 +18,9 @@ from ..signals import Terminated, terminate_as_interrupt
 from .book import Book
 from .claims import heartbeat, host_slot
 from .grid import Grid
-from .manifest import point_id
+from .manifest import SweepStorageError, point_id
 from .match import finished_points, result_for
-from .point import discard
+from .point import discard, let_go
 from .progress import SweepProgress
 from .recover import recover_work
 
@@ -96,7 +96,9 @@ class _Run:
             try:
                 path = store(self.results_dir, cfg, out)
             except ResultWriteError as e:  # kept elsewhere; its private directory stays for a later sweep
-                self.book.finish(cfg, "failed", reason=f"result not stored: {e}")
+                let_go(out)
+                with contextlib.suppress(SweepStorageError):  # the full disk may refuse this too
+                    self.book.finish(cfg, "failed", reason=f"result not stored: {e}")
                 raise
             discard(out)
             self.outcome.done[pid] = path

@@ -152,6 +152,7 @@ class Ledger:
         self.view = View()
         self._jid: str | None = None  # the journal folded so far, and how far
         self._offset = 0
+        self._loaded = False
 
     def check_layout(self) -> None:
         """Refuse (SweepLayoutError) when a directory sits where a file goes, or the reverse."""
@@ -214,7 +215,7 @@ class Ledger:
             snap = json.loads(read_bounded(self.path, None, "the sweep manifest"))
         except (OSError, FileRefused, ValueError):
             snap = {}
-        self.view = View.from_snapshot(snap)
+        self.view, self._loaded = View.from_snapshot(snap), True
         j = snap.get("journal") if isinstance(snap, dict) else None
         jid, _ = self._head()
         start = j.get("bytes", 0) if isinstance(j, dict) and jid is not None and j.get("id") == jid else 0
@@ -233,7 +234,7 @@ class Ledger:
     def refresh(self) -> View:
         """Fold what others appended since (call with the lock held)."""
         jid, _ = self._head()
-        if jid != self._jid:  # a new journal (compacted meanwhile): start over from the snapshot
+        if not self._loaded or jid != self._jid:  # first, or a new journal (compacted meanwhile)
             return self.load()
         self._fold_from(jid, self._offset)
         return self.view

@@ -29,6 +29,12 @@ from .claims import owner, process_record
 
 REASON_CHARS = 500
 META = "point.meta"
+_ACTIVE: set[str] = set()  # private directories of this process's points, running or kept
+
+
+def active(d: Path) -> bool:
+    """Whether `d` is a private directory this process is still using."""
+    return str(d) in _ACTIVE
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -131,6 +137,7 @@ def run_point(cfg_dict: dict, *, cotenants: int | None = 0, save_params: bool = 
            "cotenants_at_start": cotenants}
     t0 = time.monotonic()
     d = _private_dir(Path(workdir) if workdir is not None else None)
+    _ACTIVE.add(str(d))
     kept = False
     try:
         meta = {"config": cfg.to_dict(), "owner": owner("", role="point runner"), "where": out["where"],
@@ -153,9 +160,16 @@ def run_point(cfg_dict: dict, *, cotenants: int | None = 0, save_params: bool = 
     finally:
         if not kept:
             shutil.rmtree(d, ignore_errors=True)
+            _ACTIVE.discard(str(d))
+
+
+def let_go(out: dict) -> None:
+    """Keep a private directory whose result could not be stored, for a later sweep to adopt."""
+    _ACTIVE.discard(out.get("workdir"))
 
 
 def discard(out: dict) -> None:
     """Remove a kept private directory (its result is stored)."""
     if out.get("workdir"):
         shutil.rmtree(out["workdir"], ignore_errors=True)
+        _ACTIVE.discard(out["workdir"])

@@ -17,6 +17,7 @@ are left alone.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from ..tempfiles import host_tag
 from .claims import process_alive
 from .manifest import point_id
 from .match import point_key, result_config
-from .point import META, read_back
+from .point import META, active, read_back
 
 
 @dataclass
@@ -48,6 +49,9 @@ def _dead(meta: dict | None, d: Path) -> bool:
     runner, child = meta.get("owner") or {}, meta.get("child") or {}
     if runner.get("host_tag") != host_tag():
         return False
+    if runner.get("pid") == os.getpid() and process_alive(runner.get("pid"), runner.get("pid_start")):
+        return not active(d)  # this process: left by an earlier sweep of it (the Python API), or in use
+    # a child whose pid was never recorded died with its runner (PR_SET_PDEATHSIG)
     return not process_alive(runner.get("pid"), runner.get("pid_start")) and \
         not process_alive(child.get("pid"), child.get("pid_start"))
 

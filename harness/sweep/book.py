@@ -142,10 +142,12 @@ class Book:
         if self._closed:
             return
         self._closed = True
-        with self.ledger.locked():
-            recs = [self._rec("state", id=k, state="pending", reason="interrupted") for k in self.claims.held]
-            self.ledger.append(recs + [self._rec("sweep-end", state=state, outcome=outcome)])
-            others = [w for w in self.live.live() if w.get("sweep") != self.id]
-            self.ledger.compact(rotate=not others)
+        try:
+            with self.ledger.locked():
+                recs = [self._rec("state", id=k, state="pending", reason="interrupted") for k in self.claims.held]
+                self.ledger.append(recs + [self._rec("sweep-end", state=state, outcome=outcome)])
+                others = [w for w in self.live.live() if w.get("sweep") != self.id]
+                self.ledger.compact(rotate=not others)
+        finally:  # even when the manifest cannot be written: the next sweep then reaps this one
             self.claims.release_all()
             self.live.release_all()

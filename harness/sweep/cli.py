@@ -92,7 +92,7 @@ LIST_HELP = {
 @click.option("--resources", default=None, help="Custom Ray resources every point needs, e.g. h100=1.")
 @click.option("--share-cores", is_flag=True, help="Ray: let points share a node's cores (one nominal CPU each); "
               "timings of points that share cores are not clean.")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results",
               show_default=True, callback=_dir_not_empty,
               help="Where the driver writes result files and the sweep manifest; sweeps may share it.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..errors import ResultWriteError
 from ..results import ensure_writable, write_result
-from ..signals import Terminated, terminate_as_interrupt
+from ..signals import Terminated, sigterm_received, terminate_as_interrupt
 from .book import Book
 from .claims import heartbeat, host_slot
 from .grid import Grid
@@ -172,9 +172,10 @@ def run_sweep(grid: Grid, results_dir: Path, executor: Callable, *, progress_str
                 _execute(_Run(book, results_dir, outcome, progress), todo, executor, kwargs)
         except KeyboardInterrupt as e:
             _close(book, progress, "interrupted", outcome)
-            what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-            raise SweepInterrupted(f"sweep {what}: {len(outcome.done)} point(s) finished and written, the rest "
-                                   f"left pending in {book.ledger.path}", isinstance(e, Terminated)) from None
+            term = isinstance(e, Terminated) or sigterm_received()
+            raise SweepInterrupted(f"sweep {'terminated (SIGTERM)' if term else 'interrupted'}: {len(outcome.done)} "
+                                   f"point(s) finished and written, the rest left pending in {book.ledger.path}",
+                                   term) from None
         except BaseException:
             with contextlib.suppress(Exception):  # the first error is the one to report
                 _close(book, progress, "failed", outcome)

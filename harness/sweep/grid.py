@@ -271,8 +271,10 @@ def load_toml(path: Path, strategies_of: dict[str, tuple] | None = None, max_poi
         merged = {**top, **_lists_of(entry, f"{where}, [[configs]] #{i + 1}")}  # a config's own values win
         lists = {k: v for k, v in merged.items() if k in AXES}
         base = {k: v for k, v in merged.items() if k not in AXES}
-        for cfg in expand(lists, base, strategies_of, max_points - len(grid.points)):
+        for cfg in expand(lists, base, strategies_of, max_points):
             if cfg not in grid.resources:
                 grid.points.append(cfg)
                 grid.resources[cfg] = dict(res)
+        if len(grid.points) > max_points:  # checked per table: at most two tables' worth is ever built
+            raise _too_many(len(grid.points), max_points, where)
     return grid

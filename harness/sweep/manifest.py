@@ -134,6 +134,12 @@ def _parse_lines(data: bytes) -> tuple[list[dict], int]:
     return recs, end
 
 
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def snapshot_text(d: dict) -> str:
     """The manifest as JSON with one point per line: compact, and still read (and grepped) by eye."""
     head = json.dumps({**{k: v for k, v in d.items() if k != "points"}, "points": []}, indent=1, default=str)
@@ -253,9 +259,7 @@ class Ledger:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a line cut short by a killed writer stays on its own
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
             finally:
                 os.close(fd)
         self.refresh()

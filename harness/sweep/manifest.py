@@ -262,7 +262,10 @@ class Ledger:
                 write_all(fd, data)
             finally:
                 os.close(fd)
-        self.refresh()
+        # the lock is held and the view was current: what follows the offset is what we just wrote
+        for rec in records:
+            self.view.apply(rec)
+        self._offset = size + len(data)
 
     def _new_journal(self) -> None:
         self._jid = uuid.uuid4().hex

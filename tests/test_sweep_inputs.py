@@ -65,6 +65,8 @@ def _one_line(capsys) -> str:
     ("[[configs]]\ncolour = 'red'\n", "unknown field(s) in [[configs]] #1: colour"),
     ("seed = 1\nseeds = '1-2'\n", "both seed and seeds given"),
     ("seeds = '1-2'\n\xff = 1\n", "is not UTF-8 text"),
+    ("datasets = ''\n", "--datasets '' names nothing"),
+    ("[[configs]]\nbackends = ' , '\n", "--backends ' , ' names nothing"),
 ])
 def test_wrongly_typed_toml_is_one_line(tmp_path, text, words):
     f = tmp_path / "g.toml"
@@ -167,6 +169,8 @@ def test_toml_grids_are_bounded_too(tmp_path, capsys):
 @pytest.mark.parametrize("args, words", [
     (["--results-dir", ""], "--results-dir"),
     (["--results-dir", "  "], "--results-dir"),
+    (["--datasets", ","], "--datasets ',' names nothing"),
+    (["--point-timeout", "0"], "--point-timeout"),
     (["--ray-address", "127.0.0.1:1"], "--ray-address is for --executor ray"),
     (["--share-cores"], "--share-cores is for --executor ray"),
     (["--resources", "h100=1"], "--resources is for --executor ray"),
@@ -304,3 +308,43 @@ def test_a_crashed_point_names_the_signal(monkeypatch, tmp_path):
     out = run_point(RunConfig(dataset="synthetic").to_dict(), workdir=tmp_path / "w")
     assert not out["ok"] and out["reason"] == "killed by SIGKILL (signal 9): last words"
     assert not list((tmp_path / "w").iterdir())  # its private directory is gone
+
+
+def test_a_point_past_its_timeout_is_stopped_and_failed_saying_so(monkeypatch, tmp_path):
+    from harness.sweep import point
+
+    monkeypatch.setattr(point, "command", lambda *a, **k: [sys.executable, "-c", "import time; time.sleep(60)"])
+    out = run_point(RunConfig(dataset="synthetic").to_dict(), workdir=tmp_path / "w", timeout=0.5)
+    assert not out["ok"] and out["seconds"] < 30
+    assert out["reason"] == "ran past --point-timeout 0.5 s; stopped (killed by SIGTERM (signal 15))"
+    assert not list((tmp_path / "w").iterdir())
+
+
+@pytest.mark.parametrize("where", [f"{SWEEP_DIR}/journal.jsonl", f"{SWEEP_DIR}/claims", MANIFEST_NAME])
+def test_a_fifo_in_the_sweeps_own_places_is_refused_not_waited_on(tmp_path, where, capsys):
+    (tmp_path / SWEEP_DIR).mkdir()
+    os.mkfifo(tmp_path / where)
+    p = _harness(*QUICK, "--results-dir", str(tmp_path), timeout=60)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert f"{where} is in the way" in p.stderr
+    from harness.sweep.manifest import read_manifest
+
+    assert read_manifest(tmp_path) is None  # a reader does not hang either: nothing recorded there
+
+
+def test_a_fifo_claim_is_read_as_unreadable_not_waited_on(tmp_path):
+    from harness.sweep.claims import Claims, key_name, owner
+
+    os.mkfifo(tmp_path / key_name("p"))
+    who, _ = Claims(tmp_path, owner("me")).read(tmp_path / key_name("p"))
+    assert who is None
+
+
+def test_an_unreadable_manifest_is_refused_not_overwritten(tmp_path, capsys):
+    (tmp_path / MANIFEST_NAME).write_text('{"kind": "sweep-manifest", "points": [')  # hand-edited, broken
+    assert main([*QUICK, "--results-dir", str(tmp_path)]) == 2
+    assert "is not a readable sweep manifest" in _one_line(capsys)
+    assert (tmp_path / MANIFEST_NAME).read_text() == '{"kind": "sweep-manifest", "points": ['
+    (tmp_path / MANIFEST_NAME).write_text('{"rows": []}')  # some other JSON
+    assert main([*QUICK, "--results-dir", str(tmp_path)]) == 2
+    assert "is not a sweep manifest" in _one_line(capsys)

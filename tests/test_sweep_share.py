@@ -283,8 +283,9 @@ def test_a_sweep_killed_after_its_point_finished_is_adopted_not_rerun(tmp_path):
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     work = tmp_path / SWEEP_DIR / "work"
     deadline = time.monotonic() + 300
-    while _point_meta(work) is None and time.monotonic() < deadline:
+    while _point_meta(work) is None and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
+    assert proc.poll() is None, "the sweep ended before its point started"
     os.kill(proc.pid, signal.SIGSTOP)  # the child runs on; the driver cannot store its result
     try:
         while not list(work.glob("*/run-*.json")) and time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..results import now_iso, read_json
 from ..schema import validate_result
+from ..tempfiles import remove_stale
 from .claims import Claims, owner
 from .manifest import Ledger, point_id
 from .match import point_key, result_config
@@ -31,7 +32,7 @@ def holder_text(h: dict) -> str:
 class Book:
     def __init__(self, results_dir: Path, executor: str = "local"):
         self.results_dir = Path(results_dir)
-        self.ledger = Ledger(self.results_dir)
+        self.ledger = Ledger(self.results_dir, strict=True)
         self.ledger.check_layout()
         self.id = f"{time.strftime('%Y%m%dT%H%M%S')}-{platform.node()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.who = owner(self.id, executor=executor)
@@ -49,6 +50,7 @@ class Book:
         """Register this sweep and its points; reap dead sweeps and claims. Notes on what was reaped."""
         with self.ledger.locked():
             view = self.ledger.refresh()
+            remove_stale(self.ledger.dir)  # temporaries of writers killed mid-write
             self.live.acquire(self.id)
             notes = self._reap()
             recs = [self._rec("sweep", grid=spec, points=len(points), executor=self.who.get("executor"),

@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..files import read_bounded
 from ..results import now_iso
 from ..tempfiles import host_tag, mkstemp, remove_stale, writer_alive
 
@@ -94,7 +95,7 @@ class Claims:
         FileNotFoundError when there is no claim."""
         mtime = path.stat().st_mtime
         try:
-            data = json.loads(path.read_bytes()[:65536])
+            data = json.loads(read_bounded(path, 65536, "a claim"))  # a FIFO in its place: refused
         except FileNotFoundError:
             raise
         except (OSError, ValueError):

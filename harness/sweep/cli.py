@@ -102,8 +102,10 @@ LIST_HELP = {
 @click.option("--dry-run", is_flag=True, help="List the points (found or pending) and run nothing.")
 @click.option("--max-points", type=click.IntRange(min=1), default=MAX_POINTS, show_default=True,
               help="Refuse a grid of more points than this (a range such as 1-10000000 is most likely a typo).")
+@click.option("--point-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop a point still running after this long and fail it, saying so (default: no limit).")
 def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir, data_dir, window, save_params,
-          dry_run, max_points, **lists):
+          dry_run, max_points, point_timeout, **lists):
     """Run a grid of `harness run` points (from lists, or GRID_FILE, a TOML file), each in its own
     process; points that already have a result in --results-dir are skipped (matched by
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
@@ -145,7 +147,7 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
 
     try:
         outcome = run_sweep(grid, results_dir, run_points, env=env, save_params=save_params,
-                            executor_name=executor, **extra)
+                            executor_name=executor, point_timeout=point_timeout, **extra)
     except RayUnavailable as e:
         raise click.UsageError(str(e)) from None
     except SweepInterrupted as e:

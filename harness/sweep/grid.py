@@ -86,7 +86,12 @@ def parse_names(text: str | list) -> list[str]:
 def _axis_values(name: str, value, max_points: int = MAX_POINTS) -> list:
     if value is None:
         return [None]
-    return parse_ints(value, name, max_points) if name in INT_AXES else parse_names(value)
+    if name in INT_AXES:
+        return parse_ints(value, name, max_points)
+    names = parse_names(value)
+    if not names:  # '' or ',' would make a grid of no points: a sweep that passes on nothing
+        raise GridError(f"--{name} {value!r} names nothing; name at least one, or leave it out for the default")
+    return names
 
 
 def _pairs(backends: list, strategies: list, strategies_of: dict[str, tuple] | None) -> list[tuple]:

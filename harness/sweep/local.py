@@ -19,13 +19,13 @@ from .point import run_point
 
 def run_local(points: list[RunConfig], *, on_start: Callable, on_finish: Callable, claim: Callable | None = None,
               host_slot: Callable | None = None, workdir: Path | None = None, env: dict | None = None,
-              save_params: bool = False, **_ignored) -> None:
+              save_params: bool = False, point_timeout: float | None = None, **_ignored) -> None:
     for cfg in points:
         with host_slot() if host_slot is not None else contextlib.nullcontext():
             if claim is not None and not claim(cfg):
                 continue
             on_start(cfg)
             out = run_point(cfg.to_dict(), cotenants=0, save_params=save_params, env=env,
-                            where={"executor": "local"}, workdir=workdir, keep=True)
+                            where={"executor": "local"}, workdir=workdir, keep=True, timeout=point_timeout)
             out["cotenants_max"] = 0
             on_finish(cfg, out)

@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -58,6 +59,28 @@ def _new_point(config: dict | None) -> dict:
             "sweeps": [], "failures": [], "updated": None, "by": None}
 
 
+_TYPES = {"state": str, "reason": str, "result": str, "attempts": int, "sweeps": list, "failures": list,
+          "updated": str, "by": dict, "config": dict}
+
+
+def _clean(p: dict) -> dict:
+    """A point of a snapshot with every field of its type (a hand-edited manifest may hold anything):
+    a field of another type takes its default."""
+    e = _new_point(None)
+    for k, v in p.items():
+        if k in _TYPES and isinstance(v, _TYPES[k]) and not isinstance(v, bool):
+            e[k] = v
+    e["sweeps"] = [s for s in e["sweeps"] if isinstance(s, str)]
+    e["failures"] = [f for f in e["failures"] if isinstance(f, dict)]
+    return e
+
+
+def _typed(v, kind: type, none: bool = False):
+    if (v is None and none) or (isinstance(v, kind) and not isinstance(v, bool)):
+        return v
+    raise TypeError(f"{v!r} is not a {kind.__name__}")
+
+
 class View:
     """Every sweep and every point, folded from the snapshot and the journal's records."""
 
@@ -72,41 +95,50 @@ class View:
         points = {}
         for p in d["points"]:
             if isinstance(p, dict) and isinstance(p.get("id"), str):
-                points[p["id"]] = {**_new_point(p.get("config")), **{k: v for k, v in p.items() if k != "id"}}
+                points[p["id"]] = _clean(p)
         sweeps = d.get("sweeps")
-        if not isinstance(sweeps, dict):  # a version-1 manifest: one sweep, its grid
+        if isinstance(sweeps, dict):
+            sweeps = {k: v for k, v in sweeps.items() if isinstance(v, dict)}
+        else:  # a version-1 manifest: one sweep, its grid
             sweeps = {"v1": {"grid": d.get("grid"), "started": d.get("created"), "state": "ended"}}
             for e in points.values():
                 e["sweeps"] = ["v1"]
         return cls(sweeps, points)
 
     def apply(self, rec: dict) -> None:
+        """Fold one journal record; TypeError for a record whose fields are not of their types
+        (the caller skips it: a journal may have been edited by hand)."""
         op = rec.get("op")
-        if op == "sweep":
-            self.sweeps[rec["sweep"]] = {k: v for k, v in rec.items() if k not in ("op", "sweep")}
-        elif op == "sweep-end":
-            self.sweeps.setdefault(rec["sweep"], {}).update(state=rec.get("state"), ended=rec.get("at"),
-                                                             outcome=rec.get("outcome"))
+        if op in ("sweep", "sweep-end"):
+            sid = _typed(rec.get("sweep"), str)
+            if op == "sweep":
+                self.sweeps[sid] = {k: v for k, v in rec.items() if k not in ("op", "sweep")}
+            else:
+                self.sweeps.setdefault(sid, {}).update(state=rec.get("state"), ended=rec.get("at"),
+                                                       outcome=rec.get("outcome"))
         elif op == "add":
-            e = self.points.setdefault(rec["id"], _new_point(rec.get("config")))
+            e = self.points.setdefault(_typed(rec.get("id"), str), _new_point(None))
             if e["config"] is None:
-                e["config"] = rec.get("config")
+                e["config"] = _typed(rec.get("config"), dict, none=True)
             if rec.get("sweep") not in e["sweeps"]:
-                e["sweeps"].append(rec.get("sweep"))
+                e["sweeps"].append(_typed(rec.get("sweep"), str))
         elif op == "state":
             self._state(rec)
 
     def _state(self, rec: dict) -> None:
-        e = self.points.setdefault(rec["id"], _new_point(rec.get("config")))
-        state = rec["state"]
+        state = rec.get("state")
+        if state not in STATES:
+            raise TypeError(f"unknown state {state!r}")
+        reason, result = _typed(rec.get("reason"), str, none=True), _typed(rec.get("result"), str, none=True)
+        e = self.points.setdefault(_typed(rec.get("id"), str), _new_point(None))
         if state == "running":
             e["attempts"] += 1
         if state == "failed":
-            e["failures"].append({"reason": rec.get("reason"), "sweep": rec.get("sweep"), "at": rec.get("at")})
-        e.update(state=state, reason=rec.get("reason"), updated=rec.get("at"),
+            e["failures"].append({"reason": reason, "sweep": rec.get("sweep"), "at": rec.get("at")})
+        e.update(state=state, reason=reason, updated=rec.get("at"),
                  by={k: rec.get(k) for k in ("sweep", "host", "pid")})
-        if rec.get("result") is not None:
-            e["result"] = rec["result"]
+        if result is not None:
+            e["result"] = result
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
@@ -150,8 +182,9 @@ def snapshot_text(d: dict) -> str:
 class Ledger:
     """The manifest of one results directory: its snapshot, its journal and their lock."""
 
-    def __init__(self, results_dir: Path):
+    def __init__(self, results_dir: Path, strict: bool = False):
         self.results_dir = Path(results_dir)
+        self.strict = strict  # a sweep's own ledger: an unreadable manifest is refused, not overwritten
         self.path = self.results_dir / MANIFEST_NAME
         self.dir = self.results_dir / SWEEP_DIR
         self.journal = self.dir / JOURNAL
@@ -161,10 +194,12 @@ class Ledger:
         self._loaded = False
 
     def check_layout(self) -> None:
-        """Refuse (SweepLayoutError) when a directory sits where a file goes, or the reverse."""
+        """Refuse (SweepLayoutError) anything but a directory where one goes, or anything but a
+        regular file (a directory, a FIFO, a device, a symbolic link) where a file goes."""
         for path, want_dir in ((self.path, False), (self.dir, True), (self.journal, False),
-                               (self.dir / LOCK, False)):
-            if path.is_symlink() or (path.exists() and path.is_dir() != want_dir):
+                               (self.dir / LOCK, False), (self.dir / "claims", True), (self.dir / "live", True),
+                               (self.dir / "work", True)):
+            if path.is_symlink() or (path.exists() and not (path.is_dir() if want_dir else path.is_file())):
                 what = "a directory" if want_dir else "a regular file"
                 raise SweepLayoutError(f"{path} is in the way: the sweep keeps {what} there; move it away")
 
@@ -190,10 +225,18 @@ class Ledger:
                                     f"{e.strerror or e}); finished results are on disk, run the sweep "
                                     "again to resume") from e
 
+    def _open_journal(self):
+        """The journal opened for reading, never blocking (a FIFO in its place is refused)."""
+        fd = os.open(self.journal, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SweepLayoutError(f"{self.journal} is in the way: the sweep keeps a regular file there; move it away")
+        return os.fdopen(fd, "rb")
+
     def _head(self) -> tuple[str | None, int]:
         """The journal's id and the length of its first line; (None, 0) when there is none."""
         try:
-            with open(self.journal, "rb") as f:
+            with self._open_journal() as f:
                 head = f.readline(4096)
         except FileNotFoundError:
             return None, 0
@@ -207,7 +250,7 @@ class Ledger:
         _, head = self._head()
         start = max(offset, head)
         try:
-            with open(self.journal, "rb") as f:
+            with self._open_journal() as f:
                 f.seek(start)
                 data = f.read()
         except FileNotFoundError:
@@ -219,8 +262,15 @@ class Ledger:
         """The whole view: snapshot, then the journal's records it does not hold yet."""
         try:
             snap = json.loads(read_bounded(self.path, None, "the sweep manifest"))
-        except (OSError, FileRefused, ValueError):
+        except FileNotFoundError:
             snap = {}
+        except (OSError, FileRefused, ValueError) as e:  # UnicodeDecodeError, RecursionError's kin too
+            if self.strict:  # it would be overwritten, and what it holds lost: refuse instead
+                raise SweepLayoutError(f"{self.path} is not a readable sweep manifest ({str(e)[:200]}); "
+                                       "move it away (nothing was run)") from None
+            snap = {}
+        if self.strict and snap != {} and (not isinstance(snap, dict) or snap.get("kind") != "sweep-manifest"):
+            raise SweepLayoutError(f"{self.path} is not a sweep manifest; move it away (nothing was run)")
         self.view, self._loaded = View.from_snapshot(snap), True
         j = snap.get("journal") if isinstance(snap, dict) else None
         jid, _ = self._head()

@@ -96,15 +96,23 @@ def _child_env(cfg: RunConfig, env: dict | None, cotenants: int | None) -> dict:
     return child_env
 
 
-def _wait(proc: subprocess.Popen) -> tuple[str, str]:
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        return proc.communicate()
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None) -> tuple[str, str, bool]:
+    """(stdout, stderr, whether the child ran past `timeout` seconds and was stopped)."""
+    try:
+        return (*proc.communicate(timeout=timeout), False)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        return (*proc.communicate(), True)
     except BaseException:  # interrupted or cancelled: take the child down with us
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         raise
 
 
@@ -125,8 +133,10 @@ def read_back(d: Path, out: dict) -> dict:
 
 
 def run_point(cfg_dict: dict, *, cotenants: int | None = 0, save_params: bool = False, env: dict | None = None,
-              where: dict | None = None, workdir: Path | None = None, keep: bool = False) -> dict:
+              where: dict | None = None, workdir: Path | None = None, keep: bool = False,
+              timeout: float | None = None) -> dict:
     """Run one point; return {"ok", "result" | "reason", "npz", "where", "seconds", ...}.
+    A child still running after `timeout` seconds is stopped and the point fails, saying so.
 
     `where` (node id, assigned resources) is filled in by the executor; hostname and pid here.
     With `keep`, a finished point's private directory is left for the caller (`out["workdir"]`),
@@ -147,9 +157,11 @@ def run_point(cfg_dict: dict, *, cotenants: int | None = 0, save_params: bool = 
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=_die_with_parent)  # noqa: PLW1509 (only a prctl, no locks)
         atomic_write_text(d / META, json.dumps({**meta, "child": process_record(proc.pid)}) + "\n")
-        stdout, stderr = _wait(proc)
+        stdout, stderr, late = _wait(proc, timeout)
         out["seconds"] = time.monotonic() - t0
         out["stdout_tail"] = stdout[-2000:]
+        if late:
+            return {**out, "reason": f"ran past --point-timeout {timeout:g} s; stopped ({exit_reason(proc.returncode)})"}
         if proc.returncode != 0:
             return {**out, "reason": _reason(proc.returncode, stderr)}
         out = read_back(d, out)

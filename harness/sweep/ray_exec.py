@@ -48,7 +48,7 @@ class Tenants:
         return [p for here in self.nodes.values() for p in here]
 
 
-def ray_point(cfg_dict: dict, tenants, save_params: bool, env: dict) -> dict:
+def ray_point(cfg_dict: dict, tenants, save_params: bool, env: dict, timeout: float | None = None) -> dict:
     """The task body, on a worker: register with the co-tenant ledger, run the point, return data.
 
     No ray.get before the child finishes: Ray lends a task's CPUs to other tasks while it blocks
@@ -61,7 +61,7 @@ def ray_point(cfg_dict: dict, tenants, save_params: bool, env: dict) -> dict:
     where = {"executor": "ray", "node_id": node, "assigned_resources": ctx.get_assigned_resources()}
     tenants.enter.remote(node, pid)  # calls from one worker to one actor run in order
     try:
-        out = run_point(cfg_dict, cotenants=None, save_params=save_params, env=env, where=where)
+        out = run_point(cfg_dict, cotenants=None, save_params=save_params, env=env, where=where, timeout=timeout)
     finally:
         counts = ray.get(tenants.leave.remote(node, pid))
     out["cotenants_at_start"], out["cotenants_max"] = counts["at_start"], counts["most"]
@@ -134,7 +134,8 @@ def check_address(address: str | None) -> None:
 
 def run_ray(points: list[RunConfig], *, on_start: Callable, on_finish: Callable, resources_for: Callable,
             claim: Callable | None = None, env: dict | None = None, save_params: bool = False,
-            address: str | None = None, share_cores: bool = False, **_ignored) -> None:
+            address: str | None = None, share_cores: bool = False, point_timeout: float | None = None,
+            **_ignored) -> None:
     """Submit every point this sweep may claim as a Ray task, then collect them. A point no
     alive node can hold fails at once, saying what it needs and what the nodes offer."""
     ray = _ray()
@@ -156,7 +157,7 @@ def run_ray(points: list[RunConfig], *, on_start: Callable, on_finish: Callable,
                 on_finish(cfg, {"ok": False, "reason": why, "where": {"executor": "ray"}})
                 continue
             refs[task.options(**opts, runtime_env=runtime_env).remote(cfg.to_dict(), tenants, save_params,
-                                                                        dict(env or {}))] = (cfg, opts)
+                                                                        dict(env or {}), point_timeout)] = (cfg, opts)
         _collect(ray, refs, tenants, on_start, on_finish)
     except BaseException:
         for ref in refs:

@@ -156,31 +156,28 @@ class Claims:
             with contextlib.suppress(OSError):
                 os.utime(path)
 
-    def live(self) -> list[dict]:
-        """The owners of every live claim in the directory (ours included)."""
-        out = []
+    def _judged(self):
+        """(path, owner record or {}, alive) for every claim file in the directory (ours: alive)."""
         for path in self._files():
             try:
                 who, mtime = self.read(path)
             except FileNotFoundError:
                 continue
-            if path in self.held.values() or owner_alive(who, mtime):
-                out.append(who or {})
-        return out
+            yield path, who or {}, path in self.held.values() or owner_alive(who, mtime)
+
+    def live(self) -> list[dict]:
+        """The owners of every live claim in the directory (ours included)."""
+        return [who for _, who, alive in self._judged() if alive]
 
     def break_dead(self) -> list[dict]:
         """Remove every claim whose owner is dead (and their writers' temporaries); the owners removed."""
         remove_stale(self.dir)
         gone = []
-        for path in self._files():
-            try:
-                who, mtime = self.read(path)
-            except FileNotFoundError:
-                continue
-            if path not in self.held.values() and not owner_alive(who, mtime):
+        for path, who, alive in self._judged():
+            if not alive:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-                    gone.append(who or {})
+                    gone.append(who)
         return gone
 
     def _files(self) -> list[Path]:

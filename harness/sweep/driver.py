@@ -73,7 +73,8 @@ class _Run:
 
     def __init__(self, book: Book, results_dir: Path, outcome: SweepOutcome, progress: SweepProgress):
         self.book, self.results_dir, self.outcome, self.progress = book, results_dir, outcome, progress
-        self.busy: list[RunConfig] = []
+        self.busy: list[RunConfig] = []  # points other live sweeps hold now, and who they are
+        self.holders: set[str] = set()
 
     def claim(self, cfg: RunConfig) -> bool:
         status, info = self.book.claim(cfg)
@@ -85,6 +86,7 @@ class _Run:
             self.progress.elsewhere(cfg, info, failed=True)
         elif status == "busy":
             self.busy.append(cfg)
+            self.holders.add(info)
         return status == "mine"
 
     def on_start(self, cfg: RunConfig) -> None:
@@ -137,10 +139,11 @@ def _start(book: Book, grid: Grid, results_dir: Path, outcome: SweepOutcome) -> 
 def _execute(run: _Run, todo: list[RunConfig], executor: Callable, kwargs: dict) -> None:
     """Run `todo`; wait for the points other sweeps hold, then offer them again, until none is left."""
     while todo:
-        run.busy = []
+        run.busy, run.holders = [], set()
         executor(todo, on_start=run.on_start, on_finish=run.on_finish, claim=run.claim, **kwargs)
         if run.busy:
-            run.progress.note(f"waiting for {len(run.busy)} point(s) another sweep is running")
+            run.progress.note(f"waiting for {len(run.busy)} point(s) that {'; '.join(sorted(run.holders))} "
+                              f"{'is' if len(run.holders) == 1 else 'are'} running")
             todo = run.book.wait_for_any(run.busy)
         else:
             todo = []

@@ -3,12 +3,15 @@ and the bench result that records it (built here, not in the CLI)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .backend import Session, Steps, refuse_interpreted
 from .config import BenchConfig
 from .data import Dataset
 from .draws import pass_steps
+from .errors import BackendFailure, HarnessError, UsageError
 from .kernels import count_kernels
+from .plugins import one_line
 from .results import now_iso
 from .spec import init_params
 from .targets import Matrix, Target, get_variant
@@ -20,7 +23,7 @@ class StepFeeder:
 
     def __init__(self, steps: Steps, window: int):
         if len(steps) < window:
-            raise ValueError(f"window {window} is larger than the pass ({len(steps)} examples)")
+            raise UsageError(f"--window {window} is larger than the pass ({len(steps)} examples)")
         self.steps, self.window, self.pos = steps, window, 0
 
     def next(self) -> Steps:
@@ -34,7 +37,7 @@ class StepFeeder:
 def make_session(t: Target, config: BenchConfig) -> Session:
     """A session of `t` at the configuration's initial parameters (its seed, dtype, variant)."""
     variant = get_variant(config.variant)
-    t.backend.environment(t.device)  # pins precision before the session
+    # session() applies the settings it trains under itself (environment() only describes them)
     session = t.backend.session(variant=variant, params=init_params(config.seed, config.dtype, variant),
                                 dtype=config.dtype, device=t.device, strategy=t.strategy)
     refuse_interpreted(session, "harness bench")
@@ -76,6 +79,41 @@ def time_target(t: Target, config: BenchConfig, data: Dataset, *,
     return row
 
 
+@dataclass
+class MatrixTiming:
+    rows: list[dict] = field(default_factory=list)  # one per target measured
+    refused: list[dict] = field(default_factory=list)  # {"backend", "strategy", "device", "reason"}
+    errors: list[HarnessError] = field(default_factory=list)  # what refused them, in order
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every target was measured; else the gravest of the refusals (2 usage, 1 failure)."""
+        return max((e.exit_code for e in self.errors), default=0)
+
+    def refusal_notes(self) -> list[str]:
+        return [f"{r['backend']}:{r['strategy']}@{r['device']} refused: {r['reason']}" for r in self.refused]
+
+
+def time_matrix(targets: list[Target], config: BenchConfig, data: Dataset, *,
+                on_target: Callable[[Target], None] | None = None) -> MatrixTiming:
+    """`time_target` for each target in turn. A target refused on the way (a device or strategy
+    that cannot be timed here, a backend that raises: a BackendFailure, exit 1) is recorded with
+    why and the others are still timed: rows already measured are never thrown away."""
+    out = MatrixTiming()
+    for t in targets:
+        if on_target:
+            on_target(t)
+        try:
+            out.rows.append(time_target(t, config, data))
+        except Exception as e:  # noqa: BLE001 - a plugin's bug is named like `run` names it
+            if not isinstance(e, HarnessError):
+                e = BackendFailure(f"backend {t.backend.name!r} strategy {t.strategy!r} failed: {one_line(e)}")
+            out.errors.append(e)
+            out.refused.append({"backend": t.backend.name, "strategy": t.strategy, "device": t.device,
+                                "reason": str(e)})
+    return out
+
+
 def add_speedups(rows: list[dict]) -> list[dict]:
     """Speed-up of each row over the slowest row on the same device."""
     for r in rows:
@@ -84,14 +122,14 @@ def add_speedups(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def bench_result(config: BenchConfig, matrix: Matrix, data: Dataset, rows: list[dict]) -> dict:
-    """The bench result: the timed rows (with speed-ups), what the matrix left out and why, the
-    configuration and the environment."""
+def bench_result(config: BenchConfig, matrix: Matrix, data: Dataset, timed: MatrixTiming) -> dict:
+    """The bench result: the rows measured (with speed-ups), what the matrix left out and what was
+    refused on the way, and why, the configuration and the environment."""
     return {
         "kind": "bench", "created": now_iso(), "variant": config.variant, "dataset": data.name,
         "seed": config.seed, "dtype": config.dtype, "window": config.window, "rounds": config.rounds,
-        "rows": add_speedups(rows), "skipped": matrix.skipped, "notes": matrix.notes, "environment": environment(),
-        "config": config.to_dict(),
+        "rows": add_speedups(timed.rows), "skipped": matrix.skipped + timed.refused,
+        "notes": matrix.notes + timed.refusal_notes(), "environment": environment(), "config": config.to_dict(),
     }
 
 

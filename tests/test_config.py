@@ -209,7 +209,8 @@ def test_sweep_lists_are_checked_before_any_point(tmp_path, capsys, args, words)
     ("window = 0\n", "--window 0"),
     ("[[configs]]\nlimit = -5\n", "--limit -5"),
     ("[[configs]]\nthreads = 5000\n", "--threads 5000"),
-    ("seed = 1.5\n", "--seed 1.5"),
+    ("seed = 4294967296\n", "--seed 4294967296"),
+    ("seed = 1.5\n", "seed = 1.5 should be an integer"),  # the grid's own type check comes first
 ])
 def test_sweep_grid_files_are_checked_before_any_point(tmp_path, capsys, toml, words):
     grid = tmp_path / "grid.toml"

@@ -5,7 +5,7 @@ One module per command, each building its record through the module it belongs t
     backends  what is installed (harness.plugins)
     run       one training run (harness.run)            parity  the cross-backend checks (harness.parity)
     bench     the timing matrix (harness.bench)         report  REPORT.md, --compare (harness.report)
-    sweep     a grid of runs (harness.sweep)
+    sweep     a grid of runs (harness.sweep)              data    fetch, list (harness/data/command.py)
 
 `options` holds what several commands share (option sets, callbacks, bounds taken from
 harness.config's rules), `tables` the rich tables that are more than a loop over rows. A new
@@ -20,6 +20,7 @@ import sys
 
 import click
 
+from ..data.command import data
 from ..errors import HarnessError, ResultWriteError, UsageError
 from ..signals import (
     EXIT_INTERRUPTED,
@@ -33,6 +34,7 @@ from .bench import bench
 from .options import (  # noqa: F401 -- also importable from here, as before
     SEED,
     _dir_not_empty,
+    _err,
     _list_not_empty,
     _names,
     _set_threads,
@@ -48,10 +50,6 @@ from .tables import parity_table as _parity_table  # noqa: F401 -- its old name 
 
 EXIT_USAGE = 2
 HarnessUsageError = UsageError  # a user mistake found by the CLI itself (its old name here)
-
-
-def _err(msg: str) -> None:
-    click.echo(f"harness: error: {msg}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,3 +113,4 @@ cli.add_command(parity)
 cli.add_command(report)
 cli.add_command(bench)
 cli.add_command(sweep)
+cli.add_command(data)  # `harness data fetch|list`: its own module, harness/data/command.py

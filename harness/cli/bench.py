@@ -5,14 +5,14 @@ import click
 from rich.console import Console
 
 from .. import plugins
-from ..bench import bench_result, result_stem, time_target
+from ..bench import bench_result, result_stem, time_matrix
 from ..config import BenchConfig
 from ..data import load_dataset, resolve_data_dir
 from ..errors import UsageError
 from ..progress import out_console
 from ..results import ensure_writable, write_result
 from ..targets import resolve_matrix
-from .options import _list_not_empty, _names, bounds, common_options
+from .options import _err, _list_not_empty, _names, bounds, common_options
 from .tables import bench_table
 
 
@@ -42,14 +42,18 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     ensure_writable(results_dir)
     data = load_dataset(c.dataset, resolve_data_dir(data_dir), dtype=c.dtype, seed=c.seed)
     console = Console(stderr=True)
-    rows = []
-    for t in m.targets:
-        console.print(f"timing {t.label_with_device} ({rounds} rounds of {window} examples after a warm-up round)...")
-        rows.append(time_target(t, c, data))
-    result = bench_result(c, m, data, rows)
+    timed = time_matrix(m.targets, c, data,
+                        on_target=lambda t: console.print(f"timing {t.label_with_device} ({rounds} rounds of "
+                                                          f"{window} examples after a warm-up round)..."))
+    if not timed.rows:  # nothing measured: the first refusal is the answer
+        raise timed.errors[0]
+    result = bench_result(c, m, data, timed)
     out_console().print(bench_table(result, data.name, c.kernels))
-    for note in m.notes:  # what the matrix left out, and why
+    for note in result["notes"]:  # what the matrix left out or refused, and why
         click.echo(f"note: {note}")
     path = write_result(results_dir, result, stem=result_stem(c, m))
     click.echo(f"result: {path}")
-    return 0
+    if timed.refused:
+        _err(f"{len(timed.refused)} target(s) refused ({'; '.join(timed.refusal_notes())}); "
+             f"the {len(result['rows'])} measured are in {path}")
+    return timed.exit_code

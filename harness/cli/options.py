@@ -10,6 +10,11 @@ from ..config import RULES
 from ..spec import DTYPES, VARIANTS
 
 
+def _err(msg: str) -> None:
+    """A one-line error on stderr, as `harness` prints every usage error."""
+    click.echo(f"harness: error: {msg}", err=True)
+
+
 def _names(text: str | None) -> list[str] | None:
     """A comma-separated option (--backends, --strategies, --devices) as a list; None: not given."""
     return [s.strip() for s in text.split(",") if s.strip()] if text else None

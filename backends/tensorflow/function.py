@@ -1,0 +1,46 @@
+"""`function`: one tf.function call per example. The step (forward, GradientTape, the spec's
+update assigned to the variables) is traced once per variant, dtype and spec, shared by every
+session, which passes its own variables; the chunk is split into per-example tensors once."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from harness.backend import Steps
+from harness.spec import Variant
+
+from . import network, optim
+from .base import TFSession
+
+
+@functools.cache
+def train_step(variant: Variant, key: tuple):
+    """step(params, state, x, target, label, lr, mask) -> loss: one example, variables updated."""
+    net = network.build(variant, key)
+
+    def step(params, state, x, target, label, lr, mask):
+        with tf.GradientTape() as tape:
+            loss = net.loss(network.as_dict(params), x, target, label, mask)
+        optim.apply(variant, params, state, tape.gradient(loss, params), lr)
+        return loss
+
+    return tf.function(step, autograph=False)
+
+
+class FunctionSession(TFSession):
+    strategy = "function"
+    grads_jit = False
+
+    def train_steps(self, steps: Steps) -> np.ndarray:
+        n = len(steps)
+        if n == 0:
+            return np.zeros(0)
+        x, target, label, lr, mask = self._inputs(steps)
+        step = train_step(self.variant, self.key)
+        with tf.device(self.device):
+            per = [tf.split(t, n) for t in (x, target, label)] + [tf.unstack(lr)]
+            masks = [None] * n if mask is None else tf.split(mask, n)
+            losses = [step(self.params, self.state, *ex, m) for *ex, m in zip(*per, masks)]
+            return tf.stack(losses).numpy().astype(np.float64)

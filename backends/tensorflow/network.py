@@ -1,0 +1,79 @@
+"""The network and the losses of docs/spec.md in TensorFlow ops, channels-last (layout.py).
+
+Imports tensorflow at its top: the sessions import this module, and they are built only
+after settings.load() imported tensorflow under the backend's settings.
+
+Parameters are a dict name -> tensor or tf.Variable in layout.TF_SHAPES. H2 is one
+tf.nn.conv2d per group of output planes over the H1 planes the group shares
+(harness.tables.h2_groups), concatenated in output order: TensorFlow's grouped
+convolution would do it in one call, but has no gradient on the CPU outside XLA.
+The padding value and H2's table are read from harness.spec when a Net is built.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from harness import spec, tables
+from harness.spec import PARAM_NAMES, Variant
+
+IMPL = {"conv": "tf.nn.conv2d NHWC/HWIO; H2 one conv2d per group of output planes over the H1 planes "
+                "they share (tf.gather on channels), concatenated"}
+
+
+def spec_key() -> tuple:
+    """What a Net reads from harness.spec when it is built: the padding, H2's table."""
+    return float(spec.PAD_VALUE), spec.PAD, tuple(tuple(ins) for ins in spec.H2_INPUTS)
+
+
+def _identity(t):
+    return t
+
+
+class Net:
+    """LeCun et al. 1989 as TensorFlow ops for `variant`, under the spec as it stood when built."""
+
+    def __init__(self, variant: Variant, key: tuple):
+        if key != spec_key():
+            raise ValueError("a Net is built under the spec it is keyed by")
+        self.variant = variant
+        self.act = {"tanh": tf.tanh, "relu": tf.nn.relu}[variant.hidden_activation]
+        self.out_act = {"tanh": tf.tanh, "linear": _identity}[variant.output_activation]
+        if variant.loss not in ("mse", "xent"):
+            raise ValueError(f"unknown loss {variant.loss!r}")
+        self.pad_value, pad, _ = key
+        self.paddings = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
+        # (the H1 planes a group reads, its output planes as a slice of H2w's last axis)
+        self.groups = [(np.array(ins, np.int32), slice(outs[0], outs[-1] + 1)) for outs, ins in tables.h2_groups()]
+
+    def layers(self, p: dict, x, mask=None) -> dict:
+        """x (B, 16, 16, 1) -> each layer's output after its nonlinearity, NHWC; `mask` (B, 4, 4, 12)."""
+        xp = tf.pad(x, self.paddings, constant_values=self.pad_value)  # (B, 20, 20, 1)
+        h1 = self.act(tf.nn.conv2d(xp, p["H1w"], 2, "VALID") + p["H1b"])  # (B, 8, 8, 12)
+        h1p = tf.pad(h1, self.paddings, constant_values=self.pad_value)  # (B, 12, 12, 12)
+        sums = [tf.nn.conv2d(tf.gather(h1p, ins, axis=3), p["H2w"][..., outs], 2, "VALID")  # (B, 4, 4, |group|)
+                for ins, outs in self.groups]
+        h2 = self.act(tf.concat(sums, axis=3) + p["H2b"])  # (B, 4, 4, 12)
+        h2d = h2 if mask is None else h2 * mask  # dropout mask drawn by the core, already scaled
+        h3 = self.act(tf.matmul(tf.reshape(h2d, (-1, 192)), p["H3w"]) + p["H3b"])  # (B, 30), (H, W, C) order
+        out = self.out_act(tf.matmul(h3, p["outw"]) + p["outb"])  # (B, 10)
+        return {"H1": h1, "H2": h2, "H3": h3, "out": out}
+
+    def loss(self, p: dict, x, target, label, mask=None):
+        """The loss of docs/spec.md, averaged over the batch (one example in training)."""
+        out = self.layers(p, x, mask)["out"]
+        if self.variant.loss == "mse":
+            return tf.reduce_mean(tf.square(target - out))
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label, logits=out))
+
+
+@functools.cache
+def build(variant: Variant, key: tuple) -> Net:
+    return Net(variant, key)
+
+
+def as_dict(values) -> dict:
+    """A sequence in spec.PARAM_NAMES order -> {name: value}."""
+    return dict(zip(PARAM_NAMES, values))

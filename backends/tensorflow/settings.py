@@ -211,14 +211,15 @@ def threads_record(tf) -> dict:
 
 def record(tf) -> dict:
     """Everything above, as it stands, to record with a result."""
-    det = tf.config.experimental.get_deterministic_ops_enabled() if hasattr(
-        tf.config.experimental, "get_deterministic_ops_enabled") else None
+    # tf.config has no public getter for op determinism
+    from tensorflow.python.framework import config as tf_config
+
     return {
         "import": _STATE.get("import"),
         "log": _STATE.get("log"),
         "onednn": _STATE.get("onednn"),
         "threads": threads_record(tf),
-        "op_determinism": det if det is not None else "enable_op_determinism() called",
+        "op_determinism": tf_config.is_op_determinism_enabled(),
         "tensor_float_32": tf.config.experimental.tensor_float_32_execution_enabled(),
         "gpu_memory_growth": _STATE.get("gpu_memory_growth"),
         "TF_XLA_FLAGS": os.environ.get("TF_XLA_FLAGS", ""),

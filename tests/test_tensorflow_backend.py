@@ -104,6 +104,43 @@ def test_layout_copies_never_alias_and_checks_shapes():
         layout.to_canonical({**t, "H1w": p["H1w"]})  # canonical shape where the TF one belongs
 
 
+def test_internal_layout_of_the_compiled_loop():
+    """internal.Tables: TensorFlow layout -> the XLA loop's layout and back, one gather each way,
+    exact; H2 dense with zeros where planes are unconnected; H3w and outw transposed."""
+    from backends.tensorflow import internal
+    from harness.spec import h2w_dense
+
+    t = internal.Tables()
+    p = random_canonical(6, "float64")
+    tfp = layout.from_canonical(p)
+    inside = {k: np.concatenate([tfp[k].reshape(-1), [0.0]])[t.to[k]] for k in PARAM_NAMES}
+    assert {k: a.shape for k, a in inside.items()} == internal.SHAPES
+    np.testing.assert_array_equal(inside["H2w"], h2w_dense(p["H2w"]).reshape(12, 300))
+    assert not inside["H2w"][~t.h2_mask].any() and t.h2_mask.sum() == 12 * 8 * 25
+    np.testing.assert_array_equal(inside["H3w"], p["H3w"].T)
+    np.testing.assert_array_equal(inside["outw"], p["outw"].T)
+    np.testing.assert_array_equal(inside["H1b"], p["H1b"].reshape(12, 64))
+    for k in PARAM_NAMES:
+        np.testing.assert_array_equal(inside[k].reshape(-1)[t.back[k]], tfp[k])
+
+
+def test_adjoint_index_is_the_transpose_of_the_patch_gather():
+    """<patches(h), d> == <h, adjoint(d)> for any h, d: H2's written-out gradient folds the patches'
+    gradient back exactly (padding positions take none)."""
+    from backends.tensorflow import internal
+    from harness import tables
+
+    t = internal.Tables()
+    rng = np.random.default_rng(1)
+    h = rng.normal(size=12 * 64)
+    d = rng.normal(size=t.h2.shape)  # (300, 16), the patches' cotangent
+    inside = t.h2 < h.size
+    want = np.dot(tables.patches_numpy(h.reshape(12, 8, 8), t.h2)[inside], d[inside])
+    folded = np.concatenate([d.T.reshape(-1), [0.0]])[t.h2_adjoint].sum(axis=1)  # transposed, as the step reads it
+    assert np.dot(h, folded) == pytest.approx(want, rel=1e-12)
+    assert (t.h2_adjoint < d.size).sum() == inside.sum()  # each in-bounds read once, no more
+
+
 @pytest.mark.parametrize("name", VARIANT_NAMES)
 def test_gradients_come_back_canonical_and_match_torch_float64(name):
     """Layout conversion of gradients: every strategy's gradients equal torch's, tensor by tensor."""
@@ -257,14 +294,14 @@ def test_compiled_steps_are_traced_once_for_every_length_and_session():
     steps = make_steps(v, xla.CHUNK + 7, "float32", seed=9)
     a, b = tf_session(v, "float32", "xla"), tf_session(v, "float32", "xla")
     a.train_steps(steps.slice(0, 3))
-    run = xla.train_chunk(v, a.key)
+    run = xla.train_chunk(v, a.key, a.impl)
     traced = run.experimental_get_tracing_count()
     assert b.train_steps(steps).shape == (xla.CHUNK + 7,)  # a chunk of CHUNK, then one of 7
     a.train_steps(steps.slice(0, 11))
     assert run.experimental_get_tracing_count() == traced
     f1, f2 = tf_session(v, "float32", "function"), tf_session(v, "float32", "function")
     f1.train_steps(steps.slice(0, 2))
-    step = function.train_step(v, f1.key)
+    step = function.train_step(v, f1.key, f1.impl)
     traced = step.experimental_get_tracing_count()
     f2.train_steps(steps.slice(0, 5))
     assert step.experimental_get_tracing_count() == traced

@@ -1,8 +1,8 @@
 """What every TensorFlow session shares: parameters in tf.Variables (layout.py), inputs as
 tensors, evaluation, gradients for parity, the parameters read back in canonical layout.
 
-Imports tensorflow at its top (a strategy's module imports this one; the backend's face
-imports neither until a session is asked for). A strategy subclasses TFSession with its
+Importing it imports tensorflow through settings.load() (a strategy's module imports this
+one; the backend's face imports neither until a session is asked for). A strategy subclasses TFSession with its
 `train_steps` and says how its gradients are computed (`grads_jit`: None eager, False a
 tf.function, True an XLA-compiled tf.function), so parity checks each strategy's own program.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import tensorflow as tf
 
 from harness.backend import Steps
 from harness.spec import PARAM_NAMES, Variant
 
 from . import layout, network, optim, settings
+
+tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
 
 def loss_and_grads_fn(net: network.Net):
@@ -29,8 +30,8 @@ def loss_and_grads_fn(net: network.Net):
 
 
 @functools.cache
-def compiled_grads(variant: Variant, key: tuple, jit: bool):
-    return tf.function(loss_and_grads_fn(network.build(variant, key)), jit_compile=jit, autograph=False)
+def compiled_grads(variant: Variant, key: tuple, impl: str, jit: bool):
+    return tf.function(loss_and_grads_fn(network.build(variant, key, impl)), jit_compile=jit, autograph=False)
 
 
 @functools.cache
@@ -46,13 +47,14 @@ class TFSession:
 
     strategy = ""
     grads_jit: bool | None = None  # None: eager tape; False: tf.function; True: XLA
-    train_impl = network.IMPL["conv"]
+    impl = "conv"  # the training step's network (network.IMPL)
 
     def __init__(self, variant: Variant, params: dict[str, np.ndarray], dtype: str, device: str):
         settings.pin(tf)  # full float32 on GPUs, every session
         self.variant, self.dtype, self.device = variant, np.dtype(dtype), device
         self.key = network.spec_key()
-        self.net = network.build(variant, self.key)
+        self.net = network.build(variant, self.key, self.impl)
+        self._concrete: dict = {}
         tfp = layout.from_canonical(params, self.dtype)
         with tf.device(device):
             self.params = tuple(tf.Variable(tfp[k], name=k) for k in PARAM_NAMES)
@@ -66,6 +68,14 @@ class TFSession:
         mask = None if steps.mask is None else layout.nhwc(steps.mask).astype(dt, copy=False)
         with tf.device(self.device):
             return (*(tf.convert_to_tensor(a) for a in host), None if mask is None else tf.convert_to_tensor(mask))
+
+    def _call(self, fn, *args):
+        """fn(*args) through the concrete function it traced for args like these: a tf.function's
+        own call matches its 25 variable arguments against its signatures every time (~0.5 ms)."""
+        key = (fn, tuple(a is None for a in args))
+        if key not in self._concrete:
+            self._concrete[key] = fn.get_concrete_function(*args)
+        return self._concrete[key](*args)
 
     def _x(self, x: np.ndarray):
         with tf.device(self.device):
@@ -84,7 +94,7 @@ class TFSession:
         if len(steps) != 1:
             raise ValueError(f"loss_and_grads takes one example, got {len(steps)}")
         fn = (loss_and_grads_fn(self.net) if self.grads_jit is None
-              else compiled_grads(self.variant, self.key, self.grads_jit))
+              else compiled_grads(self.variant, self.key, self.impl, self.grads_jit))
         x, target, label, _, mask = self._inputs(steps)
         with tf.device(self.device):
             loss, grads = fn(self.params, x, target, label, mask)
@@ -99,6 +109,6 @@ class TFSession:
             sync()  # GPU: wait for queued kernels (on the CPU, ops have finished when they return)
 
     def environment(self) -> dict:
-        return {"strategy": self.strategy, "train_impl": self.train_impl, "eval_impl": network.IMPL["conv"],
+        return {"strategy": self.strategy, "train_impl": network.IMPL[self.impl], "eval_impl": network.IMPL["conv"],
                 "dtype": str(self.dtype), "device": self.device,
                 "threads": settings.threads_record(tf)}

@@ -4,12 +4,13 @@ dispatched eagerly from Python."""
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from harness.backend import Steps
 
-from . import network, optim
+from . import network, optim, settings
 from .base import TFSession
+
+tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
 
 class EagerSession(TFSession):

@@ -6,19 +6,20 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import tensorflow as tf
 
 from harness.backend import Steps
 from harness.spec import Variant
 
-from . import network, optim
+from . import network, optim, settings
 from .base import TFSession
+
+tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
 
 @functools.cache
-def train_step(variant: Variant, key: tuple):
+def train_step(variant: Variant, key: tuple, impl: str):
     """step(params, state, x, target, label, lr, mask) -> loss: one example, variables updated."""
-    net = network.build(variant, key)
+    net = network.build(variant, key, impl)
 
     def step(params, state, x, target, label, lr, mask):
         with tf.GradientTape() as tape:
@@ -32,15 +33,16 @@ def train_step(variant: Variant, key: tuple):
 class FunctionSession(TFSession):
     strategy = "function"
     grads_jit = False
+    impl = "conv"
 
     def train_steps(self, steps: Steps) -> np.ndarray:
         n = len(steps)
         if n == 0:
             return np.zeros(0)
         x, target, label, lr, mask = self._inputs(steps)
-        step = train_step(self.variant, self.key)
+        step = train_step(self.variant, self.key, self.impl)
         with tf.device(self.device):
             per = [tf.split(t, n) for t in (x, target, label)] + [tf.unstack(lr)]
             masks = [None] * n if mask is None else tf.split(mask, n)
-            losses = [step(self.params, self.state, *ex, m) for *ex, m in zip(*per, masks)]
+            losses = [self._call(step, self.params, self.state, *ex, m) for *ex, m in zip(*per, masks)]
             return tf.stack(losses).numpy().astype(np.float64)

@@ -1,7 +1,7 @@
 """The network and the losses of docs/spec.md in TensorFlow ops, channels-last (layout.py).
 
-Imports tensorflow at its top: the sessions import this module, and they are built only
-after settings.load() imported tensorflow under the backend's settings.
+Importing it imports tensorflow, through settings.load() (as every module of this package
+that uses tensorflow does), so the import always runs under the backend's settings.
 
 Parameters are a dict name -> tensor or tf.Variable in layout.TF_SHAPES. H2 is one
 tf.nn.conv2d per group of output planes over the H1 planes the group shares
@@ -14,13 +14,20 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import tensorflow as tf
 
 from harness import spec, tables
 from harness.spec import PARAM_NAMES, Variant
 
+from . import settings
+
+tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
+
 IMPL = {"conv": "tf.nn.conv2d NHWC/HWIO; H2 one conv2d per group of output planes over the H1 planes "
-                "they share (tf.gather on channels), concatenated"}
+                "they share (tf.gather on channels), concatenated",
+        "patches": "im2col, one example, channel-major inside the compiled loop: both convolutions as "
+                   "matmuls over patches gathered with harness.tables' index tables; H2 one dense "
+                   "(12, 300) @ (300, 16) product, zeros where planes are unconnected, with a written-out "
+                   "gradient (masked; col2im as gathers and a sum, no scatter)"}
 
 
 def spec_key() -> tuple:
@@ -61,16 +68,26 @@ class Net:
         out = self.out_act(tf.matmul(h3, p["outw"]) + p["outb"])  # (B, 10)
         return {"H1": h1, "H2": h2, "H3": h3, "out": out}
 
+    def output(self, p: dict, x, mask=None):
+        return self.layers(p, x, mask)["out"]
+
     def loss(self, p: dict, x, target, label, mask=None):
         """The loss of docs/spec.md, averaged over the batch (one example in training)."""
-        out = self.layers(p, x, mask)["out"]
+        return self.loss_of(self.output(p, x, mask), target, label)
+
+    def loss_of(self, out, target, label):
+        """mse: mean over the outputs of (target - out)^2; xent: softmax cross-entropy; batch mean."""
         if self.variant.loss == "mse":
             return tf.reduce_mean(tf.square(target - out))
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label, logits=out))
 
 
 @functools.cache
-def build(variant: Variant, key: tuple) -> Net:
+def build(variant: Variant, key: tuple, impl: str = "conv") -> Net:
+    """The network of `impl` (IMPL) for `variant`, under the spec `key` (spec_key())."""
+    if impl == "patches":
+        from .patchnet import PatchNet  # it subclasses Net: imported when asked for
+        return PatchNet(variant, key)
     return Net(variant, key)
 
 

@@ -17,9 +17,11 @@ the number of updates so far, in the session's dtype.
 """
 from __future__ import annotations
 
-import tensorflow as tf
-
 from harness.spec import Variant
+
+from . import settings
+
+tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
 
 def init_state(variant: Variant, params, dtype) -> tuple:

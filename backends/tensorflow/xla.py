@@ -2,9 +2,10 @@
 examples is a tf.while_loop inside the compiled function (as jax's scan), carrying the
 parameters and optimiser state as tensors, assigned to the variables once at its end.
 
-The compiled function takes a chunk padded to CHUNK examples and the number n to train on
-(the loop's trip count is a tensor), so one compilation serves every chunk length up to
-CHUNK; longer calls are split. It is traced once per variant, dtype and spec and shared by
+Inside the compiled function the parameters are carried in the layout of internal.py (the
+network of patchnet.py), converted once per call each way. It takes a chunk padded to CHUNK
+examples and the number n to train on (the loop's trip count is a tensor), so one
+compilation serves every chunk length up to CHUNK; longer calls are split. It is traced once per variant, dtype and spec and shared by
 every session, which passes its own variables.
 """
 from __future__ import annotations
@@ -12,39 +13,50 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import tensorflow as tf
 
 from harness.backend import Steps
-from harness.spec import Variant
+from harness.spec import PARAM_NAMES, Variant
 
-from . import network, optim
+from . import network, optim, settings
 from .base import TFSession
+
+tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
 CHUNK = 256  # examples per compiled call (harness run's default window)
 
 
 @functools.cache
-def train_chunk(variant: Variant, key: tuple):
+def train_chunk(variant: Variant, key: tuple, impl: str):
     """run(params, state, x, target, label, lr, mask, n) -> losses (CHUNK,): the first n examples."""
-    net = network.build(variant, key)
+    net = network.build(variant, key, impl)
 
     def run(params, state, x, target, label, lr, mask, n):
-        def body(i, p, s, losses):
-            with tf.GradientTape() as tape:
-                tape.watch(p)
-                loss = net.loss(network.as_dict(p), x[i][None], target[i][None], label[i][None],
-                                None if mask is None else mask[i][None])
-            p, s = optim.update(variant, p, s, tape.gradient(loss, p), lr[i])
-            return i + 1, list(p), tuple(s), losses.write(i, loss)
+        masks = None if mask is None else tf.transpose(tf.reshape(mask, (-1, 16, 12)), (0, 2, 1))  # (CHUNK, 12, 16)
 
-        carry = (tf.constant(0), [v.read_value() for v in params], tuple(v.read_value() for v in state),
-                 tf.TensorArray(x.dtype, size=x.shape[0]))
-        _, p, s, losses = tf.while_loop(lambda i, *_: i < n, body, carry)
-        for var, value in zip((*params, *state), (*p, *s)):
+        def body(i, q, s, losses):
+            with tf.GradientTape() as tape:
+                tape.watch(q)
+                loss = net.loss_internal(dict(zip(PARAM_NAMES, q)), x[i], target[i], label[i],
+                                         None if masks is None else masks[i])
+            q, s = optim.update(variant, q, s, tape.gradient(loss, q), lr[i])
+            return i + 1, list(q), tuple(s), losses.write(i, loss)
+
+        q, s = convert(net.to_internal, [v.read_value() for v in params], [v.read_value() for v in state])
+        _, q, s, losses = tf.while_loop(lambda i, *_: i < n, body,
+                                        (tf.constant(0), q, s, tf.TensorArray(x.dtype, size=x.shape[0])))
+        q, s = convert(net.from_internal, q, s)
+        for var, value in zip((*params, *state), (*q, *s)):
             var.assign(value)
         return losses.stack()
 
     return tf.function(run, jit_compile=True, autograph=False)
+
+
+def convert(fn, params, state) -> tuple[list, tuple]:
+    """Parameters and AdamW's moments (state = (m..., v..., t)) through a layout conversion `fn`."""
+    n = len(params)
+    moments = [fn(state[i:i + n]) for i in range(0, len(state) - 1, n)]
+    return list(fn(params)), (*[v for m in moments for v in m], *state[len(state) - 1:])
 
 
 def pad(a: np.ndarray, size: int) -> np.ndarray:
@@ -59,6 +71,7 @@ def pad(a: np.ndarray, size: int) -> np.ndarray:
 class XlaSession(TFSession):
     strategy = "xla"
     grads_jit = True
+    impl = "patches"
 
     def train_steps(self, steps: Steps) -> np.ndarray:
         out = [self._chunk(steps.slice(i, i + CHUNK)) for i in range(0, len(steps), CHUNK)]
@@ -68,7 +81,7 @@ class XlaSession(TFSession):
         n = len(steps)
         padded = Steps(*(pad(a, CHUNK) for a in (steps.x, steps.targets, steps.labels, steps.lr)),
                        None if steps.mask is None else pad(steps.mask, CHUNK))
-        run = train_chunk(self.variant, self.key)
+        run = train_chunk(self.variant, self.key, self.impl)
         with tf.device(self.device):
-            losses = run(self.params, self.state, *self._inputs(padded), tf.constant(n, tf.int32))
+            losses = self._call(run, self.params, self.state, *self._inputs(padded), tf.constant(n, tf.int32))
         return losses.numpy()[:n].astype(np.float64)

@@ -3,10 +3,11 @@
 Importing it imports tensorflow, through settings.load() (as every module of this package
 that uses tensorflow does), so the import always runs under the backend's settings.
 
-Parameters are a dict name -> tensor or tf.Variable in layout.TF_SHAPES. H2 is one
-tf.nn.conv2d per group of output planes over the H1 planes the group shares
-(harness.tables.h2_groups), concatenated in output order: TensorFlow's grouped
-convolution would do it in one call, but has no gradient on the CPU outside XLA.
+Parameters are a dict name -> tensor or tf.Variable in layout.TF_SHAPES. H2 is one dense
+12 -> 12 tf.nn.conv2d whose kernel is gathered from H2w (5, 5, 8, 12), exact zeros where an
+output plane does not see an H1 plane: one op where one convolution per group of planes
+(with its channel gathers and kernel slices) made the graph twice as long and ~30% slower
+per example; TensorFlow's grouped convolution has no gradient on the CPU outside XLA.
 The padding value and H2's table are read from harness.spec when a Net is built.
 """
 from __future__ import annotations
@@ -15,15 +16,15 @@ import functools
 
 import numpy as np
 
-from harness import spec, tables
+from harness import spec
 from harness.spec import PARAM_NAMES, Variant
 
 from . import settings
 
 tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
-IMPL = {"conv": "tf.nn.conv2d NHWC/HWIO; H2 one conv2d per group of output planes over the H1 planes "
-                "they share (tf.gather on channels), concatenated",
+IMPL = {"conv": "tf.nn.conv2d NHWC/HWIO; H2 one dense 12->12 conv2d, its kernel gathered from H2w with "
+                "exact zeros where planes are unconnected (the gather's gradient drops their entries)",
         "patches": "im2col, one example, channel-major inside the compiled loop: both convolutions as "
                    "matmuls over patches gathered with harness.tables' index tables; H2 one dense "
                    "(12, 300) @ (300, 16) product, zeros where planes are unconnected, with a written-out "
@@ -33,6 +34,17 @@ IMPL = {"conv": "tf.nn.conv2d NHWC/HWIO; H2 one conv2d per group of output plane
 def spec_key() -> tuple:
     """What a Net reads from harness.spec when it is built: the padding, H2's table."""
     return float(spec.PAD_VALUE), spec.PAD, tuple(tuple(ins) for ins in spec.H2_INPUTS)
+
+
+def h2_dense_index() -> np.ndarray:
+    """(5, 5, 12, 12) int32 into H2w (5, 5, 8, 12) flattened plus one appended zero (index 2400):
+    H2's kernel as a dense 12 -> 12 HWIO kernel, from spec.H2_INPUTS as it stands."""
+    dense = np.full((5, 5, 12, 12), 25 * 8 * 12, np.int32)
+    taps = np.arange(25).reshape(5, 5)
+    for o, ins in enumerate(spec.H2_INPUTS):
+        for k, c in enumerate(ins):
+            dense[:, :, c, o] = (taps * 8 + k) * 12 + o
+    return dense
 
 
 def _identity(t):
@@ -53,16 +65,15 @@ class Net:
         self.pad_value, pad, _ = key
         self.paddings = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
         # (the H1 planes a group reads, its output planes as a slice of H2w's last axis)
-        self.groups = [(np.array(ins, np.int32), slice(outs[0], outs[-1] + 1)) for outs, ins in tables.h2_groups()]
+        self.h2_dense = h2_dense_index()
 
     def layers(self, p: dict, x, mask=None) -> dict:
         """x (B, 16, 16, 1) -> each layer's output after its nonlinearity, NHWC; `mask` (B, 4, 4, 12)."""
         xp = tf.pad(x, self.paddings, constant_values=self.pad_value)  # (B, 20, 20, 1)
         h1 = self.act(tf.nn.conv2d(xp, p["H1w"], 2, "VALID") + p["H1b"])  # (B, 8, 8, 12)
         h1p = tf.pad(h1, self.paddings, constant_values=self.pad_value)  # (B, 12, 12, 12)
-        sums = [tf.nn.conv2d(tf.gather(h1p, ins, axis=3), p["H2w"][..., outs], 2, "VALID")  # (B, 4, 4, |group|)
-                for ins, outs in self.groups]
-        h2 = self.act(tf.concat(sums, axis=3) + p["H2b"])  # (B, 4, 4, 12)
+        w2 = tf.gather(tf.concat([tf.reshape(p["H2w"], [-1]), tf.zeros([1], h1p.dtype)], 0), self.h2_dense)
+        h2 = self.act(tf.nn.conv2d(h1p, w2, 2, "VALID") + p["H2b"])  # (B, 4, 4, 12); w2 (5, 5, 12, 12)
         h2d = h2 if mask is None else h2 * mask  # dropout mask drawn by the core, already scaled
         h3 = self.act(tf.matmul(tf.reshape(h2d, (-1, 192)), p["H3w"]) + p["H3b"])  # (B, 30), (H, W, C) order
         out = self.out_act(tf.matmul(h3, p["outw"]) + p["outb"])  # (B, 10)

@@ -48,16 +48,18 @@ def test_importing_the_backend_imports_no_tensorflow():
     assert out == {"tf": False, "registered": True}
 
 
-def test_commands_that_do_not_use_tensorflow_never_import_it(tmp_path):
-    """`harness --help` and a jax run: no tensorflow in sys.modules afterwards (zero import cost)."""
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("backend,strategy", [("jax", "scan"), ("torch", "eager")])
+def test_commands_that_do_not_use_tensorflow_never_import_it(tmp_path, backend, strategy):
+    """`harness --help` and a run of another backend: no tensorflow in sys.modules afterwards (its
+    import costs nothing to commands that do not use it)."""
+    pytest.importorskip(backend)
     out = last_json(child(f"""
         import json, sys
         from harness.cli import main
         codes = []
         for args in (["--help"], ["run", "--help"],
-                     ["run", "--backend", "jax", "--strategy", "scan", "--dataset", "synthetic", "--epochs", "1",
-                      "--limit", "64", "--window", "32", "--quiet", "--results-dir", {str(tmp_path)!r}]):
+                     ["run", "--backend", {backend!r}, "--strategy", {strategy!r}, "--dataset", "synthetic",
+                      "--epochs", "1", "--limit", "64", "--window", "32", "--quiet", "--results-dir", {str(tmp_path)!r}]):
             try:
                 codes.append(main(args))
             except SystemExit as e:

@@ -309,3 +309,37 @@ def test_compiled_steps_are_traced_once_for_every_length_and_session():
 
 def test_settings_module_state_is_loaded_once():
     assert settings.load() is settings.load()
+
+
+# ----------------------------------------------------------------------------- the conformance kit
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_conformance_kit_accepts_every_strategy(strategy):
+    from harness.testing import assert_session_conforms
+
+    assert_session_conforms("tensorflow", strategy=strategy)
+    assert_session_conforms("tensorflow", strategy=strategy, variant="modern", dtype="float32")
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_kit_parity_against_torch(variant):
+    """harness parity's five checks (forward with layers, grads, steps, trajectory, a pass), small."""
+    pytest.importorskip("torch")
+    from harness.testing import assert_parity
+
+    res = assert_parity("tensorflow", reference="torch:eager", variant=variant, dtype="float64")
+    assert sorted(res["config"]["targets"]) == [f"tensorflow:{s}" for s in STRATEGIES]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_full_usps_parity_against_torch(data_dir, variant, dtype):
+    """`harness parity --backends torch,tensorflow` as the note shows it: all of USPS, 100 steps, a
+    whole pass with evaluation, every strategy; float64 to ~1e-10, float32 to the stated tolerances."""
+    pytest.importorskip("torch")
+    from harness.testing import assert_parity
+
+    assert_parity("tensorflow", reference="torch:eager", variant=variant, dtype=dtype, dataset="usps",
+                  data_dir=str(data_dir), steps=(1, 10, 100), limit=None)

@@ -15,9 +15,14 @@ import numpy as np
 from harness.backend import Steps
 from harness.spec import PARAM_NAMES, Variant
 
-from . import layout, network, optim, settings
+from . import layout, network, optim, patchnet, settings
 
 tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
+
+
+def build(variant: Variant, key: tuple, impl: str) -> network.Net:
+    """The network of `impl` (network.IMPL): "conv" (network.py) or "patches" (patchnet.py)."""
+    return (patchnet.build if impl == "patches" else network.build)(variant, key)
 
 
 def loss_and_grads_fn(net: network.Net):
@@ -31,7 +36,7 @@ def loss_and_grads_fn(net: network.Net):
 
 @functools.cache
 def compiled_grads(variant: Variant, key: tuple, impl: str, jit: bool):
-    return tf.function(loss_and_grads_fn(network.build(variant, key, impl)), jit_compile=jit, autograph=False)
+    return tf.function(loss_and_grads_fn(build(variant, key, impl)), jit_compile=jit, autograph=False)
 
 
 @functools.cache
@@ -53,7 +58,7 @@ class TFSession:
         settings.pin(tf)  # full float32 on GPUs, every session
         self.variant, self.dtype, self.device = variant, np.dtype(dtype), device
         self.key = network.spec_key()
-        self.net = network.build(variant, self.key, self.impl)
+        self.net = build(variant, self.key, self.impl)
         self._concrete: dict = {}
         tfp = layout.from_canonical(params, self.dtype)
         with tf.device(device):

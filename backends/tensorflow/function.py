@@ -11,7 +11,7 @@ from harness.backend import Steps
 from harness.spec import Variant
 
 from . import network, optim, settings
-from .base import TFSession
+from .base import TFSession, build
 
 tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
@@ -19,7 +19,7 @@ tf = settings.load()  # tensorflow, imported under the backend's settings (setti
 @functools.cache
 def train_step(variant: Variant, key: tuple, impl: str):
     """step(params, state, x, target, label, lr, mask) -> loss: one example, variables updated."""
-    net = network.build(variant, key, impl)
+    net = build(variant, key, impl)
 
     def step(params, state, x, target, label, lr, mask):
         with tf.GradientTape() as tape:

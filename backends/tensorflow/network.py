@@ -101,11 +101,8 @@ class Net:
 
 
 @functools.cache
-def build(variant: Variant, key: tuple, impl: str = "conv") -> Net:
-    """The network of `impl` (IMPL) for `variant`, under the spec `key` (spec_key())."""
-    if impl == "patches":
-        from .patchnet import PatchNet  # it subclasses Net: imported when asked for
-        return PatchNet(variant, key)
+def build(variant: Variant, key: tuple) -> Net:
+    """The network for `variant` under the spec `key` (spec_key()), shared by sessions."""
     return Net(variant, key)
 
 

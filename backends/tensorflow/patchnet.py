@@ -6,6 +6,8 @@ patches' gradient back with gathers and a sum). Timings: docs/performance.md.
 """
 from __future__ import annotations
 
+import functools
+
 from harness.spec import PARAM_NAMES, Variant
 
 from . import internal, network, settings
@@ -68,3 +70,9 @@ class PatchNet(network.Net):
         q = dict(zip(PARAM_NAMES, self.to_internal([p[k] for k in PARAM_NAMES])))
         m = None if mask is None else tf.transpose(tf.reshape(mask, (16, 12)))  # (12, 16), channel-major
         return self.output_internal(q, x, m)[None]
+
+
+@functools.cache
+def build(variant: Variant, key: tuple) -> PatchNet:
+    """The patch network for `variant` under the spec `key` (network.spec_key()), shared by sessions."""
+    return PatchNet(variant, key)

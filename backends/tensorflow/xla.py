@@ -17,8 +17,8 @@ import numpy as np
 from harness.backend import Steps
 from harness.spec import PARAM_NAMES, Variant
 
-from . import network, optim, settings
-from .base import TFSession
+from . import optim, settings
+from .base import TFSession, build
 
 tf = settings.load()  # tensorflow, imported under the backend's settings (settings.py)
 
@@ -28,7 +28,7 @@ CHUNK = 256  # examples per compiled call (harness run's default window)
 @functools.cache
 def train_chunk(variant: Variant, key: tuple, impl: str):
     """run(params, state, x, target, label, lr, mask, n) -> losses (CHUNK,): the first n examples."""
-    net = network.build(variant, key, impl)
+    net = build(variant, key, impl)
 
     def run(params, state, x, target, label, lr, mask, n):
         masks = None if mask is None else tf.transpose(tf.reshape(mask, (-1, 16, 12)), (0, 2, 1))  # (CHUNK, 12, 16)

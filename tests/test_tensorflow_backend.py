@@ -282,6 +282,35 @@ def test_real_usps_examples_match_torch_float64(usps, name):
         assert max_abs(s.get_params(), t.get_params()) < 1e-10, strategy
 
 
+# ----------------------------------------------------------------------------- a GPU
+
+
+@pytest.mark.parametrize("dtype,atol", [("float64", 1e-10), ("float32", 2e-5)])
+def test_cuda_matches_torch_cpu(dtype, atol):
+    """On a GPU TensorFlow sees (skipped elsewhere): memory growth on, no TF32, and every strategy's
+    outputs, gradients and 40-step trajectory as torch eager's on the CPU (float32 to 2e-5 shows full
+    float32 products: TF32 would miss by ~1e-3)."""
+    b = tf_backend.TensorFlowBackend()
+    if "cuda" not in b.devices():
+        pytest.skip("tensorflow sees no GPU here")
+    env = b.environment("cuda")
+    assert env["tensor_float_32"] is False and env["gpu_memory_growth"]
+    assert all(v is True for v in env["gpu_memory_growth"].values())
+    for name in VARIANT_NAMES:
+        v = VARIANTS[name]
+        steps = make_steps(v, 40, dtype, seed=8, n_total=100)
+        t = torch_session(v, dtype)
+        want_fwd, (want_loss, want_grads) = t.forward(steps.x[:9]), t.loss_and_grads(steps.slice(0, 1))
+        want_losses = t.train_steps(steps)
+        for strategy in STRATEGIES:
+            s = b.session(variant=v, params=init_params(1, dtype, v), dtype=dtype, device="cuda", strategy=strategy)
+            np.testing.assert_allclose(s.forward(steps.x[:9]), want_fwd, rtol=0, atol=atol)
+            loss, grads = s.loss_and_grads(steps.slice(0, 1))
+            assert loss == pytest.approx(want_loss, rel=atol) and max_abs(grads, want_grads) < 100 * atol
+            np.testing.assert_allclose(s.train_steps(steps), want_losses, rtol=100 * atol)
+            assert max_abs(s.get_params(), t.get_params()) < 100 * atol, (name, strategy)
+
+
 # ----------------------------------------------------------------------------- compiled programs
 
 

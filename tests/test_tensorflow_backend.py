@@ -372,3 +372,20 @@ def test_full_usps_parity_against_torch(data_dir, variant, dtype):
 
     assert_parity("tensorflow", reference="torch:eager", variant=variant, dtype=dtype, dataset="usps",
                   data_dir=str(data_dir), steps=(1, 10, 100), limit=None)
+
+
+def test_kernels_per_example_counts_what_each_strategy_runs():
+    """eager: one dispatch per op; function: one call per example runs a graph of ops; xla: one call
+    per chunk runs XLA thunks (harness bench --kernels)."""
+    v = VARIANTS["1989"]
+    steps = make_steps(v, 4, "float32")
+    got = {}
+    for strategy in STRATEGIES:
+        s = tf_session(v, "float32", strategy)
+        s.train_steps(steps)
+        got[strategy] = s.kernels_per_example(steps)
+    assert {k: c["unit"] for k, c in got.items()} == {"eager": "TF eager ops", "function": "TF graph ops",
+                                                        "xla": "XLA thunks"}
+    assert got["eager"]["dispatches"] == got["eager"]["kernels"] > 50
+    assert 1 <= got["function"]["dispatches"] < 3 and got["function"]["kernels"] > 50
+    assert got["xla"]["dispatches"] <= 1 / 4 + 1e-9 and 10 < got["xla"]["kernels"] < got["function"]["kernels"]

@@ -113,6 +113,10 @@ class TFSession:
         if sync is not None and not self.device.upper().startswith("/CPU"):
             sync()  # GPU: wait for queued kernels (on the CPU, ops have finished when they return)
 
+    def kernels_per_example(self, steps: Steps) -> dict:
+        from . import kernels
+        return kernels.count(self, steps)
+
     def environment(self) -> dict:
         return {"strategy": self.strategy, "train_impl": network.IMPL[self.impl], "eval_impl": network.IMPL["conv"],
                 "dtype": str(self.dtype), "device": self.device,

@@ -11,18 +11,24 @@ after `check()` succeeded: `session()` may be the first call the core makes
 (a session applies whatever process-wide settings it needs, e.g. full-precision
 float32 matmuls or a thread count, itself, every time), and `environment()`
 only describes: it may be called before, after or without any session, and no
-session may depend on it having run. What the core calls, and when:
+session may depend on it having run. What the core calls, and when (this list is
+exact: tests/test_protocol.py checks it against the core's source):
 
+    Backend.name / strategies / description   listing, naming targets, reports
     Backend.check()                      once, when the backend is first listed or used
-    Backend.devices()                    `harness backends`
-    Backend.strategy_devices(strategy)   choosing targets (run, parity, bench)
+    Backend.strategy_devices(strategy)   `harness backends`; choosing targets (run, parity, bench)
     Backend.environment(device)          recorded with a result
     Backend.session(...)                 a fresh model; then only Session methods:
     Session.train_steps / forward / loss_and_grads / get_params / sync
-    Session.environment(), Session.activations(x)   optional, when present
 
-Optional members (absent = the default) are declared in `BackendOptions` and
-`SessionOptions`; a plugin written before they existed keeps working.
+Optional members (absent = the default), each called only where present, are declared in
+`BackendOptions` (variants, dtypes, supports) and `SessionOptions` (environment, activations,
+kernels_per_example, and SDLM's hessian_diag and set_step_scale); a plugin written before they
+existed keeps working.
+
+`devices()` was required once but the core never called it (devices are asked per strategy):
+it is no longer part of the protocol. A plugin may keep it (the built-in backends do, for their
+own strategy_devices); nothing calls it.
 """
 from __future__ import annotations
 
@@ -135,6 +141,19 @@ class SessionOptions(Protocol):
         (harness/kernels.py); the session trains on.
         """
 
+    def hessian_diag(self, steps: Steps) -> dict[str, np.ndarray]:
+        """SDLM (a variant whose optimizer is spec.SDLM): the diagonal Gauss-Newton estimate h of
+        every parameter, averaged over the examples of `steps`, canonical layout, NumPy arrays
+        (the recursion of harness/sdlm.py, whose `hessian_diag_numpy` is the reference). Changes
+        no parameter. Called before each pass (harness.sdlm.before_pass) and by
+        `harness parity` for an SDLM variant; a session that trains SDLM has it and
+        set_step_scale (harness.sdlm.before_pass names what is missing otherwise).
+        """
+
+    def set_step_scale(self, scale: dict[str, np.ndarray]) -> None:
+        """SDLM: the per-parameter step scale 1 / (mu + h), canonical layout, computed by the
+        core; every later training step updates theta -= lr * scale * grad."""
+
 
 @runtime_checkable
 class Backend(Protocol):
@@ -156,11 +175,9 @@ class Backend(Protocol):
     def check(self) -> None:
         """Import the framework; raise BackendUnavailable(reason) if it cannot be used."""
 
-    def devices(self) -> list[str]:
-        """Devices reachable here, named like torch: "cpu", "cuda", "cuda:0", "mps", "tpu"."""
-
     def strategy_devices(self, strategy: str) -> list[str]:
-        """Devices on which `strategy` runs (e.g. torch cudagraph: cuda only)."""
+        """Devices on which `strategy` runs here, named like torch: "cpu", "cuda", "cuda:0",
+        "mps", "tpu" (e.g. torch cudagraph: cuda only; empty where the strategy reaches none)."""
 
     def environment(self, device: str) -> dict:
         """Versions and settings to record with a result (framework version, device name, the

@@ -37,7 +37,7 @@ def run_training(
     backend, variant = target.backend, get_variant(config.variant)
     params0 = init_params(config.seed, config.dtype, variant)
     env = environment()
-    env["backend"] = backend.environment(target.device)  # pins precision too, before the session
+    env["backend"] = backend.environment(target.device)  # describes only: session() applies the settings
     started = now_iso()
     try:
         session = backend.session(variant=variant, params=params0, dtype=config.dtype, device=target.device,

@@ -25,19 +25,21 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", "../shared/data"))
     a = ap.parse_args()
 
-    from backends import jax_backend as jb
-    from backends import jax_layout as layout
+    from backends.jax import functions, layout
+    from backends.jax.framework import import_jax
+    from backends.jax.optimizers import make_optimizer
+    from backends.jax.session import JaxSession
     from harness.data import load_dataset
     from harness.draws import pass_steps
     from harness.spec import VARIANTS, init_params
 
-    jax = jb._jax()
+    jax = import_jax()
     v = VARIANTS["1989"]
     steps = pass_steps(v, load_dataset("usps", a.data_dir), 1337, 0, v.epochs, "float32").slice(0, a.examples)
     cpu = jax.devices("cpu")[0]
 
-    opt = jb.make_optimizer(v)
-    naive_step = jax.jit(jb.make_train_step(v, jb.make_model(v, "patches"), opt))  # no donation
+    opt = make_optimizer(v)
+    naive_step = jax.jit(functions.make_train_step(v, functions.make_model(v, "patches"), opt))  # no donation
     params = jax.device_put(layout.from_canonical(init_params(1337, "float32", v), np.float32), cpu)
     state = opt.init(params)
 
@@ -48,7 +50,7 @@ def main() -> None:
                                              np.float32(steps.lr[i]), None)
             float(loss)
 
-    sessions = {s: jb.JaxSession(v, init_params(1337, "float32", v), "float32", cpu, s) for s in ("step", "scan")}
+    sessions = {s: JaxSession(v, init_params(1337, "float32", v), "float32", cpu, s) for s in ("step", "scan")}
     runs = {"naive loop": naive, **{f"jax:{s}": (lambda s=s: sessions[s].train_steps(steps)) for s in sessions}}
     for f in runs.values():
         f()  # compile

@@ -9,6 +9,10 @@ import pytest
 # (or jax's thread pool) competes. Subprocesses inherit it. Timings live in benchmarks.
 os.environ.setdefault("HARNESS_THREADS", "1")
 
+# Tests never reach the internet: no public data source is contacted (a test that serves files
+# from 127.0.0.1 unsets this for itself). Subprocesses inherit it.
+os.environ.setdefault("HARNESS_DATA_OFFLINE", "1")
+
 # tests/fixtures holds packages with their own suites (run in subprocesses), not tests of this one.
 collect_ignore = ["fixtures"]
 

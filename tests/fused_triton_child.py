@@ -17,8 +17,8 @@ os.environ.setdefault("HARNESS_THREADS", "1")
 
 import numpy as np
 
-from backends.torch_backend import TorchBackend
-from backends.torch_fused import GPU_BLOCKS
+from backends.torch import TorchBackend
+from backends.torch.fused import GPU_BLOCKS
 from harness import parity
 from harness.data import load_dataset
 from harness.draws import pass_steps

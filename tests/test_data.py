@@ -1,12 +1,12 @@
 """Tests for harness.data: real USPS and MNIST files where present, small fixtures otherwise.
 
-Offline: no test downloads anything (download=False, or pooch.retrieve is monkeypatched).
+Offline: no test downloads anything (download=False, or $HARNESS_DATA_OFFLINE from conftest);
+fetching is tested against a local HTTP server in test_fetch.py.
 """
 
 import gzip
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -354,39 +354,6 @@ def test_mnist_real_dir_lacks_only_train_images(tmp_path):
             (tmp_path / "mnist" / name).symlink_to(MNIST_DIR / name)
     with pytest.raises(DataError, match=r"MNIST files missing: train-images-idx3-ubyte\.gz;"):
         load_dataset("mnist", tmp_path, download=False)
-
-
-def test_mnist_failed_download_lists_missing_files(tmp_path, monkeypatch):
-    pooch = pytest.importorskip("pooch")
-
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
-
-    monkeypatch.setattr(pooch, "retrieve", offline)
-    write_mnist_fixture(tmp_path / "mnist", skip=("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
-    with pytest.raises(DataError) as e:
-        load_dataset("mnist", tmp_path, download=True)
-    msg = str(e.value)
-    assert "train-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz" in msg
-    assert "no network" in msg and data.MNIST_URL in msg and str(tmp_path / "mnist") in msg
-
-
-def test_mnist_download_fills_in_missing_files(tmp_path, monkeypatch):
-    pooch = pytest.importorskip("pooch")
-    source = tmp_path / "server"
-    write_mnist_fixture(source)
-    write_mnist_fixture(tmp_path / "data" / "mnist", skip=("train-images-idx3-ubyte.gz",))
-    calls = []
-
-    def fake_retrieve(url, known_hash, fname, path, progressbar):
-        calls.append((url, known_hash))
-        shutil.copy(source / fname, Path(path) / fname)
-        return str(Path(path) / fname)
-
-    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
-    splits, _ = data._load_mnist(tmp_path / "data", seed=1, download=True, verify_checksum=False, sizes=SMALL)
-    assert calls == [(data.MNIST_URL + "train-images-idx3-ubyte.gz", "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873")]
-    assert splits["train"][0].shape == (30, 1, 16, 16)
 
 
 def test_mnist_md5_mismatch_names_file_and_hashes(tmp_path):

@@ -1,4 +1,4 @@
-"""The jax `fused` strategy: one Pallas kernel per chunk of examples (backends/jax_fused*.py).
+"""The jax `fused` strategy: one Pallas kernel per chunk of examples (backends/jax/fused*.py).
 
 On the CPU the kernel runs through Pallas's interpreter (interpret=True), reachable only with
 HARNESS_FUSED_INTERPRET=1 (set here with monkeypatch, so it never leaks into other tests).
@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("jax")
 pytest.importorskip("torch")
 
-from backends import jax_fused as F
-from backends import jax_fused_kernel as K
-from backends import jax_layout
+from backends.jax import fused as F
+from backends.jax import fused_kernel as K
+from backends.jax import layout as jax_layout
 from harness import parity as P
 from harness import plugins
 from harness.data import load_dataset

@@ -20,7 +20,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from backends.torch_backend import TorchBackend
+from backends.torch import TorchBackend
 from harness.backend import DeviceUnavailable, refuse_interpreted
 from tests.conftest import DATA_DIR, REPO
 
@@ -108,7 +108,7 @@ def test_fused_reaches_cpu_only_through_the_opt_in(monkeypatch):
 
 
 def test_fused_session_refuses_the_modern_variant(monkeypatch):
-    from backends.torch_fused import FusedSession
+    from backends.torch.fused import FusedSession
     from harness.spec import VARIANTS, init_params
 
     with pytest.raises(ValueError, match="1989 variant only"):
@@ -120,8 +120,8 @@ def test_a_session_in_the_wrong_triton_mode_says_so(monkeypatch):
     """Triton decides interpretation at its first import: a compiled-mode process cannot interpret."""
     import triton
 
-    from backends import torch_fused_kernel as K
-    from backends.torch_fused import FusedSession
+    from backends.torch import fused_kernel as K
+    from backends.torch.fused import FusedSession
     from harness.spec import VARIANTS, init_params
 
     if not isinstance(K.fused_sgd, triton.runtime.JITFunction):
@@ -164,8 +164,8 @@ def compile_for_sm90(dtype: str, grads_only: bool = False):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from backends import torch_fused
-    from backends import torch_fused_kernel as K
+    from backends.torch import fused as torch_fused
+    from backends.torch import fused_kernel as K
 
     if not isinstance(K.fused_sgd, triton.runtime.JITFunction):
         pytest.skip("triton runs interpreted in this process")

@@ -22,7 +22,7 @@ class NaNAfter:
     description = "torch, poisoned with NaN after a few steps (test only)"
 
     def __init__(self, at: int):
-        from backends.torch_backend import TorchBackend
+        from backends.torch import TorchBackend
 
         self.inner, self.at = TorchBackend(), at
 

@@ -17,8 +17,9 @@ jax = pytest.importorskip("jax")
 pytest.importorskip("flax")
 pytest.importorskip("optax")
 
-from backends import jax_backend
-from backends import jax_layout as layout
+from backends import jax as jax_backend
+from backends.jax import layout
+from backends.jax.functions import make_model
 from harness import plugins, tables
 from harness.backend import BackendUnavailable, DeviceUnavailable, Session, Steps
 from harness.spec import PARAM_NAMES, PARAM_SHAPES, VARIANTS, h2w_dense, init_params
@@ -58,7 +59,7 @@ def jax_session(variant, dtype, strategy="scan", seed=1):
 
 def torch_session(variant, dtype, seed=1):
     pytest.importorskip("torch")
-    from backends.torch_backend import TorchBackend
+    from backends.torch import TorchBackend
 
     return TorchBackend().session(variant=variant, params=init_params(seed, dtype, variant),
                                   dtype=dtype, device="cpu", strategy="eager")
@@ -223,7 +224,7 @@ def test_forward_matches_torch(name, dtype, tol):
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_allclose(got, want, rtol=0, atol=tol)
     # the training path (im2col, one example at a time) computes the same outputs
-    patches = jax_backend.make_model(v, "patches")  # vmapped over the batch
+    patches = make_model(v, "patches")  # vmapped over the batch
     with jax.enable_x64(dtype == "float64"):
         got = np.asarray(jax.jit(lambda p, x: patches.apply({"params": p}, x))(s.params, x))
     np.testing.assert_allclose(got, want, rtol=0, atol=tol)
@@ -372,7 +373,8 @@ def test_recorded_eval_impl_is_the_traced_program():
 
 BUSY_THREADS = """
 import os, sys
-from backends import jax_backend, jax_threads
+from backends import jax as jax_backend
+from backends.jax import threads as jax_threads
 jax_backend.JaxBackend().check()
 import jax, jax.numpy as jnp
 def ticks():
@@ -411,7 +413,7 @@ def test_xla_cpu_pool_follows_harness_threads():
 
 
 def test_threads_record_says_when_not_honoured(monkeypatch):
-    from backends import jax_threads
+    from backends.jax import threads as jax_threads
 
     jax_backend.JaxBackend().check()  # the clients exist from here on
     pool = jax_threads.record()["intra_op_pool"]

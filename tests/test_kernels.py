@@ -1,4 +1,4 @@
-"""Kernels per example (harness.kernels, backends/*_kernels.py): the profilers' counts on the CPU.
+"""Kernels per example (harness.kernels, backends/{torch,jax}/kernels.py): the profilers' counts on the CPU.
 
 Counts are deterministic for a given program, so the orderings asserted here are not noise:
 jax scan dispatches one executable per window where jax step dispatches one per example, and
@@ -112,7 +112,7 @@ class _Ev:
 
 
 def test_torch_cuda_counts_kernels_and_launches_not_copies():
-    torch_kernels = pytest.importorskip("backends.torch_kernels")
+    torch_kernels = pytest.importorskip("backends.torch.kernels")
     events = [_Ev("triton_poi_fused_0", "kernel"), _Ev("void gemv2T_kernel", "kernel"),  # two kernels
               _Ev("Memcpy HtoD (Pageable -> Device)", "gpu_memcpy"), _Ev("Memset (Device)", "gpu_memset"),
               _Ev("cudaLaunchKernel", "cuda_runtime"), _Ev("cuLaunchKernelEx", "cuda_driver"),
@@ -136,7 +136,7 @@ class _Named:
 
 
 def test_jax_gpu_counts_stream_kernels_and_dispatches():
-    jax_kernels = pytest.importorskip("backends.jax_kernels")
+    jax_kernels = pytest.importorskip("backends.jax.kernels")
     ev = lambda *names: [_Named(n, attr="_") for n in names]
     profile = _Named("x", [
         _Named("/host:CPU", [_Named("python", ev("PjRtStreamExecutorLoadedExecutable::Execute",

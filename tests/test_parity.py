@@ -18,7 +18,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from backends.torch_backend import TorchBackend
+from backends.torch import TorchBackend
 from harness import parity as par
 from harness import plugins
 from harness.backend import Steps
@@ -101,7 +101,7 @@ class Nudge(WrappedSession):
 
 
 def _forward_pad_zero(self, x, mask=None):
-    """torch_backend's forward with the padding constant 0 instead of -1 (both pads)."""
+    """backends.torch's eager forward with the padding constant 0 instead of -1 (both pads)."""
     F = torch.nn.functional
     x = F.pad(x, (2, 2, 2, 2), "constant", 0.0)
     x = torch.tanh(F.conv2d(x, self.H1w, stride=2) + self.H1b)

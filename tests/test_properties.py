@@ -38,7 +38,7 @@ def _equal_bits(a: dict, b: dict) -> bool:
 @settings(max_examples=25, deadline=None, suppress_health_check=BIG_DRAWS)
 @given(data=st.data())
 def test_jax_layout_round_trips_bit_exactly(dtype, data):
-    layout = pytest.importorskip("backends.jax_layout")
+    layout = pytest.importorskip("backends.jax.layout")
     p = data.draw(canonical_params(dtype))
     back = layout.to_canonical(layout.from_canonical(p))
     assert _equal_bits(p, back)
@@ -49,7 +49,7 @@ def test_jax_layout_round_trips_bit_exactly(dtype, data):
 @given(p=canonical_params("float64"))
 def test_torch_sessions_hand_parameters_back_bit_exactly(strategy, p):
     pytest.importorskip("torch")
-    from backends.torch_backend import TorchBackend
+    from backends.torch import TorchBackend
 
     s = TorchBackend().session(variant=VARIANTS["1989"], params=p, dtype="float64", device="cpu",
                                strategy=strategy)

@@ -161,7 +161,7 @@ def test_recursion_exact_where_each_weight_has_one_path_and_a_squared_jacobian_c
 
 def test_numpy_forward_is_the_networks():
     torch = pytest.importorskip("torch")
-    from backends.torch_backend import make_net
+    from backends.torch.network import make_net
 
     params = spec.init_params(3, "float64", V)
     x = _x(5, 3)
@@ -175,10 +175,10 @@ def test_numpy_forward_is_the_networks():
 def _session(backend: str, strategy: str, dtype: str, seed: int = 3):
     if backend == "torch":
         pytest.importorskip("torch")
-        from backends.torch_backend import TorchBackend as B
+        from backends.torch import TorchBackend as B
     else:
         pytest.importorskip("jax")
-        from backends.jax_backend import JaxBackend as B
+        from backends.jax import JaxBackend as B
     return B().session(variant=V, params=spec.init_params(seed, dtype, V), dtype=dtype, device="cpu",
                        strategy=strategy)
 
@@ -215,7 +215,7 @@ def test_a_step_is_eps_times_scale_times_grad(backend, strategy, torch_one_threa
 
 def test_torch_fast_strategies_declare_sdlm_unsupported():
     pytest.importorskip("torch")
-    from backends.torch_backend import TorchBackend
+    from backends.torch import TorchBackend
 
     b = TorchBackend()
     assert b.supports("eager", "1989-sdlm", "float64") is None

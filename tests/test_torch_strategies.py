@@ -21,8 +21,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from backends import torch_fast, torch_func
-from backends.torch_backend import EagerSession, TorchBackend, make_net
+from backends.torch import TorchBackend, functional, graphs
+from backends.torch import compiled as torch_compiled
+from backends.torch.eager import EagerSession
+from backends.torch.network import make_net
 from harness.backend import DeviceUnavailable, Steps
 from harness.spec import PARAM_NAMES, VARIANTS, init_params
 
@@ -52,7 +54,7 @@ def eager(variant, dtype="float64"):
 
 
 def compiled(variant, dtype="float64", **kw):
-    return torch_fast.CompiledSession(variant, init_params(SEED, dtype, variant), dtype, "cpu", **kw)
+    return torch_compiled.CompiledSession(variant, init_params(SEED, dtype, variant), dtype, "cpu", **kw)
 
 
 def assert_params_close(a: dict, b: dict, tol: float, what: str = ""):
@@ -71,9 +73,9 @@ def run_chunks(session, steps: Steps, bounds) -> np.ndarray:
 def test_feed_layout_packs_what_the_step_reads():
     """pack_feed's columns are where FeedLayout says, which is where step_loss reads them."""
     for v in map(VARIANTS.get, FAST_VARIANTS):
-        f = torch_func.feed_layout(v)
+        f = functional.feed_layout(v)
         steps = make_steps(v, 3, "float64", epoch=1)
-        rows = torch_func.pack_feed(v, steps, 5, np.float64)
+        rows = functional.pack_feed(v, steps, 5, np.float64)
         assert rows.shape[1] == f.width and f.width % 16 == 0 and f.width >= f.mask + f.n_mask
         np.testing.assert_array_equal(rows[:, f.cols("x")], steps.x.reshape(3, 256))
         np.testing.assert_array_equal(rows[:, f.cols("tgt")], steps.targets)
@@ -88,7 +90,7 @@ def test_feed_layout_packs_what_the_step_reads():
 def test_adamw_scalars_follow_torch():
     v = VARIANTS["modern"]
     lr = v.lr_schedule(100, 10, 13)
-    s = torch_func.optimizer_scalars(v, lr, first_step=10)
+    s = functional.optimizer_scalars(v, lr, first_step=10)
     o = v.optimizer
     for i, t in enumerate((11, 12, 13)):
         assert s[i, 0] == lr[i]
@@ -98,7 +100,7 @@ def test_adamw_scalars_follow_torch():
 
 
 @pytest.mark.parametrize("variant", FAST_VARIANTS)
-@pytest.mark.parametrize("patches", torch_func.PATCHES)
+@pytest.mark.parametrize("patches", functional.PATCHES)
 def test_functional_forward_matches_conv_net(variant, patches):
     v = VARIANTS[variant]
     params = init_params(SEED, "float64", v)
@@ -106,12 +108,12 @@ def test_functional_forward_matches_conv_net(variant, patches):
     steps = make_steps(v, 40, "float64")
     x = torch.from_numpy(steps.x)
     mask = None if steps.mask is None else torch.from_numpy(steps.mask)
-    T = torch_func.make_tables("cpu", patches)
-    cfg = torch_func.step_config(v, patches)
+    T = functional.make_tables("cpu", patches)
+    cfg = functional.step_config(v, patches)
     P = tuple(torch.from_numpy(params[n]) for n in PARAM_NAMES)
     with torch.no_grad():
         ref = net(x, mask).numpy()
-        got = torch_func.net_forward(P, x.reshape(40, 256), T, cfg,
+        got = functional.net_forward(P, x.reshape(40, 256), T, cfg,
                                      None if mask is None else mask.reshape(40, 192)).numpy()
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
 
@@ -198,7 +200,7 @@ def test_cudagraph_buffer_logic_emulated_on_cpu():
         v = VARIANTS[name]
         steps = make_steps(v, 70, "float64")
         e = eager(v)
-        g = torch_fast.CudaGraphSession(v, init_params(SEED, "float64", v), "float64", "cpu",
+        g = graphs.CudaGraphSession(v, init_params(SEED, "float64", v), "float64", "cpu",
                                         unroll=8, emulate=True)
         static = [p.data_ptr() for p in g.P + g.S]
         bounds = [(0, 21), (21, 22), (22, 70)]  # 21 = 2*8 + 5, 1, 48 = 6*8
@@ -227,9 +229,9 @@ def test_backend_dispatches_to_the_fast_sessions():
     v = VARIANTS["1989"]
     s = b.session(variant=v, params=init_params(0, "float32", v), dtype="float32", device="cpu",
                   strategy="compiled")
-    assert isinstance(s, torch_fast.CompiledSession)
+    assert isinstance(s, torch_compiled.CompiledSession)
     env = s.environment()["strategy_settings"]
-    assert env["unroll"] == torch_fast.DEFAULT_UNROLL and env["train_num_threads"] == torch_fast.DEFAULT_THREADS
+    assert env["unroll"] == torch_compiled.DEFAULT_UNROLL and env["train_num_threads"] == torch_compiled.DEFAULT_THREADS
     with pytest.raises(ValueError, match="available"):
         b.session(variant=v, params=init_params(0, "float32", v), dtype="float32", device="cpu",
                   strategy="nope")

@@ -8,9 +8,14 @@ Every data set comes out the same way: images (n, 1, 16, 16) in [-1, 1] in the
 dtype asked for, labels (n,) int64 in 0..9, and a JSON-able `source` that says
 which files were used (with their checksums) and how they were preprocessed.
 
-One module a purpose: paths (the data directory), checks (digests, split checks),
-usps, idx (IDX files, bilinear resize), mnist (locate, download, draw, cache),
-synthetic. Their names are re-exported here; a test that patches one of them
+Files missing from the data directory are fetched on first use (download=True): from
+$HARNESS_DATA_MIRROR, then the public sources the registry names, hash-checked, never
+half-written. `source["origin"]` records which published form the data came from.
+
+One module a purpose: paths (the data directory), registry (every file, hash and URL),
+fetch (mirror and public sources, via pooch), checks (digests, split checks), usps, idx
+(IDX files, bilinear resize), mnist (locate, fetch, draw, cache), synthetic; command
+holds the `harness data` CLI group. Their names are re-exported here; a test that patches one of them
 patches it in the module that uses it (e.g. harness.data.mnist._write_cache).
 """
 
@@ -25,6 +30,7 @@ import numpy as np
 # the private ones too (tests use them): hence the noqa.
 from ..errors import DataError
 from .checks import _check_digest, _check_split, _file_digest, _one_line  # noqa: F401
+from .fetch import ENV_MIRROR, ENV_OFFLINE
 from .idx import _IDX_DTYPES, _linear_taps, bilinear_resize, read_idx  # noqa: F401
 from .mnist import (  # noqa: F401
     _MNIST_CACHE_VERSION,
@@ -51,13 +57,17 @@ from .paths import (  # noqa: F401
     default_data_dir,
     resolve_data_dir,
 )
+from .registry import REGISTRY  # noqa: F401
 from .synthetic import SYNTHETIC_SIZES, _make_synthetic
 from .usps import (  # noqa: F401
+    _USPS_LIBSVM,
     _USPS_TEXT,
     USPS_CLASS_COUNTS,
+    USPS_MD5,
     USPS_SHA256,
     _load_usps,
     _read_usps_h5,
+    _read_usps_libsvm,
     _read_usps_text,
     _usps_missing_message,
 )
@@ -66,7 +76,7 @@ DATASETS = ("usps", "mnist", "synthetic")
 DTYPES = ("float32", "float64")
 
 __all__ = [
-    "DATASETS", "DTYPES", "ENV_DATA_DIR", "MNIST_MD5", "MNIST_SIZES", "MNIST_URL", "SYNTHETIC_SIZES",
+    "DATASETS", "DTYPES", "ENV_DATA_DIR", "ENV_MIRROR", "ENV_OFFLINE", "MNIST_MD5", "MNIST_SIZES", "MNIST_URL", "SYNTHETIC_SIZES",
     "USPS_CLASS_COUNTS", "USPS_SHA256", "DataError", "Dataset", "bilinear_resize", "data_dir_origin",
     "default_data_dir", "load_dataset", "read_idx", "resolve_data_dir", "targets_pm1",
 ]
@@ -98,8 +108,12 @@ def load_dataset(
     dtype: str = "float32",
     seed: int = 1337,
     download: bool = True,
+    quiet: bool = False,
 ) -> Dataset:
-    """Load one of DATASETS as NumPy arrays; raise DataError with a one-line reason."""
+    """Load one of DATASETS as NumPy arrays; raise DataError with a one-line reason.
+
+    download: fetch missing files (the mirror, then the public sources); quiet: say nothing on
+    stderr while fetching (otherwise a line per file, and a progress bar on a terminal)."""
     key = str(name).strip().lower()
     if key not in DATASETS:
         raise DataError(f"unknown data set {name!r}; available: {', '.join(DATASETS)}")
@@ -110,9 +124,9 @@ def load_dataset(
         root = resolve_data_dir(data_dir)
         try:
             if key == "usps":
-                splits, source = _load_usps(root)
+                splits, source = _load_usps(root, download=download, quiet=quiet)
             else:
-                splits, source = _load_mnist(root, seed=seed, download=download)
+                splits, source = _load_mnist(root, seed=seed, download=download, quiet=quiet)
         except OSError as e:  # permission denied, a directory where a file should be, an I/O error
             raise DataError(f"{e.filename or root}: cannot be read ({e.strerror or _one_line(e)})") from None
     return _as_dataset(key, splits, source, dt)

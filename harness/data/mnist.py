@@ -1,5 +1,6 @@
-"""MNIST with karpathy's 1989-style preprocessing: locate or download (pooch, lazily
-imported) the four IDX files, draw and resize the 1989-sized splits, cache them atomically."""
+"""MNIST with karpathy's 1989-style preprocessing: locate or fetch (harness.data.fetch: the mirror,
+then the registry's public sources) the four IDX files, draw and resize the 1989-sized splits,
+cache them atomically."""
 
 from __future__ import annotations
 
@@ -12,17 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .checks import _check_digest, _file_digest, _one_line
+from .checks import _check_digest, _file_digest
+from .fetch import ENV_MIRROR, fetch_file, tried_text
 from .idx import bilinear_resize, read_idx
 from .paths import _WHERE, data_dir_origin
+from .registry import MNIST_SOURCES, MNIST_URLS
 
-MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-MNIST_MD5 = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
+MNIST_URL = MNIST_URLS[0]
+_MNIST_FILES = {f.name: f for f in MNIST_SOURCES[0].files}
+MNIST_MD5 = {name: f.digest for name, f in _MNIST_FILES.items()}
 _MNIST_SPLITS = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -46,35 +45,31 @@ def _find_mnist_files(data_dir: Path) -> dict[str, Path | None]:
     return found
 
 
-def _download_mnist(names: list[str], target: Path) -> str | None:
-    """Fetch `names` into `target` with pooch; return None, or why it failed."""
-    try:
-        import pooch
-
-        target.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            pooch.retrieve(MNIST_URL + name, known_hash="md5:" + MNIST_MD5[name], fname=name,
-                           path=target, progressbar=False)
-    except Exception as e:  # noqa: BLE001 -- no network, read-only dir, hash mismatch, pooch missing: all reported alike
-        return f"{type(e).__name__}: {_one_line(e)}"
-    return None
+def _download_mnist(names: list[str], data_dir: Path, quiet: bool = False) -> tuple[list, list]:
+    """Fetch `names` into data_dir/mnist; ([{"path", "url"}] fetched, [(url, reason)] failed)."""
+    fetched, tried = [], []
+    for name in names:
+        url = fetch_file(_MNIST_FILES[name], data_dir, tried, quiet)
+        if url is not None:
+            fetched.append({"path": _MNIST_FILES[name].path, "url": url})
+    return fetched, tried
 
 
-def _locate_mnist(data_dir: Path, download: bool) -> dict[str, Path]:
+def _locate_mnist(data_dir: Path, download: bool, quiet: bool = False) -> tuple[dict[str, Path], list]:
+    """{name: path} of the four files, fetching the missing ones when `download`; and what was fetched."""
     found = _find_mnist_files(data_dir)
     missing = [n for n, p in found.items() if p is None]
+    fetched, tried = [], []
     if missing and download:
-        why = _download_mnist(missing, data_dir / "mnist")
+        fetched, tried = _download_mnist(missing, data_dir, quiet)
         found = _find_mnist_files(data_dir)
         missing = [n for n, p in found.items() if p is None]
-        if missing:
-            why = f"download from {MNIST_URL} failed ({why})" if why else "download did not produce them"
-    elif missing:
-        why = "download disabled"
     if missing:
-        raise DataError(f"MNIST files missing: {', '.join(missing)}; {why}; put them in {data_dir / 'mnist'} ({data_dir_origin(data_dir)}) "
-                        f"(or torchvision's {data_dir / 'mnist' / 'MNIST' / 'raw'}), or point {_WHERE} elsewhere")
-    return found
+        raise DataError(f"MNIST files missing: {', '.join(missing)}; {tried_text(tried, download)}; put them in "
+                        f"{data_dir / 'mnist'} ({data_dir_origin(data_dir)}) (or torchvision's "
+                        f"{data_dir / 'mnist' / 'MNIST' / 'raw'}), or point {_WHERE} elsewhere, or ${ENV_MIRROR} at "
+                        "a server that has them")
+    return found, fetched
 
 
 def _read_mnist_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -153,10 +148,10 @@ def _write_cache(path: Path, splits: dict) -> bool:
 
 
 def _load_mnist(data_dir: Path, seed: int = 1337, download: bool = True, verify_checksum: bool = True,
-                sizes: dict | None = None, use_cache: bool = True):
+                sizes: dict | None = None, use_cache: bool = True, quiet: bool = False):
     data_dir = Path(data_dir)
     sizes = dict(MNIST_SIZES if sizes is None else sizes)
-    files = _locate_mnist(data_dir, download)
+    files, fetched = _locate_mnist(data_dir, download, quiet)
     digests = {name: (_check_digest(p, "md5", MNIST_MD5[name]) if verify_checksum else _file_digest(p, "md5"))
                for name, p in files.items()}
     cache = _cache_path(data_dir, seed, sizes, digests)
@@ -167,7 +162,9 @@ def _load_mnist(data_dir: Path, seed: int = 1337, download: bool = True, verify_
         written = use_cache and _write_cache(cache, splits)
     source = {
         "data_dir": str(data_dir.resolve()),
-        "files": [{"path": str(p.relative_to(data_dir)), "md5": digests[n]} for n, p in files.items()],
+        "files": [{"path": p.relative_to(data_dir).as_posix(), "md5": digests[n]} for n, p in files.items()],
+        "origin": {"source": MNIST_SOURCES[0].key, "title": MNIST_SOURCES[0].title, "page": MNIST_SOURCES[0].page,
+                   "fetched": fetched},
         "seed": seed,
         "n_train": sizes["train"],
         "n_test": sizes["test"],

@@ -18,8 +18,9 @@ if importlib.util.find_spec("tensorflow") is None:
 from backends import tensorflow as tf_backend
 from backends.tensorflow import layout, settings
 from harness import plugins
-from harness.backend import DeviceUnavailable, Session, Steps, unsupported_reason
+from harness.backend import DeviceUnavailable, Session, unsupported_reason
 from harness.spec import PARAM_NAMES, PARAM_SHAPES, VARIANTS, init_params
+from tests.backend_helpers import make_steps, torch_session
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -27,30 +28,9 @@ STRATEGIES = ("eager", "function", "xla")
 VARIANT_NAMES = ("1989", "modern")
 
 
-def make_steps(variant, n, dtype, seed=0, n_total=None):
-    """n examples with random inputs, labels and masks; lr from the variant's schedule."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n)
-    targets = np.full((n, 10), -1.0)
-    targets[np.arange(n), labels] = 1.0
-    mask = None
-    if variant.dropout:
-        mask = ((rng.random((n, 12, 4, 4)) >= variant.dropout) / (1 - variant.dropout)).astype(dtype)
-    return Steps(x=rng.uniform(-1, 1, size=(n, 1, 16, 16)).astype(dtype), targets=targets.astype(dtype),
-                 labels=labels.astype(np.int64), lr=variant.lr_schedule(n_total or n, 0, n), mask=mask)
-
-
 def tf_session(variant, dtype, strategy, seed=1):
     return tf_backend.TensorFlowBackend().session(variant=variant, params=init_params(seed, dtype, variant),
                                                   dtype=dtype, device="cpu", strategy=strategy)
-
-
-def torch_session(variant, dtype, seed=1):
-    pytest.importorskip("torch")
-    from backends.torch_backend import TorchBackend
-
-    return TorchBackend().session(variant=variant, params=init_params(seed, dtype, variant), dtype=dtype,
-                                  device="cpu", strategy="eager")
 
 
 def max_abs(a: dict, b: dict) -> float:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backend_helpers import BUSY_THREADS as BUSY
+
 REPO = Path(__file__).resolve().parents[1]
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
 needs_tf = pytest.mark.skipif(not HAS_TF, reason="tensorflow is not installed")
@@ -161,28 +163,14 @@ def test_user_settings_win_and_noise_is_recorded():
     assert any("oneDNN custom operations are on" in ln for ln in out["log"]["suppressed"])
 
 
-BUSY_THREADS = """
-    import json, os
-    from backends.tensorflow import TensorFlowBackend, settings
-    tf = settings.load()
-    def ticks():
-        out = {}
-        for t in os.listdir("/proc/self/task"):
-            try:
-                f = open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()
-                out[t] = int(f[11]) + int(f[12])
-            except OSError:
-                pass
-        return out
-    a = tf.ones((1500, 1500))
-    f = tf.function(lambda a: tf.tanh(a @ a) @ a)
-    f(a).numpy()
-    t0 = ticks()
-    for _ in range(4):
-        f(a).numpy()
-    t1 = ticks()
-    busy = sorted((t1[k] - t0.get(k, 0) for k in t1), reverse=True)
-    print(json.dumps({"threads": settings.threads_record(tf), "busy": sum(b >= 0.2 * busy[0] for b in busy)}))
+BUSY_THREADS = BUSY + """
+import json
+from backends.tensorflow import settings
+tf = settings.load()
+a = tf.ones((1500, 1500))
+f = tf.function(lambda a: tf.tanh(a @ a) @ a)
+busy = busy_threads(lambda: f(a).numpy())
+print(json.dumps({"threads": settings.threads_record(tf), "busy": busy}))
 """
 
 

@@ -368,4 +368,8 @@ def test_kernels_per_example_counts_what_each_strategy_runs():
                                                         "xla": "XLA thunks"}
     assert got["eager"]["dispatches"] == got["eager"]["kernels"] > 50
     assert 1 <= got["function"]["dispatches"] < 3 and got["function"]["kernels"] > 50
+    warm = tf_session(v, "float32", "function")  # a few thousand calls: its executor inlines cheap ops
+    for _ in range(12):
+        warm.train_steps(make_steps(v, 256, "float32"))
+    assert warm.kernels_per_example(steps)["kernels"] == got["function"]["kernels"]  # counted cold all the same
     assert got["xla"]["dispatches"] <= 1 / 4 + 1e-9 and 10 < got["xla"]["kernels"] < got["function"]["kernels"]

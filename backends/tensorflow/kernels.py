@@ -20,15 +20,16 @@ from . import settings
 
 _NOT_A_KERNEL = re.compile(r"^(memcpy|memset|Memcpy|Memset)")
 _GRAPH_OP = re.compile(r"^[^:]+:[A-Za-z0-9_]+$")  # "name:OpType"; bookkeeping events are "Class::method"
-# Examples traced; the rest of `steps` trains untraced. TensorFlow's host tracer stops reporting the
-# graph executor's ops after ~80-100 examples of `function` traced in one process (77 ops per
-# example, then ~10; host_tracer_level=3 changes nothing): `harness bench --kernels` traces each
-# session once, well inside that.
+# Examples traced; the rest of `steps` trains untraced. TensorFlow's graph executor, once it has
+# timed its ops, runs the cheap ones inline, where the profiler no longer sees them (77 ops per
+# example of `function` cold, ~7 after a few thousand calls; host_tracer_level=3 changes nothing):
+# a session that offers fresh_step() is traced through a step traced anew, its executor cold.
 TRACED = 16
 
 
-def _trace(session, steps):
-    """The XSpace of one session.train_steps(steps) call."""
+def _trace(session, steps, fresh_step=None):
+    """The XSpace of one session.train_steps(steps) call (with a freshly traced step where the
+    session offers one)."""
     tf = settings.load()
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -36,7 +37,7 @@ def _trace(session, steps):
         session.sync()
         tf.profiler.experimental.start(d)
         try:
-            session.train_steps(steps)
+            session.train_steps(steps, step=fresh_step()) if fresh_step else session.train_steps(steps)
             session.sync()
         finally:
             tf.profiler.experimental.stop()
@@ -78,7 +79,7 @@ def count(session, steps) -> dict:
     """Kernels (GPU), or XLA thunks / graph ops / eager ops (CPU), and dispatches, per example, over
     the first TRACED examples of `steps` (the others train after)."""
     n = min(len(steps), TRACED)
-    c = tally(_trace(session, steps.slice(0, n)))
+    c = tally(_trace(session, steps.slice(0, n), getattr(session, "fresh_step", None)))
     if len(steps) > n:
         session.train_steps(steps.slice(n, len(steps)))
     if c["gpu_kernels"]:

@@ -1,9 +1,12 @@
 """The TensorFlow backend: a pluggy plugin registered through the `harness` entry-point group.
 
-Importing this package imports no tensorflow: `check()`, `devices()`, `environment()` and
-`session()` import it through settings.load(), which applies and records the backend's
-process-wide settings (logging, oneDNN, threads, determinism; settings.py). A machine
-without tensorflow lists this backend as unavailable, with the reason.
+This face holds the Backend class and its registration; the leaves (settings, layout,
+internal, network, patchnet, optim, base, eager, function, xla, kernels; docs/backends.md)
+never import it (import-linter holds this: .importlinter). Importing this package imports
+no tensorflow: `check()`, `devices()`, `environment()` and `session()` import it through
+settings.load(), which applies and records the backend's process-wide settings (logging,
+oneDNN, threads, determinism; settings.py). A machine without tensorflow lists this
+backend as unavailable, with the reason.
 
 Strategies (all train at batch size 1, in order, one update per example, with the
 network of network.py and the spec's SGD/AdamW of optim.py):

@@ -93,6 +93,7 @@ def cli():
 @cli.command()
 def backends():
     """List every registered backend, available or not (and why), its strategies and devices."""
+    from rich.markup import escape
     from rich.table import Table
 
     from .progress import out_console
@@ -111,7 +112,7 @@ def backends():
             table.add_row(name, "[green]available[/]", ", ".join(b.strategies), "\n".join(devs), b.description)
         else:
             table.add_row(name, "[red]unavailable[/]", ", ".join(getattr(b, "strategies", ())) if b else "-",
-                          "-", reason)
+                          "-", escape(reason))  # a reason's "pip install '...[extra]'" is not markup
     out_console().print(table)
 
 

@@ -2,9 +2,10 @@
 tensors, evaluation, gradients for parity, the parameters read back in canonical layout.
 
 Importing it imports tensorflow through settings.load() (a strategy's module imports this
-one; the backend's face imports neither until a session is asked for). A strategy subclasses TFSession with its
-`train_steps` and says how its gradients are computed (`grads_jit`: None eager, False a
-tf.function, True an XLA-compiled tf.function), so parity checks each strategy's own program.
+one; the backend's face imports neither until a session is asked for). A strategy
+subclasses TFSession with its `train_steps`, the network its step trains (`impl`), and how
+its gradients are computed (`grads_jit`: None eager, False a tf.function, True an
+XLA-compiled tf.function), so parity checks each strategy's own program.
 """
 from __future__ import annotations
 

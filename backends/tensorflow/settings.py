@@ -8,9 +8,9 @@ What the import is wrapped in, and why (each recorded by `record()`):
   TF_CPP_MIN_LOG_LEVEL=2 (errors only; a value the user set wins), stderr's file
   descriptor captured: the banners are kept in the record, anything else is written
   back to stderr. TensorFlow's Python logger is set to ERROR.
-- oneDNN. TF_ENABLE_ONEDNN_OPTS=0 unless the user set it: TensorFlow's Eigen kernels,
-  which its own banner says round differently from oneDNN's custom ops; at batch size 1
-  they are no slower here (docs/performance.md). Read at import, like the log level.
+- oneDNN. TF_ENABLE_ONEDNN_OPTS=0 unless the user set it: TensorFlow's Eigen kernels
+  (oneDNN's custom ops round differently, its banner says, and at batch size 1 they doubled
+  the tf.function step's time here: docs/performance.md). Read at import, like the log level.
 - Containment. Every environment variable the import set or changed (its own
   TF2_BEHAVIOR, TPU_ML_PLATFORM, HDF5_PLUGIN_PATH..., and the two above) is put back
   as it was, so torch, jax, h5py and child processes see the environment they would have
@@ -21,7 +21,8 @@ What the import is wrapped in, and why (each recorded by `record()`):
   TensorFlow's pools are its own (Eigen threads, not OpenMP): torch's and XLA's (jax's)
   thread counts are untouched (tests/test_tensorflow_settings.py).
 - Determinism: tf.config.experimental.enable_op_determinism() (TensorFlow only; no
-  measurable cost on the CPU here). TF32 off (full float32 matrix products on GPUs),
+  measurable cost on the CPU here; TensorFlow's random ops then demand a seed, and the
+  harness draws none in TensorFlow). TF32 off (full float32 matrix products on GPUs),
   re-applied by every session. GPUs: memory growth on, so TensorFlow does not take
   a whole GPU that torch or jax share in one process.
 """

@@ -5,8 +5,8 @@ parameters and optimiser state as tensors, assigned to the variables once at its
 Inside the compiled function the parameters are carried in the layout of internal.py (the
 network of patchnet.py), converted once per call each way. It takes a chunk padded to CHUNK
 examples and the number n to train on (the loop's trip count is a tensor), so one
-compilation serves every chunk length up to CHUNK; longer calls are split. It is traced once per variant, dtype and spec and shared by
-every session, which passes its own variables.
+compilation serves every chunk length up to CHUNK; longer calls are split. It is traced
+once per variant, dtype and spec and shared by every session, which passes its own variables.
 """
 from __future__ import annotations
 

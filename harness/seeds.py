@@ -17,13 +17,18 @@ PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_loss": 2.5e-3,
 GROUP_FIELDS = ("backend", "strategy", "device", "variant", "dataset", "dtype", "epochs", "limit")
 
 
+def _text(v) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
 def machine(result: dict) -> str:
-    """The machine a result ran on, as tables split them: the CPU model, or the device's name."""
+    """The machine a result ran on, as tables split them: the CPU model, or the device's name
+    (always a string: the backend's environment is free-form, a device name may be anything)."""
     env = result.get("environment") or {}
     if str(result.get("device", "cpu")).startswith("cpu"):
-        return env.get("cpu_model") or "unknown CPU"
-    be = env.get("backend") or {}
-    return be.get("device_name") or be.get("device_kind") or result.get("device", "?")
+        return _text(env.get("cpu_model")) or "unknown CPU"
+    be = env.get("backend") if isinstance(env.get("backend"), dict) else {}
+    return _text(be.get("device_name")) or _text(be.get("device_kind")) or str(result.get("device", "?"))
 
 
 def group_runs(results: list[dict]) -> dict[tuple, list[dict]]:

@@ -1,6 +1,7 @@
 """Which points already have a result: matched by configuration identity, never by file name."""
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 from ..config import IDENTITY, RunConfig
@@ -22,10 +23,23 @@ def point_key(cfg: RunConfig) -> tuple:
     return tuple(d[k] for k in IDENTITY)
 
 
+# RunConfig's field -> the types its value may have (str | None -> (str, NoneType)).
+_FIELD_TYPES = {name: typing.get_args(hint) or (hint,) for name, hint in typing.get_type_hints(RunConfig).items()}
+
+
+def _well_typed(cfg: dict) -> bool:
+    """Every RunConfig field `cfg` holds has its field's type (an integer is not a bool)."""
+    return all(isinstance(v, _FIELD_TYPES[k]) and not (isinstance(v, bool) and bool not in _FIELD_TYPES[k])
+               for k, v in cfg.items() if k in _FIELD_TYPES)
+
+
 def _recorded_config(result: dict) -> dict | None:
-    """The configuration a result records: its own `config`, or the sweep point that made it."""
-    for cfg in (result.get("config"), (result.get("sweep") or {}).get("config")):
-        if isinstance(cfg, dict):
+    """The configuration a result records: its own `config`, or the sweep point that made it. The
+    schema types `config` but not `sweep` (free-form): one whose fields have the wrong types (a list
+    for a backend) is no configuration."""
+    sweep = result.get("sweep") if isinstance(result.get("sweep"), dict) else {}
+    for cfg in (result.get("config"), sweep.get("config")):
+        if isinstance(cfg, dict) and _well_typed(cfg):
             return cfg
     return None
 

@@ -14,7 +14,9 @@ from .sweep.match import result_config
 
 # LeCun et al. 1989, on their data (USPS): the 1989 variant's figures after 23 passes.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_loss": 2.5e-3, "test_loss": 1.8e-2}
-GROUP_FIELDS = ("backend", "strategy", "device", "variant", "dataset", "dtype", "epochs", "limit")
+# Everything but the seed (and the timing window) that a sweep point is: runs on other thread counts
+# compute the same errors but are timed apart, so they are other groups (docs/sweep.md, "Over seeds").
+GROUP_FIELDS = ("backend", "strategy", "device", "variant", "dataset", "dtype", "epochs", "limit", "threads")
 
 
 def _text(v) -> str | None:
@@ -97,7 +99,8 @@ def _label(key: tuple, markdown: bool = True) -> str:
 
     d = dict(zip(GROUP_FIELDS, key))
     text = (f"{d['backend']}:{d['strategy']} {d['variant']} {d['dataset']} {d['dtype']} {d['epochs']} passes"
-            + ("" if d["limit"] is None else f" limit {d['limit']}"))
+            + ("" if d["limit"] is None else f" limit {d['limit']}")
+            + ("" if d["threads"] is None else f" threads {d['threads']}"))
     return esc(text) if markdown else plain(text)
 
 

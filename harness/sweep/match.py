@@ -27,7 +27,7 @@ def point_key(cfg: RunConfig) -> tuple:
 _FIELD_TYPES = {name: typing.get_args(hint) or (hint,) for name, hint in typing.get_type_hints(RunConfig).items()}
 
 
-def _well_typed(cfg: dict) -> bool:
+def _typed_fields(cfg: dict) -> bool:
     """Every RunConfig field `cfg` holds has its field's type (an integer is not a bool)."""
     return all(isinstance(v, _FIELD_TYPES[k]) and not (isinstance(v, bool) and bool not in _FIELD_TYPES[k])
                for k, v in cfg.items() if k in _FIELD_TYPES)
@@ -39,7 +39,7 @@ def _recorded_config(result: dict) -> dict | None:
     for a backend) is no configuration."""
     sweep = result.get("sweep") if isinstance(result.get("sweep"), dict) else {}
     for cfg in (result.get("config"), sweep.get("config")):
-        if isinstance(cfg, dict) and _well_typed(cfg):
+        if isinstance(cfg, dict) and _typed_fields(cfg):
             return cfg
     return None
 

@@ -96,6 +96,7 @@ def _same(*names: str) -> dict[str, str]:
 SOURCES = [
     pytest.param(Source("usps", _same("usps/usps.h5"), USPS_PINS), id="usps.h5"),
     pytest.param(Source("usps", _same("usps/zip.train.gz", "usps/zip.test.gz"), USPS_PINS), id="usps-esl-text"),
+    pytest.param(Source("usps", _same("usps/usps.bz2", "usps/usps.t.bz2"), USPS_PINS), id="usps-libsvm"),
     pytest.param(Source("usps", _same("usps/usps.h5"), USPS_PINS, load=_usps_text_from_h5), id="usps-text-from-h5"),
     pytest.param(Source("mnist", _same(*MNIST_FILES), MNIST_T10K_PINS), id="mnist"),
     pytest.param(Source("mnist", {"mnist/train-images-idx3-ubyte.gz": T10K["images"],

@@ -1,7 +1,6 @@
 """Which points already have a result: matched by configuration identity, never by file name."""
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 
 from ..config import IDENTITY, RunConfig
@@ -23,23 +22,12 @@ def point_key(cfg: RunConfig) -> tuple:
     return tuple(d[k] for k in IDENTITY)
 
 
-# RunConfig's field -> the types its value may have (str | None -> (str, NoneType)).
-_FIELD_TYPES = {name: typing.get_args(hint) or (hint,) for name, hint in typing.get_type_hints(RunConfig).items()}
-
-
-def _typed_fields(cfg: dict) -> bool:
-    """Every RunConfig field `cfg` holds has its field's type (an integer is not a bool)."""
-    return all(isinstance(v, _FIELD_TYPES[k]) and not (isinstance(v, bool) and bool not in _FIELD_TYPES[k])
-               for k, v in cfg.items() if k in _FIELD_TYPES)
-
-
 def _recorded_config(result: dict) -> dict | None:
-    """The configuration a result records: its own `config`, or the sweep point that made it. The
-    schema types `config` but not `sweep` (free-form): one whose fields have the wrong types (a list
-    for a backend) is no configuration."""
+    """The configuration a result records: its own `config`, or the sweep point that made it (the
+    schema leaves `sweep` free-form: it may be anything)."""
     sweep = result.get("sweep") if isinstance(result.get("sweep"), dict) else {}
     for cfg in (result.get("config"), sweep.get("config")):
-        if isinstance(cfg, dict) and _typed_fields(cfg):
+        if isinstance(cfg, dict):
             return cfg
     return None
 
@@ -47,19 +35,33 @@ def _recorded_config(result: dict) -> dict | None:
 def result_config(result: dict) -> RunConfig | None:
     """The RunConfig of a run result, recorded or derived from its top-level fields (results
     written before `config` was recorded: threads then unknown, None); None if not a run result."""
-    if result.get("kind") != "run":
+    if not isinstance(result, dict) or result.get("kind") != "run":
         return None
     recorded = _recorded_config(result)
-    if recorded is not None:
-        return RunConfig.from_dict(recorded)
     try:
-        return RunConfig(
-            backend=result["backend"], strategy=result["strategy"], device=result["device"],
-            variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"],
-            seed=int(result["seed"]), epochs=len(result["epochs"]),
-            limit=_norm_limit(result["dataset"], result.get("n_train")))
+        if recorded is not None:
+            cfg = RunConfig.from_dict(recorded)
+        else:
+            cfg = RunConfig(
+                backend=result["backend"], strategy=result["strategy"], device=result["device"],
+                variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"],
+                seed=result["seed"], epochs=len(result["epochs"]),
+                limit=_norm_limit(result["dataset"], result.get("n_train")))
     except (KeyError, TypeError, ValueError):
         return None
+    return cfg if _well_typed(cfg) else None
+
+
+def _well_typed(cfg: RunConfig) -> bool:
+    """Every field of the type a RunConfig takes (a result file may hold anything the schema does
+    not type, e.g. its `sweep.config`): names are strings, counts integers. Ranges are not checked."""
+    def is_int(v, optional):
+        return (v is None and optional) or (isinstance(v, int) and not isinstance(v, bool))
+
+    names = (cfg.backend, cfg.device, cfg.variant, cfg.dataset, cfg.dtype)
+    return (all(isinstance(v, str) for v in names) and (cfg.strategy is None or isinstance(cfg.strategy, str))
+            and is_int(cfg.seed, False) and is_int(cfg.window, False)
+            and all(is_int(v, True) for v in (cfg.epochs, cfg.limit, cfg.threads)))
 
 
 def result_key(result: dict) -> tuple | None:

@@ -14,8 +14,8 @@ import pytest
 
 from harness.parity import EPS, Tol, check_result, compare, compare_count
 from harness.report.compare import beyond_spread
-from harness.report.timings import Figure
 from harness.report.seeds import within
+from harness.report.timings import Figure
 
 T = 2.0 ** -20  # a tolerance
 ULP1 = 2.0 ** -52  # one ulp of 1.0 (of [1, 2))

@@ -19,8 +19,8 @@ from dataclasses import fields, replace
 import pytest
 
 from harness.config import IDENTITY, RunConfig
-from harness.results import write_result
 from harness.report.seeds import group_runs
+from harness.results import write_result
 from harness.sweep import Grid, load_toml
 from harness.sweep.driver import run_sweep
 from harness.sweep.manifest import point_id, read_manifest

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.config import RunConfig
+from harness.config import ParityConfig, RunConfig
 from harness.data import Dataset
 from harness.parity import Context, Target, check_passes, tolerances
 from harness.run import run_training
@@ -82,7 +82,7 @@ def _misses(n):
 
 
 def _config(limit, epochs=2):
-    return RunConfig(backend="predicting", strategy="s", dataset="fake", dtype="float64", seed=1, epochs=epochs,
+    return RunConfig(backend="predicting", strategy="s", dataset="synthetic", dtype="float64", seed=1, epochs=epochs,
                      limit=limit, window=4)
 
 
@@ -119,8 +119,9 @@ def test_the_result_records_the_examples_trained_on(tmp_path, limit):
 
 @pytest.mark.parametrize("limit", LIMITS)
 def test_parity_passes_evaluate_the_examples_trained_on(limit):
-    ctx = Context(variant=VARIANTS["1989"], data=DATA, dtype="float64", device="cpu", seed=1, params0={},
-                  first_steps=None, tol=tolerances("float64", "1989"))
+    config = ParityConfig(dataset="synthetic", dtype="float64", seed=1, steps=(), limit=limit)
+    ctx = Context(config=config, data=DATA, variant=VARIANTS["1989"], params0={}, first_steps=None,
+                  tol=tolerances("float64", "1989"))
     ref, target = Target(PredictingBackend(), "s"), Target(type("Other", (PredictingBackend,), {"name": "other"})(), "s")
     result = check_passes(ctx, ref, [target], passes=1, limit=limit, chunk=4)
     n = _n(limit)

@@ -27,8 +27,9 @@ from . import plugins
 from .backend import Backend, Steps, unsupported_reason
 from .config import ParityConfig, RunConfig
 from .data import load_dataset, resolve_data_dir
-from .errors import Unsupported
+from .errors import ConfigError, DeviceUnavailable, Unsupported
 from .spec import PARAM_SHAPES, VARIANTS, init_params
+from .targets import strategy_devices
 
 ACTIVATION_SHAPES = {"H1": (12, 8, 8), "H2": (12, 4, 4), "H3": (30,), "out": (10,)}
 
@@ -65,16 +66,35 @@ def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: 
                           device=device, variant=variant, dataset=dataset, dtype=dtype, seed=seed,
                           steps=par.parse_steps(steps), passes=passes, limit=limit)
     with _resolved(backend) as b:
-        chosen = config.strategies or b.strategies
-        for s in chosen:
-            reason = unsupported_reason(b, s, variant, dtype)
-            if reason is not None:
-                raise Unsupported(reason)
-        config = replace(config, backends=(reference.partition(":")[0], b.name),
+        chosen = _strategies(b, config)
+        config = replace(config, backends=tuple(dict.fromkeys((reference.partition(":")[0], b.name))),
                          strategies=tuple(f"{b.name}:{s}" for s in chosen))
         sel = par.select(plugins.get_registry(), config)
+        if sel.self_check:
+            raise ConfigError(f"{sel.reference.label} is both the reference and the only strategy of "
+                              f"{b.name} asked for: nothing would be compared; choose another reference")
         data = load_dataset(config.dataset, resolve_data_dir(data_dir), dtype=config.dtype, seed=config.seed)
         return par.run_parity(sel, config, data)
+
+
+def _devices(b: Backend, strategy: str) -> list[str]:
+    devs = strategy_devices(b, strategy)  # a str: why it could not be told
+    return devs if isinstance(devs, list) else []
+
+
+def _strategies(b: Backend, config: ParityConfig) -> list[str]:
+    """The strategies of `b` to compare: those named, else every one that reaches the device (none:
+    DeviceUnavailable); a named one it does not support: Unsupported, never a vacuous pass."""
+    chosen = list(config.strategies or [])
+    if not chosen:
+        chosen = [s for s in b.strategies if config.device in _devices(b, s)]
+        if not chosen:
+            raise DeviceUnavailable(f"no strategy of backend {b.name!r} reaches device {config.device!r}")
+    for s in chosen:
+        reason = unsupported_reason(b, s, config.variant, config.dtype)
+        if reason is not None:
+            raise Unsupported(reason)
+    return chosen
 
 
 def assert_parity(backend: str | Backend, **kwargs) -> dict:
@@ -82,8 +102,8 @@ def assert_parity(backend: str | Backend, **kwargs) -> dict:
     passed and actually compared the backend; returns the result."""
     res = run_parity(backend, **kwargs)
     name = backend if isinstance(backend, str) else backend.name
-    compared = [t for t in res["config"]["targets"] if t.split(":")[0] == name]
-    if not res["passed"] or not compared:
+    compared = [t for t in res["config"]["targets"] if t.split(":")[0] == name and t != res["config"]["reference"]]
+    if not res["passed"] or not compared or res["config"].get("self_check"):
         lines = [*res["summary"], *(f"note: {n}" for n in res["notes"])]
         raise AssertionError(f"parity of {name} against {res['config']['reference']} failed:\n  " + "\n  ".join(lines))
     return res

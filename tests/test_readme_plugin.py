@@ -104,7 +104,7 @@ def test_wrong_h2_table_named_as_the_first_layer_that_differs(tmp_path):
     assert code == 1
     fwd = check(res, "forward")
     assert fwd["first_layer"] == {"numpy_h2:eager": "H2"}
-    rows = {r["tensor"]: r["passed"] for r in fwd["rows"]}
+    rows = {r["tensor"]: r["passed"] for r in fwd["rows"] if r["params"] == "initial parameters"}
     assert rows == {"outputs": False, "H1 activations": True, "H2 activations": False, "H3 activations": False,
                     "out activations": False}
     assert "first layer that differs: numpy_h2:eager H2" in fwd["summary"]
@@ -136,21 +136,24 @@ def test_wrong_h2_gradient_named_in_backprop_order(tmp_path):
 
 @pytest.mark.parametrize("dtype, variant, compared", [
     ("float32", "1989", True), ("float64", "1989", False), ("float32", "modern", False)])
-def test_declared_support_skips_never_fails(tmp_path, capsys, dtype, variant, compared):
-    """The README backend declaring only 1989 and float32: compared there, skipped with the reason
-    elsewhere (torch then checked against itself), exit 0 either way."""
+def test_declared_support_compared_where_declared_refused_where_named_elsewhere(tmp_path, capsys, dtype, variant,
+                                                                                compared):
+    """The README backend declaring only 1989 and float32: compared there; named elsewhere, a usage
+    error (exit 2, one line with the reason, no result), never torch checked against itself as a PASS."""
     mod = load_readme_plugin(tmp_path)
     mod.NumpyBackend.variants, mod.NumpyBackend.dtypes = ("1989",), ("float32",)
+    args = ["--backends", "torch,numpy", "--strategies", "eager", "--dataset", "synthetic", "--dtype", dtype,
+            "--variant", variant, "--steps", "1", "--passes", "0"]
     with registered(mod, "readme-numpy-1989-f32"):
-        code, res = parity(tmp_path, "--backends", "torch,numpy", "--strategies", "eager", "--dataset", "synthetic",
-                           "--dtype", dtype, "--variant", variant, "--steps", "1", "--passes", "0")
-    assert code == 0, res["summary"]
-    assert (res["config"]["targets"] == ["numpy:eager"]) is compared
-    if not compared:
-        what = f"dtype '{dtype}'" if dtype != "float32" else f"variant '{variant}'"
-        assert any(n.startswith("numpy:eager skipped") and what in n for n in res["notes"]), res["notes"]
-        assert res["config"]["self_check"] is True
-        assert "numpy:eager skipped" in capsys.readouterr().out
+        if compared:
+            code, res = parity(tmp_path, *args)
+            assert code == 0 and res["config"]["targets"] == ["numpy:eager"], res["summary"]
+            return
+        code = main(["parity", "--results-dir", str(tmp_path / "results"), *args])
+    assert code == 2 and not list((tmp_path / "results").glob("parity-*.json"))
+    what = f"dtype '{dtype}'" if dtype != "float32" else f"variant '{variant}'"
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "numpy" in line and what in line
 
 
 def test_numpy_example_agrees_with_itself_batched(tmp_path):

@@ -1,0 +1,142 @@
+"""Verdicts that cannot pass on nothing (issue 18 items 1 and 2): a backend the user named that ends
+up skipped is a usage error, never a green "every backend agrees" over a self-comparison; the forward
+check looks at parameters where every tensor is non-zero, so a plugin that drops a bias fails,
+named at its layer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import plugins
+from harness.cli import main
+from tests.test_readme_plugin import load_readme_plugin, registered
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+QUICK = ["--dataset", "synthetic", "--steps", "1", "--passes", "0"]
+
+
+def _parity(tmp_path: Path, *args: str) -> tuple[int, dict | None]:
+    out = tmp_path / f"results{len(list(tmp_path.glob('results*')))}"
+    code = main(["parity", "--results-dir", str(out), *args])
+    files = sorted(out.glob("parity-*.json")) if out.is_dir() else []
+    return code, (json.loads(files[-1].read_text()) if files else None)
+
+
+def _mine(tmp_path: Path, module: str, name: str = "mine"):
+    """The README's NumPy backend under another name (a third party's plugin)."""
+    mod = load_readme_plugin(tmp_path, module)
+    mod.NumpyBackend.name = name
+    return mod
+
+
+# ----------------------------------------------------------------------------- 1. a vacuous PASS
+
+
+def test_a_named_backend_that_would_be_skipped_is_a_usage_error(tmp_path, capsys):
+    """`parity --backends torch,mine --variant modern`, mine declaring only 1989: before, mine was
+    skipped, torch compared with itself and the verdict read "PASS: every backend agrees" (exit 0).
+    Now: exit 2, one line naming mine and why, and no result file."""
+    mod = _mine(tmp_path, "mine_1989")
+    mod.NumpyBackend.variants = ("1989",)
+    with registered(mod, "mine-1989"):
+        code, res = _parity(tmp_path, "--backends", "torch,mine", "--strategies", "eager", "--variant", "modern",
+                            *QUICK)
+    captured = capsys.readouterr()
+    assert "every backend agrees" not in captured.out
+    assert code == 2 and res is None
+    (line,) = captured.err.strip().splitlines()
+    assert "mine" in line and "does not support variant 'modern'" in line
+
+
+def test_a_self_comparison_is_labelled_a_determinism_check_never_agreement(tmp_path, capsys):
+    code, res = _parity(tmp_path, "--backends", "torch", "--strategies", "eager", *QUICK)
+    out = capsys.readouterr().out
+    assert code == 0 and res["config"]["self_check"] is True
+    assert "every backend agrees" not in out
+    assert "determinism check" in out.splitlines()[-2]  # the verdict line, before "result: ..."
+
+
+# ----------------------------------------------------------------------------- 2. blind checks
+
+
+def _drop_h2b(mod) -> None:
+    """The plugin's forward pass (training and evaluation) leaves out H2's bias."""
+    inner = mod.NumpySession._forward
+
+    def forward_without_h2b(self, x, mask=None):
+        kept = self.p["H2b"]
+        self.p["H2b"] = np.zeros_like(kept)
+        try:
+            return inner(self, x, mask)
+        finally:
+            self.p["H2b"] = kept
+
+    mod.NumpySession._forward = forward_without_h2b
+
+
+def test_a_plugin_that_drops_a_bias_fails_forward_named_at_its_layer(tmp_path, capsys):
+    """At the initial parameters every bias but outb is zero, so a forward pass without H2b is right
+    there: before, forward and grads passed (with --steps 0 --passes 0, the whole parity did). The
+    forward check also runs where every tensor is non-zero, and names H2."""
+    mod = _mine(tmp_path, "mine_no_h2b")
+    _drop_h2b(mod)
+    with registered(mod, "mine-no-h2b"):
+        code, res = _parity(tmp_path, "--backends", "torch,mine", "--strategies", "eager", "--dataset", "synthetic",
+                            "--steps", "0", "--passes", "0")
+    assert code == 1 and res["passed"] is False
+    fwd = next(c for c in res["checks"] if c["name"] == "forward")
+    assert fwd["passed"] is False
+    assert fwd["first_layer"] == {"mine:eager": "H2"}
+    assert "first layer that differs: mine:eager H2" in fwd["summary"]
+    assert "mine:eager" in res["failed_targets"]
+
+
+def test_the_gradient_check_defers_to_the_first_layer_the_forward_check_named(tmp_path):
+    """A mis-wired H2 (README plugin with a wrong connection table): forward names H2; the gradient
+    check, which would name `out` (backprop order), names H2 from the forward check instead."""
+    from tests.test_readme_plugin import _wrong_h2_table
+
+    good, bad = load_readme_plugin(tmp_path, "readme_good_v"), load_readme_plugin(tmp_path, "readme_bad_v")
+    _wrong_h2_table(bad)
+    with registered(good, "readme-good-v"), registered(bad, "readme-bad-v"):
+        code, res = _parity(tmp_path, "--backends", "numpy,numpy_h2", "--dataset", "synthetic", "--steps", "0",
+                            "--passes", "0")
+    assert code == 1
+    fwd, grads = (next(c for c in res["checks"] if c["name"] == n) for n in ("forward", "grads"))
+    assert fwd["first_layer"] == {"numpy_h2:eager": "H2"}
+    assert grads["passed"] is False and grads["first_layer"] == {"numpy_h2:eager": "H2"}
+    assert grads["first_layer_from_forward"] == ["numpy_h2:eager"]
+    assert "first layer that differs, from the forward check: numpy_h2:eager H2" in grads["summary"]
+    assert "(backprop order out, H3, H2, H1): numpy_h2:eager out" not in grads["summary"]
+
+
+def test_parity_with_no_check_left_to_run_is_refused_not_passed():
+    """checks=("passes",) with passes=0 (the Python API) runs nothing: before, passed=True over zero
+    checks; now a ConfigError (exit 2 on the command line)."""
+    from harness import parity as par
+    from harness.config import ParityConfig
+    from harness.data import load_dataset
+    from harness.errors import ConfigError
+
+    config = ParityConfig(backends=("torch",), strategies=("torch:eager", "torch:compiled"), checks=("passes",),
+                          passes=0, dataset="synthetic")
+    sel = par.select(plugins.get_registry(), config)
+    with pytest.raises(ConfigError, match="nothing to check"):
+        par.run_parity(sel, config, load_dataset("synthetic", None, dtype=config.dtype, seed=config.seed))
+
+
+def test_testing_refuses_a_self_comparison_and_assert_parity_needs_another_implementation():
+    """harness.testing: the backend's only strategy being the reference compares nothing (refused),
+    and limit=0 (zero examples) is refused by the validator rather than blamed on the reference."""
+    from harness import testing
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nothing would be compared"):
+        testing.run_parity("torch", strategies=["eager"], reference="torch:eager", dataset="synthetic")
+    with pytest.raises(ConfigError, match="--limit 0"):
+        testing.run_parity("torch", strategies=["compiled"], dataset="synthetic", limit=0)

@@ -7,6 +7,7 @@ import click
 
 from ..errors import UsageError
 from ..report import ReportError, build_report, compare_files
+from ..report.gate import compare_paths, compare_text
 from .options import _dir_not_empty
 
 
@@ -18,15 +19,21 @@ from .options import _dir_not_empty
                    "(default: $HARNESS_DATA_DIR, else a per-user cache; no data: no gallery).")
 @click.option("--compare", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               metavar="A B", help="Compare two result files or two pytest-benchmark JSON files: ratio B/A of "
-                                  "us/example and final errors, and whether it exceeds the recorded spread.")
+                                  "us/example and final errors, and whether it exceeds the recorded spread; then "
+                                  "`harness compare A B`'s test of the timed windows (its alias; the gate: "
+                                  "harness compare --fail-above).")
 def report(results_dir, data_dir, compare):
     """Write REPORT.md and PNG figures into --results-dir from every result there (runs, bench,
     parity, pytest-benchmark JSON): the table of runs, learning curves, throughput, missed test
     digits, parity. Files that are not usable results are listed as skipped. With --compare A B,
     print a comparison table instead (writes nothing)."""
     try:
-        if compare:
+        if compare:  # the table of figures, then `harness compare`'s test of the timed windows
             click.echo(compare_files(*compare))
+            try:
+                click.echo("\n" + compare_text(compare_paths(*compare)))
+            except ImportError as e:  # scipy: the [report] extra
+                click.echo(f"\n(no test of the timed windows: {e}; pip install 'lecun1989-harness[report]')")
             return 0
         outcome = build_report(results_dir, data_dir)
     except ReportError as e:

@@ -28,6 +28,7 @@ from .backend import Backend, Steps, unsupported_reason
 from .config import ParityConfig, RunConfig
 from .data import load_dataset, resolve_data_dir
 from .errors import ConfigError, DeviceUnavailable, Unsupported
+from .parity.compare import one_line
 from .spec import PARAM_SHAPES, VARIANTS, init_params
 from .targets import strategy_devices
 
@@ -127,33 +128,41 @@ def assert_session_conforms(backend: str | Backend, *, strategy: str | None = No
                     variant=variant, dtype=dtype, device=device, seed=seed)
     with _resolved(backend) as b:
         strategy = cfg.strategy or b.strategies[0]
-        v = VARIANTS[cfg.variant]
-        p0 = init_params(seed, dtype, v)
-        s = b.session(variant=v, params={k: a.copy() for k, a in p0.items()}, dtype=dtype, device=device,
-                      strategy=strategy)
-        label = f"{b.name}:{strategy}"
-        _check_params(label, s.get_params(), p0, same=True)
-        rng = np.random.default_rng(seed)
-        x = rng.uniform(-1, 1, (3, 1, 16, 16)).astype(dtype)
-        out = np.asarray(s.forward(x))
-        _expect(out.shape == (3, 10), f"{label}: forward returned shape {out.shape}, expected (3, 10)")
-        if hasattr(s, "activations"):
-            acts = s.activations(x)
-            for k, shape in ACTIVATION_SHAPES.items():
-                got = None if k not in acts else np.asarray(acts[k]).shape
-                _expect(got == (3, *shape), f"{label}: activations()[{k!r}] has shape {got}, expected {(3, *shape)}")
-            np.testing.assert_allclose(acts["out"], out, rtol=1e-5, atol=1e-6, err_msg=f"{label}: activations out")
-        steps = _steps(rng, 3, dtype, v)
-        loss, grads = s.loss_and_grads(steps.slice(0, 1))
-        _expect(np.isfinite(loss), f"{label}: loss_and_grads returned a non-finite loss {loss}")
-        _check_params(label, grads, p0, same=False, what="loss_and_grads gradient")
-        _check_params(label, s.get_params(), p0, same=True, what="get_params after loss_and_grads")
-        losses = np.asarray(s.train_steps(steps))
-        _expect(losses.shape == (3,) and bool(np.all(np.isfinite(losses))),
-                f"{label}: train_steps returned {losses!r}, expected 3 finite losses")
-        s.sync()
-        after = s.get_params()
-        _expect(any(not np.array_equal(after[k], p0[k]) for k in p0), f"{label}: train_steps changed no parameter")
+        try:
+            _conforms(b, strategy, VARIANTS[cfg.variant], dtype, device, seed)
+        except AssertionError:
+            raise
+        except Exception as e:  # a method that raises or is missing: its words and the plugin's own frame
+            raise AssertionError(f"{b.name}:{strategy}: {one_line(e, b)}") from e
+
+
+def _conforms(b: Backend, strategy: str, v, dtype: str, device: str, seed: int) -> None:
+    p0 = init_params(seed, dtype, v)
+    s = b.session(variant=v, params={k: a.copy() for k, a in p0.items()}, dtype=dtype, device=device,
+                  strategy=strategy)
+    label = f"{b.name}:{strategy}"
+    _check_params(label, s.get_params(), p0, same=True)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (3, 1, 16, 16)).astype(dtype)
+    out = np.asarray(s.forward(x))
+    _expect(out.shape == (3, 10), f"{label}: forward returned shape {out.shape}, expected (3, 10)")
+    if hasattr(s, "activations"):
+        acts = s.activations(x)
+        for k, shape in ACTIVATION_SHAPES.items():
+            got = None if k not in acts else np.asarray(acts[k]).shape
+            _expect(got == (3, *shape), f"{label}: activations()[{k!r}] has shape {got}, expected {(3, *shape)}")
+        np.testing.assert_allclose(acts["out"], out, rtol=1e-5, atol=1e-6, err_msg=f"{label}: activations out")
+    steps = _steps(rng, 3, dtype, v)
+    loss, grads = s.loss_and_grads(steps.slice(0, 1))
+    _expect(np.isfinite(loss), f"{label}: loss_and_grads returned a non-finite loss {loss}")
+    _check_params(label, grads, p0, same=False, what="loss_and_grads gradient")
+    _check_params(label, s.get_params(), p0, same=True, what="get_params after loss_and_grads")
+    losses = np.asarray(s.train_steps(steps))
+    _expect(losses.shape == (3,) and bool(np.all(np.isfinite(losses))),
+            f"{label}: train_steps returned {losses!r}, expected 3 finite losses")
+    s.sync()
+    after = s.get_params()
+    _expect(any(not np.array_equal(after[k], p0[k]) for k in p0), f"{label}: train_steps changed no parameter")
 
 
 def _steps(rng: np.random.Generator, n: int, dtype: str, variant) -> Steps:

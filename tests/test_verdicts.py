@@ -140,3 +140,84 @@ def test_testing_refuses_a_self_comparison_and_assert_parity_needs_another_imple
         testing.run_parity("torch", strategies=["eager"], reference="torch:eager", dataset="synthetic")
     with pytest.raises(ConfigError, match="--limit 0"):
         testing.run_parity("torch", strategies=["compiled"], dataset="synthetic", limit=0)
+
+
+# ----------------------------------------------------------------------------- 3. the kit names the cause
+
+
+def _plugin_from_source(tmp_path: Path, module: str, name: str, edit) -> object:
+    """The README plugin, its source edited by `edit`, as a package module of its own file."""
+    import importlib.util
+
+    from tests.test_readme_plugin import readme_plugin_source
+
+    pkg = tmp_path / module
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    path = pkg / "harness_plugin.py"
+    path.write_text(edit(readme_plugin_source()))
+    spec = importlib.util.spec_from_file_location(f"{module}.harness_plugin", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.NumpyBackend.name = name
+    return mod
+
+
+def _raising_loss_and_grads(src: str) -> str:
+    head = "    def loss_and_grads(self, steps: Steps):\n"
+    assert head in src
+    return src.replace(head, head + "        raise ValueError('the plugin broke here')\n")
+
+
+def test_a_raising_session_method_shows_its_words_and_the_plugins_frame(tmp_path, capsys):
+    """Before: the summary read 'mine:eager -' and the frame was the harness's (checks.py).
+    Now the CLI summary and harness.testing's assertion name the exception and the plugin's line."""
+    from harness.testing import assert_parity, assert_session_conforms
+
+    mod = _plugin_from_source(tmp_path, "raising_pkg", "mine", _raising_loss_and_grads)
+    with registered(mod, "mine-raising"):
+        code, res = _parity(tmp_path, "--backends", "torch,mine", "--strategies", "eager", *QUICK)
+        out = capsys.readouterr().out
+        with pytest.raises(AssertionError) as parity_error:
+            assert_parity("mine", reference="torch:eager", steps=(1,), passes=0)
+        with pytest.raises(AssertionError) as conform_error:
+            assert_session_conforms("mine")
+    assert code == 1
+    grads = next(c for c in res["checks"] if c["name"] == "grads")
+    want = "mine:eager raised ValueError: the plugin broke here (in plugin code at raising_pkg/harness_plugin.py:"
+    assert want in grads["summary"] and "in loss_and_grads)" in grads["summary"]
+    assert want in out.replace("\n", "")  # the CLI's summary line (rich may wrap it)
+    assert want in str(parity_error.value)
+    assert "ValueError: the plugin broke here (in plugin code at raising_pkg/harness_plugin.py:" \
+        in str(conform_error.value)
+
+
+def test_a_missing_session_method_is_named_and_said_not_to_be_the_plugins_frame(tmp_path):
+    from harness.testing import assert_session_conforms
+
+    mod = _plugin_from_source(tmp_path, "missing_pkg", "mine", lambda s: s)
+    del mod.NumpySession.train_steps
+    with registered(mod, "mine-missing"), pytest.raises(AssertionError) as e:
+        assert_session_conforms("mine")
+    assert "has no attribute 'train_steps'" in str(e.value) and "no frame of the plugin's own code" in str(e.value)
+
+
+def test_an_entry_point_that_registers_nothing_is_reported_as_such(tmp_path, capsys):
+    """A forgotten @hookimpl: before, 'unknown backend'; now the plugin is listed with why."""
+    mod = _plugin_from_source(tmp_path, "nohook_pkg", "nohook", lambda s: s.replace("@hookimpl\n", ""))
+    with registered(mod, "nohook"):
+        assert main(["parity", "--backends", "torch,nohook", "--results-dir", str(tmp_path / "r"), *QUICK]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "'nohook'" in line and "not marked @hookimpl" in line
+        assert "not marked @hookimpl" in plugins.get_registry().reason_unavailable("nohook")
+        assert main(["backends"]) == 0
+        assert "nohook" in capsys.readouterr().out
+
+
+def test_a_reference_that_ran_is_never_said_to_be_skipped(tmp_path):
+    mod = _mine(tmp_path, "mine_ref")
+    with registered(mod, "mine-ref"):
+        code, res = _parity(tmp_path, "--backends", "torch,mine", "--strategies", "mine:eager", "--reference",
+                            "torch:eager", *QUICK)
+    assert code == 0 and res["config"]["reference"] == "torch:eager" and res["config"]["targets"] == ["mine:eager"]
+    assert not [n for n in res["notes"] if "torch" in n and "skipped" in n], res["notes"]

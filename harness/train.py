@@ -20,7 +20,8 @@ def losses_of(variant: Variant, outputs: np.ndarray, labels: np.ndarray) -> np.n
     """Per-example loss, computed by the core in float64 from a backend's outputs."""
     out = outputs.astype(np.float64)
     if variant.loss == "mse":
-        return ((out - targets_pm1(labels, "float64")) ** 2).mean(axis=1)
+        sq = (out - targets_pm1(labels, "float64", variant.targets)) ** 2
+        return sq.mean(axis=1) if variant.reduction == "mean" else sq.sum(axis=1)
     if variant.loss == "xent":
         m = out.max(axis=1, keepdims=True)
         lse = (m + np.log(np.exp(out - m).sum(axis=1, keepdims=True)))[:, 0]

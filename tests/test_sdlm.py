@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness import sdlm, spec
-from harness.backend import Steps
+from harness.backend import Steps, unsupported_reason
 from harness.config import RunConfig
 from harness.data import load_dataset, targets_pm1
 from harness.train import train
@@ -217,10 +217,11 @@ def test_torch_fast_strategies_declare_sdlm_unsupported():
     pytest.importorskip("torch")
     from backends.torch import TorchBackend
 
-    b = TorchBackend()
-    assert b.supports("eager", "1989-sdlm", "float64") is None
-    assert b.supports("compiled", "1989", "float64") is None
-    assert "eager" in b.supports("compiled", V, "float32")
+    b = TorchBackend()  # SDLM is the knob optimizer=sdlm, declared by Backend.knobs
+    assert unsupported_reason(b, "eager", "1989-sdlm", "float64") is None
+    assert unsupported_reason(b, "compiled", "1989", "float64") is None
+    why = unsupported_reason(b, "compiled", "1989-sdlm", "float32")
+    assert "optimizer=sdlm" in why and "strategies that do: eager" in why
     with pytest.raises(ValueError, match="does not implement SDLM"):
         b.session(variant=V, params=spec.init_params(0, "float32", V), dtype="float32", device="cpu",
                   strategy="compiled")

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from .backend import Session, Steps, refuse_interpreted
 from .data import Dataset
 from .draws import pass_steps
+from .errors import BackendFailure, HarnessError, UsageError
 from .kernels import count_kernels
+from .plugins import one_line
 from .spec import Variant, init_params
 from .targets import Target
 from .timing import clock, summarize
@@ -17,7 +20,7 @@ class StepFeeder:
 
     def __init__(self, steps: Steps, window: int):
         if len(steps) < window:
-            raise ValueError(f"window {window} is larger than the pass ({len(steps)} examples)")
+            raise UsageError(f"--window {window} is larger than the pass ({len(steps)} examples)")
         self.steps, self.window, self.pos = steps, window, 0
 
     def next(self) -> Steps:
@@ -68,6 +71,38 @@ def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype:
         row["kernel_count"] = count_kernels(session, feeder.next())
         row["kernels_per_example"] = (row["kernel_count"] or {}).get("kernels")
     return row
+
+
+@dataclass
+class MatrixTiming:
+    rows: list[dict] = field(default_factory=list)  # one per target measured
+    refused: list[dict] = field(default_factory=list)  # {"backend", "strategy", "device", "reason"}
+    errors: list[HarnessError] = field(default_factory=list)  # what refused them, in order
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every target was measured; else the gravest of the refusals (2 usage, 1 failure)."""
+        return max((e.exit_code for e in self.errors), default=0)
+
+
+def time_matrix(targets: list[Target], variant: Variant, data: Dataset, *,
+                on_target: Callable[[Target], None] | None = None, **kw) -> MatrixTiming:
+    """`time_target` for each target in turn. A target refused on the way (a device or strategy
+    that cannot be timed here, a backend that raises: a BackendFailure, exit 1) is recorded with
+    why and the others are still timed: rows already measured are never thrown away."""
+    out = MatrixTiming()
+    for t in targets:
+        if on_target:
+            on_target(t)
+        try:
+            out.rows.append(time_target(t, variant, data, **kw))
+        except Exception as e:  # noqa: BLE001 - a plugin's bug is named like `run` names it
+            if not isinstance(e, HarnessError):
+                e = BackendFailure(f"backend {t.backend.name!r} strategy {t.strategy!r} failed: {one_line(e)}")
+            out.errors.append(e)
+            out.refused.append({"backend": t.backend.name, "strategy": t.strategy, "device": t.device,
+                                "reason": str(e)})
+    return out
 
 
 def add_speedups(rows: list[dict]) -> list[dict]:

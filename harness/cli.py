@@ -308,7 +308,7 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     from rich.console import Console
     from rich.table import Table
 
-    from .bench import add_speedups, time_target
+    from .bench import add_speedups, time_matrix
     from .data import load_dataset, resolve_data_dir
     from .kernels import kernels_cell
     from .progress import out_console
@@ -325,11 +325,12 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     ensure_writable(results_dir)
     data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
     console = Console(stderr=True)
-    rows = []
-    for t in tlist:
-        console.print(f"timing {t.label_with_device} ({rounds} rounds of {window} examples after a warm-up round)...")
-        rows.append(time_target(t, v, data, seed=seed, dtype=dtype, window=window, rounds=rounds, kernels=kernels))
-    add_speedups(rows)
+    timed = time_matrix(tlist, v, data, seed=seed, dtype=dtype, window=window, rounds=rounds, kernels=kernels,
+                        on_target=lambda t: console.print(f"timing {t.label_with_device} ({rounds} rounds of "
+                                                          f"{window} examples after a warm-up round)..."))
+    if not timed.rows:  # nothing measured: the first refusal is the answer
+        raise timed.errors[0]
+    rows = add_speedups(timed.rows)
     table = Table(title=f"harness bench: variant {v.name}, {data.name}, {dtype}, us per training example")
     for col in ("backend", "strategy", "device", "us/example (median)", "p25-p75", "examples/s",
                 "compile s", "speed-up vs slowest") + (("per example (profiler)",) if kernels else ()):
@@ -339,15 +340,19 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
                       f"{r['p25']:.1f}-{r['p75']:.1f}", f"{r['examples_per_s']:.0f}", f"{r['compile_s']:.1f}",
                       f"{r['speedup_vs_slowest']:.1f}x", *((kernels_cell(r),) if kernels else ()))
     out_console().print(table)
-    for note in m.notes:  # what the matrix left out, and why
+    notes = m.notes + [f"{r['backend']}:{r['strategy']}@{r['device']} refused: {r['reason']}" for r in timed.refused]
+    for note in notes:  # what the matrix left out, and why
         click.echo(f"note: {note}")
     path = write_result(results_dir, {
         "kind": "bench", "created": now_iso(), "variant": v.name, "dataset": data.name, "seed": seed,
-        "dtype": dtype, "window": window, "rounds": rounds, "rows": rows, "skipped": m.skipped,
-        "notes": m.notes, "environment": environment(),
+        "dtype": dtype, "window": window, "rounds": rounds, "rows": rows, "skipped": m.skipped + timed.refused,
+        "notes": notes, "environment": environment(),
     }, stem=f"bench-{'-'.join(sorted({t.device.replace(':', '') for t in tlist}))}-{v.name}-{dtype}")
     click.echo(f"result: {path}")
-    return 0
+    if timed.refused:
+        _err(f"{len(timed.refused)} target(s) refused ({'; '.join(n for n in notes[len(m.notes):])}); "
+             f"the {len(rows)} measured are in {path}")
+    return timed.exit_code
 
 
 from .sweep.cli import sweep  # its own module: the sweep has many options

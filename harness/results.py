@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import tempfiles
 from .errors import ResultsDirError, ResultWriteError
+from .files import MAX_RESULT_BYTES, FileRefused, read_bounded
 
 SCHEMA_VERSION = 1
 
@@ -175,10 +176,13 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def read_json(path: Path):
-    """A file's JSON, or ValueError naming why it is unusable (unreadable, not JSON, nested too deep)."""
+def read_json(path: Path, limit: int | None = MAX_RESULT_BYTES, what: str = "a result file"):
+    """A file's JSON, or ValueError naming why it is unusable (unreadable, not a regular file, larger
+    than `limit` bytes, not JSON, nested too deep)."""
     try:
-        return json.loads(Path(path).read_bytes())
+        return json.loads(read_bounded(path, limit, what))
+    except FileRefused:
+        raise
     except OSError as e:
         raise ValueError(f"cannot be read ({e.strerror or e})") from None
     except RecursionError:

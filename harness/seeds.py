@@ -21,9 +21,15 @@ def machine(result: dict) -> str:
     """The machine a result ran on, as tables split them: the CPU model, or the device's name."""
     env = result.get("environment") or {}
     if str(result.get("device", "cpu")).startswith("cpu"):
-        return env.get("cpu_model") or "unknown CPU"
+        return str(env.get("cpu_model") or "unknown CPU")
     be = env.get("backend") or {}
-    return be.get("device_name") or be.get("device_kind") or result.get("device", "?")
+    return str(be.get("device_name") or be.get("device_kind") or result.get("device", "?"))  # any JSON value
+
+
+def _seed(r: dict):
+    """A run's seed as its configuration records it (a result may lack the top-level field)."""
+    cfg = result_config(r)
+    return cfg.seed if cfg is not None else r.get("seed")
 
 
 def group_runs(results: list[dict]) -> dict[tuple, list[dict]]:
@@ -68,7 +74,7 @@ def one_per_seed(runs: list[dict]) -> list[dict]:
     """The latest run of each seed: a repeated seed computes the same numbers, it is not a new sample."""
     latest: dict = {}
     for r in sorted(runs, key=lambda r: str(r.get("finished", ""))):
-        latest[r.get("seed")] = r
+        latest[_seed(r)] = r
     return list(latest.values())
 
 
@@ -77,7 +83,7 @@ def summarize_group(runs: list[dict]) -> dict:
     fin = [r["final"] for r in one_per_seed(runs)]
     timing = [r.get("timing") or {} for r in runs]
     return {
-        "n": len(fin), "runs": len(runs), "seeds": sorted({r.get("seed") for r in runs}),
+        "n": len(fin), "runs": len(runs), "seeds": sorted({_seed(r) for r in runs}),  # grouped runs all have a config: int seeds
         **{k: spread(f.get(k) for f in fin) for k in ("train_error", "test_error", "train_loss", "test_loss")},
         "us_median": spread(t.get("us_per_example") for t in timing),
         "us_mean": spread(t.get("us_per_example_mean") for t in timing),

@@ -14,8 +14,18 @@ class Terminated(KeyboardInterrupt):
     """The process received SIGTERM."""
 
 
+_seen = {"sigterm": False}
+
+
 def _raise_terminated(signum, frame):
+    _seen["sigterm"] = True
     raise Terminated()
+
+
+def sigterm_received() -> bool:
+    """Whether SIGTERM arrived (within terminate_as_interrupt): for a KeyboardInterrupt that lost
+    its type on the way (Ray's blocking calls re-raise a plain one)."""
+    return _seen["sigterm"]
 
 
 @contextlib.contextmanager
@@ -27,6 +37,7 @@ def terminate_as_interrupt():
     except ValueError:  # not the main thread
         yield
         return
+    _seen["sigterm"] = False
     try:
         yield
     finally:

@@ -17,7 +17,7 @@ from harness.sweep import driver as sweep_driver
 from harness.sweep.driver import SweepInterrupted, run_sweep
 from harness.sweep.grid import Grid, GridError, expand, load_toml, parse_ints
 from harness.sweep.local import run_local
-from harness.sweep.manifest import MANIFEST_NAME, read_manifest
+from harness.sweep.manifest import MANIFEST_NAME, SWEEP_DIR, read_manifest
 from harness.sweep.match import finished_points, point_key, result_for, result_key
 from tests.conftest import requires_torch
 
@@ -25,6 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 STRATS = {"torch": ("eager", "compiled"), "jax": ("step", "scan")}
 TINY = {"backends": "torch", "strategies": "eager", "datasets": "synthetic", "limit": "64", "epochs": "1",
         "threads": "1"}
+
+
+def _leftovers(results_dir: Path) -> list[Path]:
+    """What a finished or stopped sweep must not leave: temporaries, private point directories,
+    claims, live markers (the journal, its lock and the manifest stay)."""
+    top = [p for p in results_dir.glob(".*") if p.name != SWEEP_DIR]
+    sweep = results_dir / SWEEP_DIR
+    inner = [p for sub in ("work", "claims", "live") for p in (sweep / sub).glob("*")]
+    return sorted(top + inner + list(sweep.glob("*.tmp")))
 
 
 def test_parse_ints_ranges_and_lists():
@@ -131,8 +140,10 @@ def _fake_executor(fail=(), interrupt_after=None):
     """Runs nothing: returns a result (or a failure) per point, optionally Ctrl-C part way."""
     calls = []
 
-    def execute(points, *, on_start, on_finish, **_):
+    def execute(points, *, on_start, on_finish, claim, **_):
         for i, cfg in enumerate(points):
+            if not claim(cfg):
+                continue
             on_start(cfg)
             if interrupt_after is not None and i == interrupt_after:
                 raise KeyboardInterrupt
@@ -147,7 +158,7 @@ def _fake_executor(fail=(), interrupt_after=None):
 
 def _grid(seeds="1-3") -> Grid:
     return Grid(expand({"seeds": seeds, "strategies": "jax:scan", "datasets": "synthetic", "epochs": "1"},
-                       None, STRATS))
+                       None, STRATS), spec={"seeds": seeds})
 
 
 def test_manifest_and_resume_after_a_failed_point(tmp_path):
@@ -202,7 +213,8 @@ def test_local_executor_runs_a_real_child_and_only_the_driver_writes(tmp_path, m
     grid = Grid(expand({**TINY, "seeds": "5"}, None, STRATS))
     out = run_sweep(grid, tmp_path, run_local, progress_stream=io.StringIO(), env={})
     assert not out.failed, out.failed
-    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME])
+    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME, tmp_path / SWEEP_DIR])
+    assert _leftovers(tmp_path) == []
     r = json.loads(written[0].read_text())
     assert r["seed"] == 5 and r["dataset"] == "synthetic" and r["n_train"] == 64
     assert r["sweep"]["executor"] == "local" and r["sweep"]["cotenants_max"] == 0
@@ -245,11 +257,12 @@ def test_sigterm_stops_a_real_sweep_cleanly_and_resume_runs_the_rest(tmp_path):
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 143, err  # 128 + SIGTERM, as the README promises
+    assert "terminated (SIGTERM)" in err
     m = read_manifest(tmp_path)
     assert m["counts"]["done"] == 1 and m["counts"]["running"] == 0
     assert next(p["reason"] for p in m["points"] if p["state"] == "pending") == "interrupted"
-    assert len(list(tmp_path.glob("run-*.json"))) == 1 and not list(tmp_path.glob(".*"))
+    assert len(list(tmp_path.glob("run-*.json"))) == 1 and _leftovers(tmp_path) == []
     p = _cli(args)
     assert p.returncode == 0, p.stderr
     assert p.stderr.count("done   ") == 2 and "1 found, 2 run" in p.stdout

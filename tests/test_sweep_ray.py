@@ -14,7 +14,7 @@ from harness.config import RunConfig
 from harness.sweep import driver as sweep_driver
 from harness.sweep.driver import run_sweep
 from harness.sweep.grid import Grid, expand
-from harness.sweep.manifest import MANIFEST_NAME
+from harness.sweep.manifest import MANIFEST_NAME, SWEEP_DIR, point_id
 from harness.sweep.ray_exec import node_cpus, run_ray, task_options
 from tests.conftest import requires_torch
 
@@ -45,8 +45,52 @@ def test_task_options_declare_threads_gpu_and_custom_resources():
     assert task_options(fake, RunConfig(device="cuda"), {"h100": 1.0}, False) == {
         "num_cpus": 32.0, "num_gpus": 1, "resources": {"h100": 1.0}, "max_retries": 0}
     assert task_options(fake, RunConfig(), {}, True)["num_cpus"] == 1  # --share-cores
-    with pytest.raises(Exception, match="no node"):
-        node_cpus(fake, {"tpu": 1.0})
+    assert node_cpus(fake, {"tpu": 1.0}) == 0  # no node carries it: `infeasible` says so, per point
+
+
+NODES = [{"CPU": 8.0, "memory": 1e9, "node:10.0.0.1": 1.0}, {"CPU": 2.0, "GPU": 1.0, "h100": 1.0}]
+
+
+@pytest.mark.parametrize("cfg, custom, words", [
+    (RunConfig(threads=16), {}, "it needs CPU 16 on one node"),
+    (RunConfig(threads=4, device="cuda"), {}, "it needs CPU 4, GPU 1 on one node"),  # GPU node has 2 CPUs
+    (RunConfig(threads=1), {"tpu": 1.0}, "it needs CPU 1, tpu 1 on one node"),
+    (RunConfig(), {"tpu": 1.0}, "it needs CPU 1, tpu 1"),  # no threads: a whole node, none fits
+])
+def test_a_point_no_node_can_hold_is_named_with_what_the_nodes_offer(cfg, custom, words):
+    from harness.sweep.ray_exec import infeasible
+
+    why = infeasible(NODES, task_options(None, cfg, custom, False, NODES))
+    assert words in why and "the 2 node(s) offer: CPU 8; CPU 2, GPU 1, h100 1" in why
+
+
+@pytest.mark.parametrize("cfg, custom", [
+    (RunConfig(threads=8), {}), (RunConfig(device="cuda"), {"h100": 1.0}), (RunConfig(), {}),
+    (RunConfig(threads=64), {}),  # --share-cores below: one nominal CPU
+])
+def test_a_point_some_node_can_hold_is_feasible(cfg, custom):
+    from harness.sweep.ray_exec import infeasible
+
+    share = cfg.threads == 64
+    assert infeasible(NODES, task_options(None, cfg, custom, share, NODES)) is None
+
+
+def test_a_waiting_task_whose_node_left_fails_instead_of_waiting(monkeypatch):
+    """A task not started when the only node that could hold it leaves is cancelled and failed."""
+    from harness.sweep import ray_exec
+
+    cancelled, finished = [], []
+
+    class Gone(_FakeRay):
+        def cancel(self, ref):
+            cancelled.append(ref)
+
+    ray_ = Gone([{"Alive": False, "Resources": {"CPU": 4.0, "h100": 1.0}}, {"Alive": True, "Resources": {"CPU": 4.0}}])
+    cfg = RunConfig(threads=2)
+    refs = {"ref": (cfg, {"num_cpus": 2, "num_gpus": 0, "resources": {"h100": 1.0}})}
+    ray_exec._fail_stranded(ray_, refs, set(), lambda c: None, lambda c, out: finished.append(out))
+    assert cancelled == ["ref"] and not refs
+    assert "no node of the Ray cluster can hold this point" in finished[0]["reason"]
 
 
 def _driver_only_writes(monkeypatch):
@@ -74,7 +118,7 @@ def test_local_ray_runs_points_as_tasks(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     assert not out.failed, out.failed
-    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME])
+    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME, tmp_path / SWEEP_DIR])
     results = [json.loads(p.read_text()) for p in written]
     assert sorted(r["seed"] for r in results) == [1, 2]
     for r in results:
@@ -101,13 +145,22 @@ def test_two_node_cluster_places_points_by_custom_resource(tmp_path, monkeypatch
         assert len(set(node_of.values())) == 2
         pts = expand({**TINY, "seeds": "1-2"}, None, STRATS)
         colour = {1: "red", 2: "blue"}
-        grid = Grid(pts, {p: {colour[p.seed]: 1.0} for p in pts})
+        # and three points no node can hold: they fail at once, saying why, instead of waiting forever
+        nowhere = [RunConfig(**{**pts[0].to_dict(), "seed": 3}), RunConfig(**{**pts[0].to_dict(), "seed": 4,
+                                                                              "threads": 2}),
+                   RunConfig(**{**pts[0].to_dict(), "seed": 5, "device": "cuda"})]
+        res = {p: {colour[p.seed]: 1.0} for p in pts} | {nowhere[0]: {"green": 1.0}}
+        grid = Grid(pts + nowhere, res)
         out = run_sweep(grid, tmp_path, run_ray, progress_stream=io.StringIO(), env={})
     finally:
         ray.shutdown()
         cluster.shutdown()
-    assert not out.failed, out.failed
-    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME])
+    assert sorted(out.failed) == sorted(point_id(p) for p in nowhere)
+    for p, needs in zip(nowhere, ("CPU 1, green 1", "CPU 2 on one node", "CPU 1, GPU 1")):
+        assert "no node of the Ray cluster can hold this point" in out.failed[point_id(p)]
+        assert needs in out.failed[point_id(p)]
+    assert len(written) == 2
+    assert sorted(tmp_path.iterdir()) == sorted(written + [tmp_path / MANIFEST_NAME, tmp_path / SWEEP_DIR])
     for path in written:
         r = json.loads(path.read_text())
         where, c = r["sweep"]["where"], colour[r["seed"]]
@@ -139,7 +192,7 @@ def test_sigterm_stops_a_ray_sweep_cleanly(tmp_path):
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 143, err
     m = read_manifest(tmp_path)
     assert m["counts"]["running"] == 0 and m["counts"]["done"] >= 1
     assert "interrupted" in {p["reason"] for p in m["points"] if p["state"] == "pending"}

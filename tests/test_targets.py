@@ -168,6 +168,45 @@ def test_bench_over_the_matrix_skips_with_the_reason(only1989, tmp_path, capsys)
     assert result["skipped"] == [{"backend": "only1989", "strategy": "eager", "device": "cpu", "reason": why}]
 
 
+@pytest.mark.parametrize("raised, code, reason", [
+    (errors.DeviceUnavailable("refuses: this device is taken (test)"), 2, "refuses: this device is taken (test)"),
+    (RuntimeError("plugin bug (test)"), 1, "backend 'refuses' strategy 'eager' failed: RuntimeError: plugin bug"),
+])
+def test_bench_keeps_the_rows_measured_when_a_later_target_is_refused(tmp_path, capsys, raised, code, reason):
+    """torch is timed, then the second target refuses (or its plugin raises) while building its
+    session: the torch row is written (the refusal noted and listed as skipped), one error line,
+    exit 2 for a refusal, 1 for a plugin's failure."""
+    pytest.importorskip("torch")
+    from backends.torch_backend import TorchBackend
+
+    class Refuses(TorchBackend):
+        name = "refuses"
+        strategies = ("eager",)
+        description = "torch eager that refuses every session (test only)"
+
+        def session(self, **kw):
+            raise raised
+
+    with plugins.backends_registered(Refuses(), name="refuses-test"):
+        got = main(["bench", "--backends", "torch,refuses", "--strategies", "eager", *QUICK_BENCH,
+                    "--results-dir", str(tmp_path)])
+    assert got == code
+    captured = capsys.readouterr()
+    (error,) = [ln for ln in captured.err.splitlines() if not ln.startswith("timing ")]
+    assert "1 target(s) refused" in error and reason in error and "the 1 measured" in error
+    (path,) = tmp_path.glob("bench-*.json")
+    result = json.loads(path.read_text())
+    assert [(r["backend"], r["us_per_example"] > 0) for r in result["rows"]] == [("torch", True)]
+    (skipped,) = result["skipped"]
+    assert skipped["backend"] == "refuses" and skipped["device"] == "cpu" and reason in skipped["reason"]
+    assert any(n.startswith("refuses:eager@cpu refused: ") and reason in n for n in result["notes"])
+    # refused first, nothing measured: the refusal alone, nothing written
+    with plugins.backends_registered(Refuses(), name="refuses-test"):
+        assert main(["bench", "--backends", "refuses", *QUICK_BENCH, "--results-dir", str(tmp_path / "b")]) == code
+    assert reason in capsys.readouterr().err
+    assert not list((tmp_path / "b").glob("*.json"))
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--strategies", "warp"], "no selected backend has a strategy 'warp'; available: torch:eager"),
     (["--backends", "torch", "--strategies", "torch:warp"], "backend 'torch' has no strategy 'warp'; available: eager"),

@@ -7,49 +7,65 @@ from pathlib import Path
 
 import click
 
-from .grid import AXES
+from ..cli_options import _dir_not_empty
+from ..signals import EXIT_INTERRUPTED, EXIT_TERMINATED
+from .grid import AXES, MAX_POINTS
 
 EXECUTORS = ("local", "ray")
 
 
 def _parse_resources(text: str | None) -> dict[str, float]:
     """`h100=1,big=2` or JSON `{"h100": 1}` -> {name: amount}."""
-    from .grid import GridError
+    from .grid import GridError, check_resources
 
     if not text:
         return {}
     try:
         if text.strip().startswith("{"):
-            return {str(k): float(v) for k, v in json.loads(text).items()}
-        return {k.strip(): float(v) for k, v in (p.split("=", 1) for p in text.split(",") if p.strip())}
-    except (ValueError, AttributeError):
+            return check_resources(json.loads(text), "--resources")
+        return check_resources({k.strip(): float(v) for k, v in (p.split("=", 1) for p in text.split(",")
+                                                                   if p.strip())}, "--resources")
+    except (ValueError, AttributeError, TypeError):
         raise GridError(f"--resources: {text!r} is not name=amount[,name=amount] or a JSON object") from None
 
 
-def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict):
+def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict, max_points: int = MAX_POINTS):
     from .. import plugins
-    from .grid import Grid, expand, load_toml
+    from .grid import Grid, GridError, expand, load_toml
 
     reg = plugins.get_registry()
     strategies_of = {n: tuple(reg.backends[n].strategies) for n in reg.names() if n in reg.backends}
     given = {k: v for k, v in lists.items() if v is not None}
     if grid_file is not None:
-        grid = load_toml(grid_file, strategies_of)
+        grid = load_toml(grid_file, strategies_of, max_points)
         if given.get("seeds"):  # the command line's seeds replace the file's
             from dataclasses import replace
 
             from .grid import parse_ints
-            seeds = parse_ints(given["seeds"])
+            seeds = parse_ints(given["seeds"], "seeds", max_points)
+            if len(grid.points) * len(seeds) > max_points:
+                raise GridError(f"the grid has {len(grid.points) * len(seeds):,} points, more than the "
+                                f"{max_points:,} a sweep may have (--max-points raises the bound)")
             points = list(dict.fromkeys(replace(c, seed=s) for c in grid.points for s in seeds))
             res = {replace(c, seed=s): grid.resources_for(c) for c in grid.points for s in seeds}
             grid = Grid(points, res, {**grid.spec, "seeds": given["seeds"]})
     else:
-        points = expand(given, {"window": window}, strategies_of)
+        points = expand(given, {"window": window}, strategies_of, max_points)
         grid = Grid(points, {}, {**given, "window": window})
     for c in grid.points:
         grid.resources[c] = {**resources, **grid.resources_for(c)}
     grid.spec["resources"] = resources or grid.spec.get("resources")
     return grid
+
+
+def _ray_only(executor: str, **given) -> None:
+    """The local executor refuses options only Ray uses, rather than ignore them."""
+    from .grid import GridError
+
+    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
+    if executor == "local" and named:
+        raise GridError(f"{', '.join(named)} {'is' if len(named) == 1 else 'are'} for --executor ray; "
+                        "add --executor ray, or leave it out")
 
 
 def _list_option(name: str, help: str):
@@ -76,20 +92,26 @@ LIST_HELP = {
 @click.option("--resources", default=None, help="Custom Ray resources every point needs, e.g. h100=1.")
 @click.option("--share-cores", is_flag=True, help="Ray: let points share a node's cores (one nominal CPU each); "
               "timings of points that share cores are not clean.")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Where the driver writes result files and the sweep manifest.")
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results",
+              show_default=True, callback=_dir_not_empty,
+              help="Where the driver writes result files and the sweep manifest; sweeps may share it.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (default: $HARNESS_DATA_DIR); with Ray it must exist on every node.")
 @click.option("--window", type=click.IntRange(min=1), default=256, show_default=True, help="Examples per timed window.")
 @click.option("--save-params", is_flag=True, help="Also write each point's final parameters as .npz.")
 @click.option("--dry-run", is_flag=True, help="List the points (found or pending) and run nothing.")
+@click.option("--max-points", type=click.IntRange(min=1), default=MAX_POINTS, show_default=True,
+              help="Refuse a grid of more points than this (a range such as 1-10000000 is most likely a typo).")
+@click.option("--point-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop a point still running after this long and fail it, saying so (default: no limit).")
 def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir, data_dir, window, save_params,
-          dry_run, **lists):
+          dry_run, max_points, point_timeout, **lists):
     """Run a grid of `harness run` points (from lists, or GRID_FILE, a TOML file), each in its own
     process; points that already have a result in --results-dir are skipped (matched by
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
-    state. Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a
-    point failed, 130 if interrupted (finished points are kept)."""
+    state; sweeps may share a results directory (each point runs once, the others wait for it).
+    Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a point
+    failed, 130 if interrupted, 143 if terminated (finished points are kept)."""
     from .. import seeds as seed_report
     from ..results import load_results
     from .driver import run_sweep
@@ -99,9 +121,13 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     from .progress import echo_points
 
     try:
-        grid = build_grid(grid_file, lists, window, _parse_resources(resources))
+        _ray_only(executor, ray_address=ray_address, share_cores=share_cores, resources=resources)
+        grid = build_grid(grid_file, lists, window, _parse_resources(resources), max_points)
     except GridError as e:
         raise click.UsageError(str(e)) from None
+    if executor == "local" and any(grid.resources.values()):
+        click.echo("note: the grid file's resources are for --executor ray; the local executor ignores them",
+                   err=True)
     if dry_run:
         found = finished_points(results_dir)
         echo_points(grid.points, {point_id(c) for c in grid.points if result_for(found, c)}, grid.resources)
@@ -120,14 +146,18 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     from .ray_exec import RayUnavailable
 
     try:
-        outcome = run_sweep(grid, results_dir, run_points, env=env, save_params=save_params, **extra)
+        outcome = run_sweep(grid, results_dir, run_points, env=env, save_params=save_params,
+                            executor_name=executor, point_timeout=point_timeout, **extra)
     except RayUnavailable as e:
         raise click.UsageError(str(e)) from None
     except SweepInterrupted as e:
         click.echo(f"harness: {e}", err=True)
-        return 130
-    click.echo(f"sweep: {len(grid.points)} point(s): {len(outcome.found)} found, {len(outcome.done)} run, "
-               f"{len(outcome.failed)} failed; manifest {outcome.manifest}")
+        return EXIT_TERMINATED if e.terminated else EXIT_INTERRUPTED
+    c = outcome.counts()
+    click.echo(f"sweep: {len(grid.points)} point(s): {c['found']} found, {c['run']} run, "
+               + "".join(f"{c[k]} {w}, " for k, w in (("recovered", "recovered from a killed sweep"),
+                                                     ("elsewhere", "run by another sweep meanwhile")) if c[k])
+               + f"{c['failed']} failed; manifest {outcome.manifest}")
     keys = {point_key(c) for c in grid.points}
     mine = [r for _, r in load_results(results_dir)[0] if result_key(r) in keys]
     if mine:

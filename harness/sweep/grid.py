@@ -6,6 +6,7 @@ epochs: the variant's) so a point's identity is what its result will record.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as the package it c
 
 from ..config import RunConfig
 from ..data import DATASETS
+from ..files import MAX_GRID_BYTES, FileRefused, read_bounded
 from ..spec import DTYPES, VARIANTS
 
 
@@ -29,6 +31,9 @@ AXES = {"backends": "backend", "strategies": "strategy", "devices": "device", "v
         "limit": "limit", "threads": "threads"}
 INT_AXES = {"seeds", "epochs", "limit", "threads"}
 CONFIG_FIELDS = {f.name for f in fields(RunConfig)}
+AXIS_OF_FIELD = {f: a for a, f in AXES.items()}  # seed -> seeds: a TOML key may name either
+# More points than this is almost surely a typo (`1-10000000`); --max-points raises it.
+MAX_POINTS = 100_000
 
 
 @dataclass
@@ -42,9 +47,15 @@ class Grid:
         return self.resources.get(cfg, {})
 
 
-def parse_ints(text: str | int | list, name: str = "seeds") -> list[int]:
-    """`1-10`, `1,2,5`, `1-3,7` (or a TOML list / int) -> a list of ints, in order, no duplicates."""
-    if isinstance(text, int):
+def _too_many(n: int, max_points: int, what: str) -> GridError:
+    return GridError(f"{what} has {n:,} points, more than the {max_points:,} a sweep may have "
+                     "(--max-points raises the bound)")
+
+
+def parse_ints(text: str | int | list, name: str = "seeds", max_points: int = MAX_POINTS) -> list[int]:
+    """`1-10`, `1,2,5`, `1-3,7` (or a TOML list / int) -> a list of ints, in order, no duplicates;
+    at most `max_points` of them (a range is measured before it is expanded)."""
+    if isinstance(text, int) and not isinstance(text, bool):
         return [text]
     if isinstance(text, list):
         parts = [str(x) for x in text]
@@ -58,6 +69,8 @@ def parse_ints(text: str | int | list, name: str = "seeds") -> list[int]:
                 lo, hi = int(a), int(b)
                 if hi < lo:
                     raise GridError(f"--{name}: range {p!r} runs backwards")
+                if len(out) + hi - lo + 1 > max_points:
+                    raise _too_many(len(out) + hi - lo + 1, max_points, f"--{name} {text}")
                 out += range(lo, hi + 1)
             else:
                 out.append(int(p))
@@ -73,10 +86,15 @@ def parse_names(text: str | list) -> list[str]:
     return list(dict.fromkeys(str(s).strip() for s in items if str(s).strip()))
 
 
-def _axis_values(name: str, value) -> list:
+def _axis_values(name: str, value, max_points: int = MAX_POINTS) -> list:
     if value is None:
         return [None]
-    return parse_ints(value, name) if name in INT_AXES else parse_names(value)
+    if name in INT_AXES:
+        return parse_ints(value, name, max_points)
+    names = parse_names(value)
+    if not names:  # '' or ',' would make a grid of no points: a sweep that passes on nothing
+        raise GridError(f"--{name} {value!r} names nothing; name at least one, or leave it out for the default")
+    return names
 
 
 def _pairs(backends: list, strategies: list, strategies_of: dict[str, tuple] | None) -> list[tuple]:
@@ -116,16 +134,18 @@ def _resolve(cfg: RunConfig, strategies_of: dict[str, tuple] | None) -> RunConfi
     return replace(cfg, strategy=strategy, epochs=cfg.epochs or VARIANTS[cfg.variant].epochs)
 
 
-def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple] | None = None) -> list[RunConfig]:
+def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple] | None = None,
+           max_points: int = MAX_POINTS) -> list[RunConfig]:
     """The full product of the given lists (keys of AXES; None or absent: the default).
 
     `base` holds scalar RunConfig fields shared by every point (e.g. window). `strategies_of`
     maps each backend to its strategies (the first is its default) to resolve and check them.
+    A product of more than `max_points` points is refused before it is built.
     """
     unknown = set(lists) - set(AXES)
     if unknown:
         raise GridError(f"unknown grid list(s) {', '.join(sorted(unknown))}; available: {', '.join(AXES)}")
-    vals = {k: _axis_values(k, lists.get(k)) for k in AXES}
+    vals = {k: _axis_values(k, lists.get(k), max_points) for k in AXES}
     backends = vals.pop("backends")
     strategies = vals.pop("strategies")
     if backends == [None] and not any(s and ":" in s for s in strategies):
@@ -133,6 +153,9 @@ def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple
     pairs = _pairs(backends, strategies, strategies_of)
     if not pairs:
         raise GridError("no backend x strategy pair matches the lists given")
+    n = len(pairs) * math.prod(len(vals[k]) for k in vals)
+    if n > max_points:
+        raise _too_many(n, max_points, "the grid")
     points = []
     rest = list(vals)
     for (b, s), combo in itertools.product(pairs, itertools.product(*(vals[k] for k in rest))):
@@ -144,39 +167,122 @@ def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple
     return list(dict.fromkeys(points))
 
 
-def load_toml(path: Path, strategies_of: dict[str, tuple] | None = None) -> Grid:
+RAY_OWN = ("CPU", "GPU", "memory", "object_store_memory")  # Ray's own: declared by threads and device
+
+
+def check_resources(res, where: str) -> dict[str, float]:
+    """Custom Ray resources: a table of name -> a positive, finite amount; GridError otherwise."""
+    if not isinstance(res, dict):
+        raise GridError(f"{where}: resources must be a table of name = amount, not {_show(res)}")
+    out = {}
+    for k, v in res.items():
+        if not _is_num(v) or not math.isfinite(v) or v <= 0:
+            raise GridError(f"{where}: resource {k} = {_show(v)}: an amount must be a positive number")
+        if k in RAY_OWN:
+            raise GridError(f"{where}: resource {k!r} is Ray's own: threads and device declare it")
+        out[str(k)] = float(v)
+    return out
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _show(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_value(where: str, key: str, v) -> None:
+    """A TOML value of the type its key takes (a scalar where a value is expected, a name or a
+    list of names for a name axis, integers or ranges for an integer axis); GridError otherwise."""
+    axis = key if key in AXES else AXIS_OF_FIELD.get(key)
+    if axis in INT_AXES:
+        one, want = (lambda x: _is_int(x) or isinstance(x, str)), "an integer, a range such as \"1-10\", or a list of them"
+    elif axis is not None:
+        one, want = (lambda x: isinstance(x, str)), "a name or a list of names"
+    else:  # a field that is not a grid axis (window): one integer
+        if not _is_int(v):
+            raise GridError(f"{where}: {key} = {_show(v)} should be one integer")
+        return
+    if not (one(v) or (isinstance(v, list) and v and all(one(x) for x in v))):
+        raise GridError(f"{where}: {key} = {_show(v)} should be {want}")
+
+
+def _lists_of(doc: dict, where: str) -> dict:
+    """A TOML table's grid keys as {axis: value} (`seed` and `seeds` name the same axis); the
+    other RunConfig fields stay under their own names. Every value is type-checked."""
+    out: dict = {}
+    for k, v in doc.items():
+        if k not in AXES and k not in CONFIG_FIELDS:
+            continue
+        _check_value(where, k, v)
+        axis = k if k in AXES else AXIS_OF_FIELD.get(k, k)
+        if axis in out:
+            raise GridError(f"{where}: both {AXES.get(axis, axis)} and {axis} given; give one")
+        out[axis] = v
+    return out
+
+
+def read_toml(path: Path) -> dict:
+    """A grid file's TOML document; GridError for a file that cannot be read, is not a regular
+    file, is too large, is not UTF-8 or is not TOML."""
+    try:
+        text = read_bounded(path, MAX_GRID_BYTES, "a grid file").decode("utf-8")
+        return tomllib.loads(text)
+    except FileRefused as e:
+        raise GridError(f"grid file {path} {e}") from None
+    except OSError as e:
+        raise GridError(f"cannot read grid file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise GridError(f"grid file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset "
+                        f"{e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise GridError(f"grid file {path} is not valid TOML: {e}") from None
+
+
+def _configs_of(doc: dict, where: str) -> list[dict]:
+    configs = doc.pop("configs", None)
+    if configs is None:
+        return [{}]
+    if not isinstance(configs, list) or not configs or not all(isinstance(c, dict) for c in configs):
+        raise GridError(f"{where}: configs must be one or more [[configs]] tables, not {_show(configs)}")
+    for i, entry in enumerate(configs):
+        bad = set(entry) - CONFIG_FIELDS - set(AXES) - {"resources"}
+        if bad:
+            raise GridError(f"{where}: unknown field(s) in [[configs]] #{i + 1}: {', '.join(sorted(bad))}")
+    return configs
+
+
+def load_toml(path: Path, strategies_of: dict[str, tuple] | None = None, max_points: int = MAX_POINTS) -> Grid:
     """A grid from TOML: top-level lists (as on the command line) form a product; or
     `[[configs]]` tables, each a partial RunConfig (with optional `resources`), crossed with the
     top-level lists (typically `seeds`). Top-level `resources` apply to every point."""
-    try:
-        doc = tomllib.loads(Path(path).read_text())
-    except OSError as e:
-        raise GridError(f"cannot read grid file {path}: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise GridError(f"grid file {path} is not valid TOML: {e}") from None
-    configs = doc.pop("configs", None)
-    resources = doc.pop("resources", {})
-    base = {k: doc.pop(k) for k in list(doc) if k in CONFIG_FIELDS}
-    if doc.keys() - AXES.keys():
-        bad = sorted(doc.keys() - AXES.keys())
-        raise GridError(f"grid file {path}: unknown key(s) {', '.join(bad)}; lists: {', '.join(AXES)}; "
+    where = f"grid file {path}"
+    doc = read_toml(path)
+    configs = _configs_of(doc, where)
+    resources = check_resources(doc.pop("resources", {}), where)
+    if doc.keys() - AXES.keys() - CONFIG_FIELDS:
+        bad = sorted(doc.keys() - AXES.keys() - CONFIG_FIELDS)
+        raise GridError(f"{where}: unknown key(s) {', '.join(bad)}; lists: {', '.join(AXES)}; "
                         f"fields: {', '.join(sorted(CONFIG_FIELDS))}; tables: configs, resources")
-    grid = Grid(points=[], spec={"file": str(path), **doc, **base, "configs": configs, "resources": resources})
-    for entry in configs or [{}]:
+    top = _lists_of(doc, where)
+    grid = Grid(points=[], spec={"file": str(path), **doc, "configs": configs if configs != [{}] else None,
+                                 "resources": resources})
+    for i, entry in enumerate(configs):
         entry = dict(entry)
-        res = {**resources, **entry.pop("resources", {})}
-        bad = set(entry) - CONFIG_FIELDS - set(AXES)
-        if bad:
-            raise GridError(f"grid file {path}: unknown field(s) in [[configs]]: {', '.join(sorted(bad))}")
-        lists, own_base = dict(doc), dict(base)
-        for k, v in entry.items():  # a config's own value (scalar or list) overrides the top-level one
-            axis = k if k in AXES else next((a for a, f in AXES.items() if f == k), None)
-            if axis is None:
-                own_base[k] = v
-            else:
-                lists[axis] = v
-        for cfg in expand(lists, own_base, strategies_of):
+        res = {**resources, **check_resources(entry.pop("resources", {}), f"{where}, [[configs]] #{i + 1}")}
+        merged = {**top, **_lists_of(entry, f"{where}, [[configs]] #{i + 1}")}  # a config's own values win
+        lists = {k: v for k, v in merged.items() if k in AXES}
+        base = {k: v for k, v in merged.items() if k not in AXES}
+        for cfg in expand(lists, base, strategies_of, max_points):
             if cfg not in grid.resources:
                 grid.points.append(cfg)
-                grid.resources[cfg] = {k: float(v) for k, v in res.items()}
+                grid.resources[cfg] = dict(res)
+        if len(grid.points) > max_points:  # checked per table: at most two tables' worth is ever built
+            raise _too_many(len(grid.points), max_points, where)
     return grid

@@ -33,19 +33,33 @@ def _recorded_config(result: dict) -> dict | None:
 def result_config(result: dict) -> RunConfig | None:
     """The RunConfig of a run result, recorded or derived from its top-level fields (results
     written before `config` was recorded: threads then unknown, None); None if not a run result."""
-    if result.get("kind") != "run":
+    if not isinstance(result, dict) or result.get("kind") != "run":
         return None
     recorded = _recorded_config(result)
-    if recorded is not None:
-        return RunConfig.from_dict(recorded)
     try:
-        return RunConfig(
-            backend=result["backend"], strategy=result["strategy"], device=result["device"],
-            variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"],
-            seed=int(result["seed"]), epochs=len(result["epochs"]),
-            limit=_norm_limit(result["dataset"], result.get("n_train")))
+        if recorded is not None:
+            cfg = RunConfig.from_dict(recorded)
+        else:
+            cfg = RunConfig(
+                backend=result["backend"], strategy=result["strategy"], device=result["device"],
+                variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"],
+                seed=result["seed"], epochs=len(result["epochs"]),
+                limit=_norm_limit(result["dataset"], result.get("n_train")))
     except (KeyError, TypeError, ValueError):
         return None
+    return cfg if _well_typed(cfg) else None
+
+
+def _well_typed(cfg: RunConfig) -> bool:
+    """Every field of the type a RunConfig takes (a result file may hold anything the schema does
+    not type, e.g. its `sweep.config`): names are strings, counts integers. Ranges are not checked."""
+    def is_int(v, optional):
+        return (v is None and optional) or (isinstance(v, int) and not isinstance(v, bool))
+
+    names = (cfg.backend, cfg.device, cfg.variant, cfg.dataset, cfg.dtype)
+    return (all(isinstance(v, str) for v in names) and (cfg.strategy is None or isinstance(cfg.strategy, str))
+            and is_int(cfg.seed, False) and is_int(cfg.window, False)
+            and all(is_int(v, True) for v in (cfg.epochs, cfg.limit, cfg.threads)))
 
 
 def result_key(result: dict) -> tuple | None:

@@ -16,6 +16,20 @@ def _dur(s: float) -> str:
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def _pct(x) -> str:
+    return f"{x * 100:.2f}%" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+
+
+def _summary(result: dict) -> str:
+    """Final errors and median time of a result, whatever it holds (`-` for what it lacks)."""
+    fin = result.get("final") if isinstance(result.get("final"), dict) else {}
+    t = result.get("timing") if isinstance(result.get("timing"), dict) else {}
+    us = t.get("us_per_example")
+    timed = isinstance(us, (int, float)) and not isinstance(us, bool) and us > 0
+    return (f"train {_pct(fin.get('train_error'))} test {_pct(fin.get('test_error'))}"
+            + (f", {us:.1f} us/example median" if timed else ""))
+
+
 class SweepProgress:
     def __init__(self, total: int, found: int, stream=None):
         self.total, self.found = total, found
@@ -59,15 +73,22 @@ class SweepProgress:
         host = (out.get("where") or {}).get("hostname", "?")
         if out.get("ok"):
             self.done += 1
-            fin = out["result"]["final"]
-            t = out["result"].get("timing", {})
-            us = t.get("us_per_example")
-            what = (f"train {fin['train_error'] * 100:.2f}% test {fin['test_error'] * 100:.2f}%"
-                    + (f", {us:.1f} us/example median" if us else ""))
-            self._emit(f"done   {point_id(cfg)}: {what} ({_dur(secs)} on {host})")
+            self._emit(f"done   {point_id(cfg)}: {_summary(out['result'])} ({_dur(secs)} on {host})")
         else:
             self.failed += 1
             self._emit(f"FAILED {point_id(cfg)}: {out.get('reason')} ({_dur(secs)} on {host})")
+
+    def note(self, text: str) -> None:
+        self._emit(f"note: {text}")
+
+    def elsewhere(self, cfg: RunConfig, what: str, failed: bool = False) -> None:
+        """A point another sweep finished (or failed) while this one waited for it."""
+        if failed:
+            self.failed += 1
+            self._emit(f"FAILED {point_id(cfg)}: {what}")
+        else:
+            self.found += 1
+            self._emit(f"found  {point_id(cfg)}: {what}")
 
     def close(self) -> None:
         if self.live:

@@ -25,7 +25,7 @@ from backends.torch import TorchBackend, functional, graphs
 from backends.torch import compiled as torch_compiled
 from backends.torch.eager import EagerSession
 from backends.torch.network import make_net
-from harness.backend import DeviceUnavailable, Steps
+from harness.backend import DeviceUnavailable, Steps, unsupported_reason
 from harness.spec import PARAM_NAMES, VARIANTS, init_params
 
 SEED = 1234
@@ -38,7 +38,7 @@ CUDA = torch.cuda.is_available()
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 # The variants the fast strategies train (SDLM is eager only: tests/test_sdlm.py)
-FAST_VARIANTS = [n for n, v in VARIANTS.items() if TorchBackend().supports("compiled", v, "float64") is None]
+FAST_VARIANTS = [n for n in VARIANTS if unsupported_reason(TorchBackend(), "compiled", n, "float64") is None]
 
 
 def make_steps(variant, n: int, dtype: str, epoch: int = 0) -> Steps:

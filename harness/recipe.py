@@ -128,3 +128,16 @@ def _build(variant: str, overrides: tuple) -> Variant:
 def variant_of(variant: str, sets: Iterable[str] | Mapping | None = None) -> Variant:
     """The spec.Variant of a named variant with `--set` overrides (texts or a mapping)."""
     return Recipe.of(variant, sets).variant_spec()
+
+
+def knob_rows() -> list[list[str]]:
+    """Every knob as `harness recipes` lists it: name, values allowed, who computes it, its value
+    in each named variant (PRESETS order), and its formula."""
+    from .knobs import CORE
+
+    rows = []
+    for name, knob in KNOBS.items():
+        when = "" if knob.applies is None else f" ({knob.applies[0]}={'/'.join(knob.applies[1])} only)"
+        rows.append([name, knob.allowed().removeprefix("one of "), "core" if knob.backend == CORE else "backend",
+                     *(show(p[name]) for p in PRESETS.values()), knob.doc + when])
+    return rows

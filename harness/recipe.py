@@ -125,6 +125,11 @@ def _build(variant: str, overrides: tuple) -> Variant:
     return build_variant(variant, {**PRESETS[variant], **dict(overrides)}, overrides)
 
 
+def of_config(config) -> Recipe:
+    """The recipe a configuration (harness.config) names: its variant and its `recipe` knobs."""
+    return Recipe(config.variant, getattr(config, "recipe", None) or ())
+
+
 def variant_of(variant: str, sets: Iterable[str] | Mapping | None = None) -> Variant:
     """The spec.Variant of a named variant with `--set` overrides (texts or a mapping)."""
     return Recipe.of(variant, sets).variant_spec()

@@ -12,7 +12,8 @@ from .config import RunConfig
 from .data import Dataset, targets_pm1
 from .draws import pass_steps
 from .errors import NonFiniteLoss
-from .spec import VARIANTS, Variant
+from .recipe import of_config
+from .spec import Variant
 from .timing import clock, summarize
 
 
@@ -126,10 +127,10 @@ def train(
 ) -> TrainLog:
     """Train for `config.epochs` passes (None: the variant's), evaluating train and test after each.
 
-    From `config` the core takes variant, seed, dtype, epochs, limit and window; the session
+    From `config` the core takes variant and recipe, seed, dtype, epochs, limit and window; the session
     already embodies backend, strategy and device.
     """
-    variant = VARIANTS[config.variant]
+    variant = of_config(config).variant_spec()
     seed, dtype, window, limit = config.seed, config.dtype, config.window, config.limit
     epochs = config.epochs or variant.epochs
     log = TrainLog()

@@ -45,7 +45,12 @@ class UnknownStrategy(UsageError):
     """A strategy no selected backend has; the message lists the available ones."""
 
 
-class UnknownVariant(UsageError):
+class ConfigError(UsageError, ValueError):
+    """A configuration out of bounds (harness.config's one validator), however it entered: the
+    command line, a sweep, RunConfig(...) from Python. Also a ValueError, as Python callers expect."""
+
+
+class UnknownVariant(ConfigError):
     """An unknown variant name; the message lists the variants."""
 
 

@@ -8,7 +8,9 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fmt import fmt_pct, fmt_s, fmt_us
+from . import figures
+from . import seeds as S
+from .fmt import fmt_pct, fmt_s, fmt_us, plain
 from .gallery import gallery_images
 from .load import Scan
 from .markdown import esc, esc_block, image, link, md_table
@@ -26,12 +28,6 @@ from .timings import throughput_figures
 
 # LeCun et al. 1989, on USPS: 10 train misses of 7291, 102 test misses of 2007.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_misses": 10, "test_misses": 102}
-
-
-def plain(s, limit: int = 90) -> str:
-    """Text from a result file for a figure: one line, not too long (matplotlib's mathtext is off)."""
-    s = " ".join("".join(c for c in str(s) if c.isprintable() or c.isspace()).split())  # no NUL, no controls
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def slug(s) -> str:
@@ -86,15 +82,13 @@ def runs(ctx: Context) -> list[str]:
 def curves(ctx: Context) -> list[str]:
     if not ctx.sc.runs:
         return []
-    from .. import plots
-
     md = ["## Learning curves", ""]
     for variant, lines in curve_groups(ctx.sc.runs).items():
         series = [dict(s, label=plain(s["label"])) for s in curve_series(lines)]
         datasets = sorted({plain(r.data.get("dataset"), 30) for r in lines.values()})
         title = plain(variant, 30)
         name = ctx.figure(f"curves-{slug(variant)}.png", lambda plt, v=title, s=series, ds=datasets:
-                          plots.learning_curves(plt, v, s, PAPER_1989, ds))
+                          figures.learning_curves(plt, v, s, PAPER_1989, ds))
         md += [f"### Variant {esc(variant)}", ""]
         if name:
             md += [image(name, f"learning curves, variant {variant}"), ""]
@@ -104,14 +98,12 @@ def curves(ctx: Context) -> list[str]:
 
 
 def throughput(ctx: Context) -> list[str]:
-    from .. import plots
-
     figs, source = throughput_figures(ctx.sc)
     if not figs:
         return ["## Throughput", "", "No timings.", ""]
     for f in figs:
         f.label = plain(f.label)
-    name = ctx.figure("throughput.png", lambda plt: plots.throughput(plt, figs, plain(source, 200)))
+    name = ctx.figure("throughput.png", lambda plt: figures.throughput(plt, figs, plain(source, 200)))
     md = ["## Throughput", ""] + ([image(name, "throughput"), ""] if name else [])
     counted = any(f.kernels != "-" for f in figs)  # harness bench --kernels: a column beside us/example
     rows = [[esc(f.label), fmt_us(f.median), *([esc(f.kernels)] if counted else []),
@@ -125,10 +117,8 @@ def throughput(ctx: Context) -> list[str]:
 
 
 def seeds(ctx: Context) -> list[str]:
-    """Runs that differ only by seed, as distributions (harness.seeds), when some configuration has
+    """Runs that differ only by seed, as distributions (report.seeds), when some configuration has
     two seeds or more; learning curves with a band across seeds."""
-    from .. import seeds as S
-
     results = [r.data for r in ctx.sc.runs]
     groups = S.group_runs(results)
     if not any(len(S.one_per_seed(g)) > 1 for g in groups.values()):
@@ -144,8 +134,6 @@ def seeds(ctx: Context) -> list[str]:
 
 
 def _gallery_one(ctx: Context, r) -> list[str]:
-    from .. import plots
-
     d = r.data
     what = (f"variant {d['variant']}, {d.get('dataset')}: {run_label(d)} after {len(d['epochs'])} passes "
             f"({r.path.name})")
@@ -160,7 +148,7 @@ def _gallery_one(ctx: Context, r) -> list[str]:
              f"{len(d['epochs'])} passes: {n_missed}" + (f" of {n_test}" if isinstance(n_test, int) else "")
              + ("" if n_missed <= len(tiles) else f" (first {len(tiles)} shown)"))
     name = ctx.figure(f"gallery-{slug(d['variant'])}-{slug(d.get('dataset'))}.png",
-                      lambda plt: plots.gallery(plt, tiles, plain(title, 160)))
+                      lambda plt: figures.gallery(plt, tiles, plain(title, 160)))
     md = [f"### {esc(what)}", ""]
     if name:
         md += [image(name, "missed test digits"), ""]
@@ -201,8 +189,6 @@ def _parity_check(c: dict) -> list[str]:
 def parity(ctx: Context) -> list[str]:
     if not ctx.sc.parities:
         return ["## Parity", "", "No parity results.", ""]
-    from .. import plots
-
     p = ctx.sc.parities[-1]
     d, facts = p.data, _parity_facts(p.data)
     verdict = {True: "PASS", False: "FAIL"}.get(d.get("passed"), "?")
@@ -215,7 +201,7 @@ def parity(ctx: Context) -> list[str]:
         md += _parity_check(c)
     traces = [dict(t, label=plain(t["label"])) for t in parity_traces(d)]
     title = "Parity: parameter divergence per step" + (f"\n{plain(', '.join(facts), 150)}" if facts else "")
-    name = ctx.figure("parity-divergence.png", lambda plt: plots.divergence(plt, traces, title)) if traces else None
+    name = ctx.figure("parity-divergence.png", lambda plt: figures.divergence(plt, traces, title)) if traces else None
     if name:
         md += ["### Divergence against step", "", image(name, "parity divergence"), "",
                ("max |a - b| over every parameter after each per-example step, against the reference; "

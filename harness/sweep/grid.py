@@ -1,7 +1,9 @@
 """Grid expansion: command-line lists or a TOML file -> a list of RunConfig points.
 
-A point IS a RunConfig. Defaults are made explicit here (strategy: the backend's first;
-epochs: the variant's) so a point's identity is what its result will record.
+A point IS a RunConfig, checked by harness.config's one validator as it is made (a value out
+of bounds: GridError, before any point runs). Defaults are made explicit here (strategy: the
+backend's first; epochs: the variant's) so a point's identity is what its result will record;
+points that are the same configuration (e.g. a limit beyond the data set) are one point.
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as the package it c
     import tomli as tomllib
 
 from ..config import RunConfig
-from ..data import DATASETS
+from ..errors import ConfigError
 from ..files import MAX_GRID_BYTES, FileRefused, read_bounded
-from ..spec import DTYPES, VARIANTS
+from ..spec import VARIANTS
 
 
 class GridError(Exception):
@@ -116,13 +118,15 @@ def _pairs(backends: list, strategies: list, strategies_of: dict[str, tuple] | N
     return pairs
 
 
+def _point(d: dict) -> RunConfig:
+    """A RunConfig from a point's fields, through the one validator."""
+    try:
+        return RunConfig.from_dict(d)
+    except ConfigError as e:
+        raise GridError(str(e)) from None
+
+
 def _resolve(cfg: RunConfig, strategies_of: dict[str, tuple] | None) -> RunConfig:
-    if cfg.variant not in VARIANTS:
-        raise GridError(f"unknown variant {cfg.variant!r}; available: {', '.join(VARIANTS)}")
-    if cfg.dataset not in DATASETS:
-        raise GridError(f"unknown data set {cfg.dataset!r}; available: {', '.join(DATASETS)}")
-    if cfg.dtype not in DTYPES:
-        raise GridError(f"unknown dtype {cfg.dtype!r}; available: {', '.join(DTYPES)}")
     strategy = cfg.strategy
     if strategies_of is not None:
         if cfg.backend not in strategies_of:
@@ -131,7 +135,7 @@ def _resolve(cfg: RunConfig, strategies_of: dict[str, tuple] | None) -> RunConfi
         strategy = strategy or avail[0]
         if strategy not in avail:
             raise GridError(f"backend {cfg.backend!r} has no strategy {strategy!r}; available: {', '.join(avail)}")
-    return replace(cfg, strategy=strategy, epochs=cfg.epochs or VARIANTS[cfg.variant].epochs)
+    return replace(cfg, strategy=strategy, epochs=VARIANTS[cfg.variant].epochs if cfg.epochs is None else cfg.epochs)
 
 
 def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple] | None = None,
@@ -162,7 +166,7 @@ def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple
         d = dict(base or {})
         d.update({"backend": b, "strategy": s})
         d.update({AXES[k]: v for k, v in zip(rest, combo) if v is not None})
-        points.append(_resolve(RunConfig.from_dict({k: v for k, v in d.items() if v is not None or k == "strategy"}),
+        points.append(_resolve(_point({k: v for k, v in d.items() if v is not None or k == "strategy"}),
                                strategies_of))
     return list(dict.fromkeys(points))
 

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import click
 
-from .spec import DTYPES, VARIANTS
-from .threads import MAX_THREADS
+from ..config import RULES
+from ..spec import DTYPES, VARIANTS
+
+
+def _err(msg: str) -> None:
+    """A one-line error on stderr, as `harness` prints every usage error."""
+    click.echo(f"harness: error: {msg}", err=True)
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -34,7 +39,13 @@ def _set_threads(ctx, param, value):
     return value
 
 
-SEED = click.IntRange(min=0, max=2 ** 32 - 1)  # what every NumPy generator here accepts
+def bounds(name: str) -> click.IntRange:
+    """The range harness.config gives the field `name`: an option checks what the configuration would."""
+    rule = RULES[name]
+    return click.IntRange(min=rule.lo, max=rule.hi)
+
+
+SEED = bounds("seed")  # what every NumPy generator here accepts
 
 
 def _dir_not_empty(ctx, param, value):
@@ -53,7 +64,7 @@ def _list_not_empty(ctx, param, value):
 
 
 def common_options(f):
-    f = click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None, callback=_set_threads,
+    f = click.option("--threads", type=bounds("threads"), default=None, callback=_set_threads,
                      expose_value=False, is_eager=True,
                      help="CPU threads for the framework's intra-op pool (torch.set_num_threads); "
                           "default: the framework's own choice. One is often fastest for this tiny net.")(f)

@@ -54,7 +54,7 @@ class UnknownVariant(ConfigError):
     """An unknown variant name; the message lists the variants."""
 
 
-class RecipeError(UsageError, ValueError):
+class RecipeError(ConfigError):
     """An unknown recipe knob, a bad value, or a knob set where it has no effect: the message
     names the knob and what it allows."""
 

@@ -126,3 +126,17 @@ def test_conformance_kit_takes_a_recipe():
     assert res["recipe"]["label"] == "1989 activation=scaled_tanh"
     with pytest.raises(Unsupported, match="jax:fused does not implement activation=scaled_tanh"):
         assert_parity("jax", reference="torch:eager", strategies=["fused"], recipe={"activation": "scaled_tanh"})
+
+
+def test_the_grid_of_docs_sweep_md_makes_one_point_per_recipe_and_seed(tmp_path, capsys):
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sweep.md").read_text()
+    [toml] = [b for b in re.findall(r"```toml\n(.*?)```", text, flags=re.DOTALL) if "recipe = " in b]
+    grid = tmp_path / "ablation.toml"
+    grid.write_text(toml)
+    assert main(["sweep", str(grid), "--dry-run", "--results-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "25 point(s)" in out  # 5 seeds x (baseline, one recipe, 3 targets)
+    for label in ("1989 usps", "1989 targets=0.8 init=fan_in usps", "1989 targets=0.7 usps", "1989 targets=0.9 usps"):
+        assert f"jax:scan@cpu {label} float32 seed 5 23 passes" in out, label

@@ -21,17 +21,20 @@ def activation(name: str):
             "linear": lambda a: a}[name]
 
 
-def derivative(name: str, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """f'(a) of activation `name`, from its input a and output y = f(a) (ReLU: 0 at a = 0)."""
+def derivative(name: str, a, y, step=lambda a: (a > 0).astype(a.dtype), ones_like=np.ones_like):
+    """f'(a) of activation `name`, from its input a and output y = f(a) (ReLU: 0 at a = 0).
+
+    Written with arithmetic operators only, so a backend passes its own arrays (torch tensors, jax
+    tracers) with its `step` (a > 0 as 0/1 in a's dtype) and `ones_like`: one formula for all."""
     A, S = spec.SCALED_TANH_A, spec.SCALED_TANH_S
     if name == "tanh":
         return 1.0 - y * y
     if name == "scaled_tanh":  # A S (1 - tanh(S a)^2), tanh(S a) = y / A
         return A * S * (1.0 - (y / A) ** 2)
     if name == "relu":
-        return (a > 0).astype(a.dtype)
+        return step(a)
     if name == "linear":
-        return np.ones_like(a)
+        return ones_like(a)
     raise ValueError(f"unknown activation {name!r}")
 
 

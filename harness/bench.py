@@ -1,18 +1,22 @@
-"""`harness bench`: time every backend x strategy x device on a fixed number of per-example steps."""
+"""`harness bench`: time every backend x strategy x device on a fixed number of per-example steps,
+and the bench result that records it (built here, not in the CLI)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .backend import Session, Steps, refuse_interpreted
+from .config import BenchConfig
 from .data import Dataset
 from .draws import pass_steps
 from .errors import BackendFailure, HarnessError, UsageError
 from .kernels import count_kernels
 from .plugins import one_line
-from .spec import Variant, init_params
-from .targets import Target
-from .timing import clock, summarize
+from .recipe import of_config
+from .results import now_iso
+from .spec import init_params
+from .targets import Matrix, Target
+from .timing import clock, environment, summarize
 
 
 class StepFeeder:
@@ -31,26 +35,29 @@ class StepFeeder:
         return chunk
 
 
-def make_session(t: Target, variant: Variant, seed: int, dtype: str) -> Session:
+def make_session(t: Target, config: BenchConfig) -> Session:
+    """A session of `t` at the configuration's initial parameters (its seed, dtype, variant)."""
+    variant = of_config(config).variant_spec()  # the variant with its recipe knobs
     # session() applies the settings it trains under itself (environment() only describes them)
-    session = t.backend.session(variant=variant, params=init_params(seed, dtype, variant), dtype=dtype,
-                                device=t.device, strategy=t.strategy)
+    session = t.backend.session(variant=variant, params=init_params(config.seed, config.dtype, variant),
+                                dtype=config.dtype, device=t.device, strategy=t.strategy)
     refuse_interpreted(session, "harness bench")
     return session
 
 
-def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype: str, window: int,
-                rounds: int, progress: Callable[[], None] | None = None, kernels: bool = False) -> dict:
-    """Warm-up window (compilation included, reported apart), then `rounds` timed windows; with
-    `kernels`, one more window under the backend's profiler (harness.kernels), after the timing."""
-    session = make_session(t, variant, seed, dtype)
-    feeder = StepFeeder(pass_steps(variant, data, seed, 0, variant.epochs, dtype), window)
+def time_target(t: Target, config: BenchConfig, data: Dataset, *,
+                progress: Callable[[], None] | None = None) -> dict:
+    """Warm-up window (compilation included, reported apart), then `config.rounds` timed windows;
+    with `config.kernels`, one more window under the backend's profiler (harness.kernels), after the timing."""
+    variant, window = of_config(config).variant_spec(), config.window
+    session = make_session(t, config)
+    feeder = StepFeeder(pass_steps(variant, data, config.seed, 0, variant.epochs, config.dtype), window)
     session.sync()
     t0 = clock()
     session.train_steps(feeder.next())  # returns host values: synchronised
     warm_s = clock() - t0
     us = []
-    for _ in range(rounds):
+    for _ in range(config.rounds):
         chunk = feeder.next()
         session.sync()
         t0 = clock()
@@ -60,14 +67,14 @@ def time_target(t: Target, variant: Variant, data: Dataset, *, seed: int, dtype:
             progress()
     s = summarize(us)
     row = {
-        "backend": t.backend.name, "strategy": t.strategy, "device": t.device, "dtype": dtype,
+        "backend": t.backend.name, "strategy": t.strategy, "device": t.device, "dtype": config.dtype,
         "us_per_example": s["median"], "p25": s["p25"], "p75": s["p75"], "min": s["min"], "max": s["max"],
-        "rounds": rounds, "window": window,
+        "rounds": config.rounds, "window": window,
         "examples_per_s": 1e6 / s["median"],
         "compile_s": max(warm_s - window * s["median"] * 1e-6, 0.0),
         "environment": t.backend.environment(t.device),
     }
-    if kernels:
+    if config.kernels:
         row["kernel_count"] = count_kernels(session, feeder.next())
         row["kernels_per_example"] = (row["kernel_count"] or {}).get("kernels")
     return row
@@ -84,9 +91,12 @@ class MatrixTiming:
         """0 when every target was measured; else the gravest of the refusals (2 usage, 1 failure)."""
         return max((e.exit_code for e in self.errors), default=0)
 
+    def refusal_notes(self) -> list[str]:
+        return [f"{r['backend']}:{r['strategy']}@{r['device']} refused: {r['reason']}" for r in self.refused]
 
-def time_matrix(targets: list[Target], variant: Variant, data: Dataset, *,
-                on_target: Callable[[Target], None] | None = None, **kw) -> MatrixTiming:
+
+def time_matrix(targets: list[Target], config: BenchConfig, data: Dataset, *,
+                on_target: Callable[[Target], None] | None = None) -> MatrixTiming:
     """`time_target` for each target in turn. A target refused on the way (a device or strategy
     that cannot be timed here, a backend that raises: a BackendFailure, exit 1) is recorded with
     why and the others are still timed: rows already measured are never thrown away."""
@@ -95,7 +105,7 @@ def time_matrix(targets: list[Target], variant: Variant, data: Dataset, *,
         if on_target:
             on_target(t)
         try:
-            out.rows.append(time_target(t, variant, data, **kw))
+            out.rows.append(time_target(t, config, data))
         except Exception as e:  # noqa: BLE001 - a plugin's bug is named like `run` names it
             if not isinstance(e, HarnessError):
                 e = BackendFailure(f"backend {t.backend.name!r} strategy {t.strategy!r} failed: {one_line(e)}")
@@ -111,3 +121,20 @@ def add_speedups(rows: list[dict]) -> list[dict]:
         same = [x["us_per_example"] for x in rows if x["device"] == r["device"] and x.get("us_per_example")]
         r["speedup_vs_slowest"] = max(same) / r["us_per_example"] if r.get("us_per_example") else None
     return rows
+
+
+def bench_result(config: BenchConfig, matrix: Matrix, data: Dataset, timed: MatrixTiming) -> dict:
+    """The bench result: the rows measured (with speed-ups), what the matrix left out and what was
+    refused on the way, and why, the configuration and the environment."""
+    return {
+        "kind": "bench", "created": now_iso(), "variant": config.variant, "dataset": data.name,
+        "seed": config.seed, "dtype": config.dtype, "window": config.window, "rounds": config.rounds,
+        "rows": add_speedups(timed.rows), "skipped": matrix.skipped + timed.refused,
+        "notes": matrix.notes + timed.refusal_notes(), "environment": environment(), "config": config.to_dict(),
+        "recipe": of_config(config).to_dict(),
+    }
+
+
+def result_stem(config: BenchConfig, matrix: Matrix) -> str:
+    devices = "-".join(sorted({t.device.replace(":", "") for t in matrix.targets}))
+    return f"bench-{devices}-{config.variant}-{config.dtype}"

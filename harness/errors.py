@@ -45,11 +45,16 @@ class UnknownStrategy(UsageError):
     """A strategy no selected backend has; the message lists the available ones."""
 
 
-class UnknownVariant(UsageError):
+class ConfigError(UsageError, ValueError):
+    """A configuration out of bounds (harness.config's one validator), however it entered: the
+    command line, a sweep, RunConfig(...) from Python. Also a ValueError, as Python callers expect."""
+
+
+class UnknownVariant(ConfigError):
     """An unknown variant name; the message lists the variants."""
 
 
-class RecipeError(UsageError, ValueError):
+class RecipeError(ConfigError):
     """An unknown recipe knob, a bad value, or a knob set where it has no effect: the message
     names the knob and what it allows."""
 

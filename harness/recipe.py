@@ -126,8 +126,12 @@ def _build(variant: str, overrides: tuple) -> Variant:
 
 
 def of_config(config) -> Recipe:
-    """The recipe a configuration (harness.config) names: its variant and its `recipe` knobs."""
-    return Recipe(config.variant, getattr(config, "recipe", None) or ())
+    """The recipe a configuration (harness.config) names: its variant, its `recipe` knobs and, for
+    a run, its passes (`epochs`; the variant's own number of passes is no change)."""
+    knobs = dict(config.recipe)
+    if getattr(config, "epochs", None) is not None:
+        knobs["passes"] = config.epochs
+    return Recipe(config.variant, knobs)
 
 
 def variant_of(variant: str, sets: Iterable[str] | Mapping | None = None) -> Variant:

@@ -24,8 +24,7 @@ from pathlib import Path
 from . import tempfiles
 from .errors import ResultsDirError, ResultWriteError
 from .files import MAX_RESULT_BYTES, FileRefused, read_bounded
-
-SCHEMA_VERSION = 1
+from .schema import SCHEMA_VERSION, validate_result
 
 
 def now_iso() -> str:
@@ -195,8 +194,6 @@ def load_results(results_dir: Path) -> tuple[list[tuple[Path, dict]], list[tuple
     """Every harness result in `results_dir` that passes its schema: (loaded [(path, result)],
     skipped [(path, why)]). Anything else is skipped with the reason, never fatal; pytest-benchmark
     files are skipped here ("pytest-benchmark file") and read by the report on their own."""
-    from .schema import validate_result
-
     loaded, skipped = [], []
     for path in sorted(Path(results_dir).glob("*.json")):
         if not path.is_file():

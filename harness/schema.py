@@ -12,8 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from .results import SCHEMA_VERSION
-
+SCHEMA_VERSION = 1  # written into every result (harness.results); read back through MIGRATIONS
 KINDS = ("run", "bench", "parity")
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "result.schema.json"
 

@@ -40,6 +40,7 @@ from .spec import (
     PARAM_NAMES,
     PARAM_SHAPES,
     SDLM,
+    VARIANTS,
     Variant,
     h2w_dense,
 )
@@ -54,8 +55,6 @@ def is_sdlm(variant: Variant) -> bool:
 def unsupported(variant: Variant | str, strategy: str, backend: str, strategies: tuple[str, ...]) -> str | None:
     """For a Backend's `supports`: the reason `strategy` cannot train `variant` when only
     `strategies` implement SDLM, or None (a name that is no variant: None, left to the caller)."""
-    from .spec import VARIANTS
-
     v = VARIANTS.get(variant) if isinstance(variant, str) else variant
     if v is None or not is_sdlm(v) or strategy in strategies:
         return None

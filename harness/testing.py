@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
 from . import parity as par
 from . import plugins
 from .backend import Backend, Steps, unsupported_reason
+from .config import ParityConfig, RunConfig
+from .data import load_dataset, resolve_data_dir
 from .errors import Unsupported
+from .recipe import of_config
 from .spec import PARAM_SHAPES, VARIANTS, init_params
 
 ACTIVATION_SHAPES = {"H1": (12, 8, 8), "H2": (12, 4, 4), "H3": (30,), "out": (10,)}
@@ -49,27 +53,31 @@ def _resolved(backend: str | Backend) -> Iterator[Backend]:
 def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: list[str] | None = None,
                variant: str = "1989", dtype: str = "float64", dataset: str = "synthetic",
                data_dir: str | None = None, device: str = "cpu", seed: int = 1337,
-               steps: tuple[int, ...] = (1, 10), passes: int = 1, limit: int | None = 64) -> dict:
+               steps: tuple[int, ...] = (1, 10), passes: int = 1, limit: int | None = 64,
+               recipe: dict | None = None) -> dict:
     """`harness parity` of every strategy of `backend` (or `strategies`) against `reference`
     ("BACKEND" or "BACKEND:STRATEGY"); returns the parity result (the JSON `harness parity` writes).
+    `recipe`: knobs of `variant` set otherwise ({knob: value}, as `--set`; harness/spec.py KNOBS).
 
-    Raises Unsupported when the backend does not support `variant` in `dtype` (a parity run would
-    skip it and pass without comparing anything), and the registry's errors for unknown names.
+    The options become a harness.config.ParityConfig, checked by the one validator (ConfigError,
+    a ValueError, for a value out of bounds, e.g. limit=-5). Raises Unsupported when the backend
+    does not support `variant` in `dtype` (a parity run would skip it and pass without comparing
+    anything), and the registry's errors for unknown names.
     """
-    from .data import load_dataset, resolve_data_dir
-
+    config = ParityConfig(reference=reference, strategies=tuple(strategies) if strategies else None,
+                          device=device, variant=variant, dataset=dataset, dtype=dtype, seed=seed,
+                          steps=par.parse_steps(steps), passes=passes, limit=limit, recipe=recipe or ())
     with _resolved(backend) as b:
-        chosen = strategies or list(b.strategies)
+        chosen = config.strategies or b.strategies
         for s in chosen:
-            reason = unsupported_reason(b, s, variant, dtype)
+            reason = unsupported_reason(b, s, variant, dtype, of_config(config))
             if reason is not None:
                 raise Unsupported(reason)
-        ref_name = reference.partition(":")[0]
-        sel = par.select_targets(plugins.get_registry(), [ref_name, b.name], [f"{b.name}:{s}" for s in chosen],
-                                 reference, device)
-        data = load_dataset(dataset, resolve_data_dir(data_dir), dtype=dtype, seed=seed)
-        return par.run_parity(sel, variant=VARIANTS[variant], data=data, dtype=dtype, device=device, seed=seed,
-                              steps=steps, passes=passes, limit=limit)
+        config = replace(config, backends=(reference.partition(":")[0], b.name),
+                         strategies=tuple(f"{b.name}:{s}" for s in chosen))
+        sel = par.select(plugins.get_registry(), config)
+        data = load_dataset(config.dataset, resolve_data_dir(data_dir), dtype=config.dtype, seed=config.seed)
+        return par.run_parity(sel, config, data)
 
 
 def assert_parity(backend: str | Backend, **kwargs) -> dict:
@@ -95,11 +103,14 @@ def assert_session_conforms(backend: str | Backend, *, strategy: str | None = No
 
     Checks get_params (the canonical parameters it was given, copied), forward (n, 10), the optional
     activations, loss_and_grads (a finite loss, one canonical gradient per parameter, parameters
-    unchanged), train_steps (one finite loss per example, parameters changed) and sync.
+    unchanged), train_steps (one finite loss per example, parameters changed) and sync. The options
+    are checked as a harness.config.RunConfig (ConfigError for a value out of bounds).
     """
+    cfg = RunConfig(backend=backend if isinstance(backend, str) else backend.name, strategy=strategy,
+                    variant=variant, dtype=dtype, device=device, seed=seed)
     with _resolved(backend) as b:
-        strategy = strategy or b.strategies[0]
-        v = VARIANTS[variant]
+        strategy = cfg.strategy or b.strategies[0]
+        v = VARIANTS[cfg.variant]
         p0 = init_params(seed, dtype, v)
         s = b.session(variant=v, params={k: a.copy() for k, a in p0.items()}, dtype=dtype, device=device,
                       strategy=strategy)

@@ -28,6 +28,7 @@ CHILD = r"""
 import os, sys, time
 import numpy as np
 from harness.bench import make_session
+from harness.config import BenchConfig
 from harness.targets import Target
 from harness.data import load_dataset
 from harness.draws import pass_steps
@@ -36,7 +37,7 @@ from harness.spec import VARIANTS
 backend, strategy, variant, dtype, data_dir, seconds = sys.argv[1:7]
 v = VARIANTS[variant]
 data = load_dataset("usps", data_dir)
-s = make_session(Target(get_registry().get(backend), strategy, "cpu"), v, 1337, dtype)
+s = make_session(Target(get_registry().get(backend), strategy, "cpu"), BenchConfig(variant=variant, dtype=dtype))
 steps = pass_steps(v, data, 1337, 0, v.epochs, dtype).slice(0, 2048)
 s.train_steps(steps); s.train_steps(steps)  # compile, warm up
 print("ready", flush=True)

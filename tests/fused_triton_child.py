@@ -20,18 +20,14 @@ import numpy as np
 from backends.torch import TorchBackend
 from backends.torch.fused import GPU_BLOCKS
 from harness import parity
+from harness.config import ParityConfig
 from harness.data import load_dataset
-from harness.draws import pass_steps
-from harness.spec import VARIANTS, init_params
 
 SEED = 1337
 
 
 def context(data, dtype: str) -> parity.Context:
-    variant = VARIANTS["1989"]
-    first = pass_steps(variant, data, SEED, 0, variant.epochs, dtype)
-    return parity.Context(variant, data, dtype, "cpu", SEED, init_params(SEED, dtype, variant), first,
-                          parity.tolerances(dtype, variant))
+    return parity.Context.build(ParityConfig(variant="1989", dtype=dtype, device="cpu", seed=SEED), data)
 
 
 def figures(check: dict) -> dict:

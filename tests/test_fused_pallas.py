@@ -19,6 +19,7 @@ from backends.jax import fused_kernel as K
 from backends.jax import layout as jax_layout
 from harness import parity as P
 from harness import plugins
+from harness.config import ParityConfig
 from harness.data import load_dataset
 from harness.draws import pass_steps
 from harness.spec import PARAM_NAMES, VARIANTS, init_params
@@ -38,9 +39,7 @@ def backends():
 
 
 def context(data, dtype: str, device: str = "cpu", seed: int = 1337, variant=V) -> P.Context:
-    first = pass_steps(variant, data, seed, 0, variant.epochs, dtype)
-    return P.Context(variant, data, dtype, device, seed, init_params(seed, dtype, variant), first,
-                     P.tolerances(dtype, variant))
+    return P.Context.build(ParityConfig(variant=variant.name, dtype=dtype, device=device, seed=seed), data)
 
 
 def assert_passed(result: dict) -> None:

@@ -221,13 +221,11 @@ cuda = pytest.mark.skipif(not (HAS_TRITON and torch.cuda.is_available()), reason
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_compiled_kernel_matches_eager_on_cuda(dtype, usps):
     from harness import parity
-    from harness.draws import pass_steps
-    from harness.spec import VARIANTS, init_params
+    from harness.config import ParityConfig
 
-    b, v = TorchBackend(), VARIANTS["1989"]
+    b = TorchBackend()
     b.environment("cuda")  # pins precision
-    ctx = parity.Context(v, usps, dtype, "cuda", 1337, init_params(1337, dtype, v),
-                         pass_steps(v, usps, 1337, 0, v.epochs, dtype), parity.tolerances(dtype, v))
+    ctx = parity.Context.build(ParityConfig(variant="1989", dtype=dtype, device="cuda", seed=1337), usps)
     ref, fused = parity.Target(b, "eager"), [parity.Target(b, "fused")]
     for check in (parity.check_grads(ctx, ref, fused), parity.check_steps(ctx, ref, fused, [1, 10, 100]),
                   parity.check_trajectory(ctx, ref, fused, 20)):

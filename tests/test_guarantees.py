@@ -25,7 +25,7 @@ from tests.test_report import bench_result, run_result, write
 def stub_figures(monkeypatch):
     """Figures as stubs where a test is about files and markdown, not drawing: fast."""
     pytest.importorskip("matplotlib")
-    from harness import plots
+    from harness.report import figures as plots
 
     for name in ("learning_curves", "throughput", "gallery", "divergence"):
         monkeypatch.setattr(plots, name, lambda *a, **k: b"\x89PNG stub")

@@ -23,6 +23,7 @@ from harness import parity as par
 from harness import plugins
 from harness.backend import Steps
 from harness.cli import main
+from harness.config import ParityConfig, read_config
 
 DATA_DIR = Path(os.environ.get("HARNESS_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 HAVE_USPS = (DATA_DIR / "usps" / "usps.h5").is_file() or (DATA_DIR / "usps" / "zip.train.gz").is_file()
@@ -222,6 +223,10 @@ def test_correct_wrapper_strategies_pass(tmp_path, register, dtype):
     assert res["config"]["reference"] == "torch:eager"
     assert res["config"]["targets"] == ["torchcopy:eager", "torchcopy:onebyone"]
     assert res["tolerances"]["params"] == par.tolerances(dtype, "1989")["params"].to_dict()
+    # the configuration is recorded (its reference as resolved) and reads back
+    assert read_config(res) == ParityConfig(backends=("torch", "torchcopy"), strategies=("eager", "onebyone"),
+                                            reference="torch:eager", dataset="synthetic", dtype=dtype, steps=(1, 10),
+                                            passes=1, limit=48)
 
 
 @needs_usps

@@ -15,6 +15,7 @@ pytest.importorskip("torch")
 pytest.importorskip("jax")
 
 from harness import plugins
+from harness.config import ParityConfig
 from harness.parity.run import run_parity
 from harness.parity.select import Selection
 from harness.recipe import Recipe
@@ -54,9 +55,10 @@ def parity(usps, variant: str, sets: str, **workload) -> dict:
     reg = plugins.get_registry()
     torch_b, jax_b = reg.get("torch"), reg.get("jax")
     recipe = Recipe.of(variant, sets.split())
+    config = ParityConfig(variant=variant, recipe=recipe.sets(), dtype="float64", **workload)
     sel = Selection(Target(torch_b, "eager"), [Target(jax_b, "step"), Target(jax_b, "scan")])
-    result = run_parity(sel, variant=recipe.variant_spec(), data=usps, dtype="float64", **workload)
-    assert result["config"]["variant_config"]["label"] == recipe.label
+    result = run_parity(sel, config, usps)
+    assert result["config"]["variant_config"]["label"] == result["recipe"]["label"] == recipe.label
     return result
 
 

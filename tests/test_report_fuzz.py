@@ -103,7 +103,7 @@ COUNT = {"files": 0}
 @pytest.fixture
 def stub_figures(monkeypatch):
     """Figures as stubs (the markdown, validation and selection run for real): fast."""
-    from harness import plots
+    from harness.report import figures as plots
 
     for name in ("learning_curves", "throughput", "gallery", "divergence"):
         monkeypatch.setattr(plots, name, lambda *a, **k: b"\x89PNG stub")

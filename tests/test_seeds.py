@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import RunConfig
-from harness.seeds import (
+from harness.report.seeds import (
     group_runs,
     seed_section,
     seed_tables,
@@ -40,6 +40,15 @@ def test_groups_differ_only_by_seed_and_split_by_machine_and_device():
     sizes = sorted((m, d, key[1], len(runs)) for (m, d, key), runs in groups.items())
     assert sizes == [("CPU A", "cpu", "scan", 3), ("CPU A", "cpu", "step", 2), ("CPU B", "cpu", "scan", 1),
                      ("NVIDIA H100", "cuda", "scan", 1)]
+
+
+def test_a_device_name_that_is_not_text_groups_without_crashing():
+    """The schema lets `device_name` hold any value (a list, a number): grouping must not hash it as is."""
+    odd = _run(1, 0.05, device="cuda")
+    odd["environment"]["backend"]["device_name"] = [None]
+    groups = group_runs([odd, _run(2, 0.05, device="cuda")])
+    assert sorted(m for m, _, _ in groups) == ["NVIDIA H100", "[None]"]
+    assert r"Over seeds: \[None\], device cuda" in seed_tables([odd])  # escaped for markdown
 
 
 def test_mean_sd_min_max_and_median_of_medians():

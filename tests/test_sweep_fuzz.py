@@ -21,7 +21,6 @@ from harness.sweep.manifest import (
     SweepLayoutError,
     read_manifest,
 )
-from harness.sweep.match import _well_typed
 from tests.test_sweep import STRATS, _fake_executor, _grid
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -37,6 +36,18 @@ values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=3)
                       | st.dictionaries(st.sampled_from(NAMES + ["a"]), kids, max_size=3), max_leaves=6)
 KEYS = sorted(AXES) + sorted(CONFIG_FIELDS) + ["resources", "colour"]
 
+
+
+def _well_typed(cfg) -> bool:
+    """Every field of the type a RunConfig holds (the validator, harness.config, normalises them as a
+    point is made): names are strings, counts plain integers, never bools or floats."""
+    def is_int(v, optional):
+        return (v is None and optional) or type(v) is int
+
+    names = (cfg.backend, cfg.device, cfg.variant, cfg.dataset, cfg.dtype)
+    return (all(isinstance(v, str) for v in names) and (cfg.strategy is None or isinstance(cfg.strategy, str))
+            and is_int(cfg.seed, False) and is_int(cfg.window, False)
+            and all(is_int(v, True) for v in (cfg.epochs, cfg.limit, cfg.threads)))
 
 def toml(v) -> str:
     if isinstance(v, bool):

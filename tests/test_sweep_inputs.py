@@ -222,7 +222,7 @@ def _odd_results() -> dict[str, dict]:
 def test_schema_valid_odd_results_never_crash_the_sweep(tmp_path):
     """All in one directory, with the points they (may) match: matching, resume and the seed
     table at the end run through them."""
-    from harness.seeds import seed_tables
+    from harness.report.seeds import seed_tables
 
     for i, r in enumerate(_odd_results().values()):
         write_result(tmp_path, r, f"run-odd{i}")

@@ -6,6 +6,7 @@ import pytest
 from harness import errors, plugins
 from harness.backend import unsupported_reason
 from harness.cli import main
+from harness.config import BenchConfig, read_config
 from harness.targets import resolve, resolve_matrix
 
 
@@ -166,6 +167,9 @@ def test_bench_over_the_matrix_skips_with_the_reason(only1989, tmp_path, capsys)
     result = json.loads(path.read_text())
     assert [(r["backend"], r["strategy"]) for r in result["rows"]] == [("torch", "eager")]
     assert result["skipped"] == [{"backend": "only1989", "strategy": "eager", "device": "cpu", "reason": why}]
+    # the configuration is recorded, and reads back as the one the command built
+    assert read_config(result) == BenchConfig(strategies=("eager",), dtype="float64", dataset="synthetic",
+                                              window=16, rounds=1)
 
 
 @pytest.mark.parametrize("raised, code, reason", [

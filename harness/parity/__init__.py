@@ -22,12 +22,16 @@ against one reference (backend, strategy) in five checks:
 A target whose backend does not support the variant or dtype (its declared
 `variants`, `dtypes`, `supports()`) is skipped with the reason, never failed.
 
-Modules: tolerances (how far, and why), compare (one tensor against the
-reference's), select (which targets), rows (rows, check results and `versus`,
-the one reference-versus-target loop every check is built on), checks (the
-five checks), run (the whole comparison). Everything here is pure: functions
-return plain data (JSON-able dicts); the CLI prints. The core never imports a
-framework: backends are reached only through the Backend / Session protocol.
+The configuration is a harness.config.ParityConfig (validated where it is made); a Context
+holds it with what follows from it and the data.
+
+Modules: tolerances (how far, and why), compare (one tensor against the reference's), select
+(which targets), rows (rows, check results and `versus`, the one reference-versus-target loop
+every check is built on), checks (the five checks), hessian (SDLM's h, compared like a
+gradient, for an SDLM variant), run (the whole comparison), fold (the worst row per group, for
+the terminal and the report). Everything here is pure: functions return plain data (JSON-able
+dicts); the CLI prints. The core never imports a framework: backends are reached only through
+the Backend / Session protocol.
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ from .run import (
     parse_steps,
     result_stem,
     run_parity,
+    select,
     supported,
 )
 from .select import Selection, Target, select_targets
@@ -61,5 +66,5 @@ __all__ = [
     "CHECKS", "CHUNK", "DEFAULT_STEPS", "EPS", "LAYERS", "N_FORWARD", "N_GRAD", "TOLERANCES", "Context", "Selection",
     "Target", "Tol", "check_forward", "check_grads", "check_passes", "check_result", "check_steps",
     "check_trajectory", "compare", "compare_count", "environments", "error_row", "one_line", "parse_steps",
-    "result_stem", "row", "run_parity", "select_targets", "supported", "tolerances", "versus",
+    "result_stem", "row", "run_parity", "select", "select_targets", "supported", "tolerances", "versus",
 ]

@@ -8,30 +8,52 @@ import numpy as np
 
 from .. import sdlm
 from ..backend import Steps
+from ..config import CHUNK, N_FORWARD, N_GRAD, ParityConfig
 from ..data import Dataset
 from ..draws import pass_steps
-from ..spec import PARAM_NAMES, Variant
+from ..recipe import of_config
+from ..spec import PARAM_NAMES, Variant, init_params
+from ..train import evaluate
 from .compare import compare, compare_count
 from .rows import row, versus
 from .select import Target
-from .tolerances import Tol
+from .tolerances import Tol, tolerances
 
-N_FORWARD = 256  # test images in the forward check
-N_GRAD = 4  # single examples in the gradient check
-CHUNK = 256  # examples per train_steps call over a whole pass (as `harness run` trains)
 LAYERS = ("H1", "H2", "H3", "out")  # forward order; gradients go wrong first in the reverse order
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
-    variant: Variant
+    """What every check starts from: the configuration (harness.config.ParityConfig) and what
+    follows from it with the data: the variant, initial parameters, pass 1's steps, tolerances."""
+
+    config: ParityConfig
     data: Dataset
-    dtype: str
-    device: str
-    seed: int
+    variant: Variant
     params0: dict[str, np.ndarray]
     first_steps: Steps  # pass 0's steps, for grads / steps / trajectory
     tol: dict[str, Tol]
+
+    @classmethod
+    def build(cls, config: ParityConfig, data: Dataset) -> Context:
+        if config.steps and config.steps[-1] > len(data.train_x):
+            raise ValueError(f"--steps {config.steps[-1]} exceeds the {len(data.train_x)} training examples "
+                             f"of {data.name}")
+        v = of_config(config).variant_spec()  # the variant with its recipe knobs
+        first = pass_steps(v, data, config.seed, 0, max(config.passes, v.epochs), config.dtype)
+        return cls(config, data, v, init_params(config.seed, config.dtype, v), first, tolerances(config.dtype, v))
+
+    @property
+    def dtype(self) -> str:
+        return self.config.dtype
+
+    @property
+    def device(self) -> str:
+        return self.config.device
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
 
     def session(self, target: Target):
         params = {n: p.copy() for n, p in self.params0.items()}
@@ -251,8 +273,6 @@ def _metrics(m: dict) -> dict:
 
 def check_passes(ctx: Context, ref: Target, targets: list[Target], passes: int, limit: int | None,
                  chunk: int = CHUNK) -> dict:
-    from ..train import evaluate
-
     n_train = len(ctx.data.train_x) if limit is None else min(limit, len(ctx.data.train_x))
     n_epochs = max(passes, ctx.variant.epochs)  # the lr schedule of a full run's first passes
     title = (f"{passes} whole pass{'es' if passes > 1 else ''} of {n_train} examples (train_steps in chunks of "

@@ -5,18 +5,20 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..backend import unsupported_reason
+from ..config import PARITY_CHECKS, ParityConfig
 from ..data import Dataset
-from ..draws import pass_steps
 from ..errors import Unsupported
+from ..recipe import of_config
+from ..results import now_iso
 from ..sdlm import is_sdlm
-from ..spec import Variant, init_params
+from ..timing import environment
 from . import checks as ch
 from .compare import one_line
-from .select import Selection
-from .tolerances import tolerances
+from .hessian import check_hessian
+from .select import Selection, select_targets
 
-CHECKS = ("forward", "grads", "steps", "trajectory", "passes")
-DEFAULT_STEPS = (1, 10, 100)
+CHECKS = PARITY_CHECKS
+DEFAULT_STEPS = ParityConfig.steps
 
 
 def parse_steps(text: str | list[int] | tuple[int, ...]) -> list[int]:
@@ -34,16 +36,17 @@ def parse_steps(text: str | list[int] | tuple[int, ...]) -> list[int]:
     return sorted({v for v in vals if v > 0})
 
 
-def supported(selection: Selection, variant: str, dtype: str) -> Selection:
-    """The selection without the targets whose backend does not support `variant` in `dtype` (each
-    skipped with a note, never a failure). An unsupported reference is a usage error (Unsupported)."""
+def supported(selection: Selection, variant: str, dtype: str, recipe=None) -> Selection:
+    """The selection without the targets whose backend does not support `variant` in `dtype` (and
+    `recipe`'s knobs) (each skipped with a note, never a failure). An unsupported reference is a
+    usage error (Unsupported)."""
     ref = selection.reference
-    reason = unsupported_reason(ref.backend, ref.strategy, variant, dtype)
+    reason = unsupported_reason(ref.backend, ref.strategy, variant, dtype, recipe)
     if reason is not None:
         raise Unsupported(f"reference {ref.label}: {reason}; choose another with --reference")
     notes, targets = list(selection.notes), []
     for t in selection.targets:
-        reason = unsupported_reason(t.backend, t.strategy, variant, dtype)
+        reason = unsupported_reason(t.backend, t.strategy, variant, dtype, recipe)
         if reason is None:
             targets.append(t)
         else:
@@ -57,8 +60,6 @@ def supported(selection: Selection, variant: str, dtype: str) -> Selection:
 def environments(selection: Selection, device: str) -> dict:
     """What each backend reports of itself (versions, precision), and the core's environment.
     Recorded only: sessions must not depend on environment() having been called (see harness.backend)."""
-    from ..timing import environment
-
     env: dict = {"core": environment(), "backends": {}}
     for t in [selection.reference, *selection.targets]:
         if t.backend.name not in env["backends"]:
@@ -69,77 +70,58 @@ def environments(selection: Selection, device: str) -> dict:
     return env
 
 
-def _hessian(ctx: ch.Context, ref, targets) -> dict:
-    from ..parity_sdlm import check_hessian  # imports this package: imported when used
+def select(registry, config: ParityConfig) -> Selection:
+    """The reference and targets `config` names (its backends, strategies, reference, device), through
+    the one resolver; what its backends declare they do not support is skipped with a note."""
+    return select_targets(registry, config.backends, config.strategies, config.reference, config.device,
+                          variant=config.variant, dtype=config.dtype, recipe=of_config(config))
 
-    return check_hessian(ctx, ref, targets)
 
-
-def _run_checks(ctx: ch.Context, sel: Selection, checks, ks, passes, limit, n_forward, n_grad, chunk, log) -> list[dict]:
-    ref, targets = sel.reference, sel.targets
+def _run_checks(ctx: ch.Context, sel: Selection, log) -> list[dict]:
+    ref, targets, c = sel.reference, sel.targets, ctx.config
+    ks, passes = list(c.steps), c.passes
     vs = " ".join(t.label for t in targets)
     todo = [
-        ("forward", True, "forward", lambda: ch.check_forward(ctx, ref, targets, n_forward)),
-        ("grads", True, "grads", lambda: ch.check_grads(ctx, ref, targets, n_grad)),
-        # SDLM's h, checked like a gradient (harness/parity_sdlm.py)
-        ("grads", is_sdlm(ctx.variant), "hessian (SDLM's h)", lambda: _hessian(ctx, ref, targets)),
+        ("forward", True, "forward", lambda: ch.check_forward(ctx, ref, targets, c.n_forward)),
+        ("grads", True, "grads", lambda: ch.check_grads(ctx, ref, targets, c.n_grad)),
+        # SDLM's h, checked like a gradient (harness/parity/hessian.py)
+        ("grads", is_sdlm(ctx.variant), "hessian (SDLM's h)", lambda: check_hessian(ctx, ref, targets)),
         ("steps", bool(ks), f"steps k={','.join(map(str, ks))}", lambda: ch.check_steps(ctx, ref, targets, ks)),
         ("trajectory", bool(ks), f"trajectory over {max(ks, default=0)} steps",
          lambda: ch.check_trajectory(ctx, ref, targets, max(ks))),
-        ("passes", passes > 0, f"passes ({passes})", lambda: ch.check_passes(ctx, ref, targets, passes, limit, chunk)),
+        ("passes", passes > 0, f"passes ({passes})",
+         lambda: ch.check_passes(ctx, ref, targets, passes, c.limit, c.chunk)),
     ]
     results = []
     for name, wanted, what, check in todo:
-        if wanted and name in checks:
+        if wanted and name in c.checks:
             log(f"{what}: {vs} vs {ref.label}")
             results.append(check())
     return results
 
 
-def run_parity(
-    selection: Selection,
-    *,
-    variant: Variant,
-    data: Dataset,
-    dtype: str = "float64",
-    device: str = "cpu",
-    seed: int = 1337,
-    steps: list[int] | tuple[int, ...] = DEFAULT_STEPS,
-    passes: int = 1,
-    limit: int | None = None,
-    n_forward: int = ch.N_FORWARD,
-    n_grad: int = ch.N_GRAD,
-    chunk: int = ch.CHUNK,
-    checks: tuple[str, ...] = CHECKS,
-    log: Callable[[str], None] | None = None,
-) -> dict:
-    """Run every check; return the result (JSON-able) with `passed` overall. Never raises for a
-    backend's failure: a backend that raises is a failed row naming it, and the others go on."""
-    from ..results import now_iso
-
-    ks = parse_steps(steps)
-    if ks and max(ks) > len(data.train_x):
-        raise ValueError(f"--steps {max(ks)} exceeds the {len(data.train_x)} training examples of {data.name}")
-    selection = supported(selection, variant.name, dtype)
+def run_parity(selection: Selection, config: ParityConfig, data: Dataset, *,
+               log: Callable[[str], None] | None = None) -> dict:
+    """Run every check `config` asks for; return the result (JSON-able) with `passed` overall. Never
+    raises for a backend's failure: a backend that raises is a failed row naming it, and the others go on."""
+    ctx = ch.Context.build(config, data)  # ValueError when the data has fewer examples than max(steps)
+    selection = supported(selection, config.variant, config.dtype, of_config(config))
     started = now_iso()
-    env = environments(selection, device)
-    first = pass_steps(variant, data, seed, 0, max(passes, variant.epochs), dtype)
-    ctx = ch.Context(variant, data, dtype, device, seed, init_params(seed, dtype, variant), first,
-                  tolerances(dtype, variant))
-    results = _run_checks(ctx, selection, checks, ks, passes, limit, n_forward, n_grad, chunk,
-                          log or (lambda msg: None))
+    env = environments(selection, config.device)
+    results = _run_checks(ctx, selection, log or (lambda msg: None))
     traj = next((c for c in results if c["name"] == "trajectory"), None)
     ref, targets = selection.reference, selection.targets
     return {
         "kind": "parity",
         "started": started,
         "finished": now_iso(),
+        # the configuration (its reference as resolved), the targets compared, the data's provenance
         "config": {
-            "reference": ref.label, "targets": [t.label for t in targets], "self_check": selection.self_check,
-            "device": device, "dtype": dtype, "variant": variant.name, "variant_config": variant.to_dict(),
-            "dataset": data.name, "dataset_source": data.source, "seed": seed, "steps": ks, "passes": passes,
-            "limit": limit, "n_forward": n_forward, "n_grad": n_grad, "chunk": chunk,
+            **replace(config, reference=ref.label).to_dict(), "targets": [t.label for t in targets],
+            "self_check": selection.self_check, "variant_config": ctx.variant.to_dict(),
+            "dataset": data.name, "dataset_source": data.source,
         },
+        "recipe": of_config(config).to_dict(),  # the variant, its label, the knobs set and every knob's value
         "notes": list(selection.notes),
         "tolerances": {k: t.to_dict() for k, t in ctx.tol.items()},
         "environment": env,

@@ -6,14 +6,17 @@
     runs         run results: final metrics, labels, the table of runs, curves, gallery choice
     timings      one Figure per timed configuration; the throughput selection
     parity_view  a parity check's rows and divergence traces
+    seeds        runs that differ only by seed: tables over seeds, curves with a band
     gallery      the missed test digits' images
+    figures      the PNG figures (matplotlib, imported when one is drawn)
     markdown     escaping every value from a file for markdown and HTML; links, tables
     fmt          numbers and timestamps; plain-text tables
     sections     REPORT.md's sections
     publish      staging directory, swap all files in together, a lock per directory
     build        the report;  compare: --compare
 
-Framework-free; matplotlib only through harness.plots, lazily: `--compare` works without it.
+Framework-free; matplotlib only through report.figures, when a figure is drawn: `--compare`
+works without it.
 """
 from .build import REPORT_NAME, Outcome, build_report
 from .compare import compare_files, compare_rows, load_figures

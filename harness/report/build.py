@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import tempfiles
+from . import figures
 from .load import ReportError, Scan, scan
 from .publish import Staging, report_lock
 from .sections import SECTIONS, Context
@@ -36,9 +37,7 @@ def _write_failed(results_dir: Path, e: OSError) -> ReportError:
 
 
 def _render(results_dir: Path, sc: Scan, data_dir, stage: Staging) -> Context:
-    from .. import plots  # imports matplotlib (Agg): a clear error if it is missing
-
-    plt = plots.pyplot()
+    plt = figures.pyplot()  # imports matplotlib (Agg): a clear error if it is missing
     ctx = Context(results_dir, sc, data_dir, stage, plt)
     md: list[str] = []
     # no mathtext: a '$' in a backend name is text, not a formula that may fail to parse

@@ -1,4 +1,5 @@
-"""Numbers and times as the report prints them, and plain-text tables for the terminal."""
+"""Numbers and times as the report prints them, text from a result file for a figure, and plain-text
+tables for the terminal."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -15,6 +16,12 @@ def num(v) -> float | None:
     except OverflowError:
         return None
     return v if math.isfinite(v) else None
+
+
+def plain(s, limit: int = 90) -> str:
+    """Text from a result file for a figure: one line, not too long (matplotlib's mathtext is off)."""
+    s = " ".join("".join(c for c in str(s) if c.isprintable() or c.isspace()).split())  # no NUL, no controls
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def fmt_pct(v) -> str:

@@ -1,6 +1,7 @@
 """The gallery's images: a run's missed test digits, looked up in the data set it names."""
 from __future__ import annotations
 
+from ..data import DataError, load_dataset
 from .load import Loaded
 
 GALLERY_MAX = 144
@@ -8,8 +9,6 @@ GALLERY_MAX = 144
 
 def _load(d: dict, data_dir):
     """The run's data set, or (None, why). Never downloads; never fails the report."""
-    from ..data import DataError, load_dataset
-
     try:  # data_dir None: $HARNESS_DATA_DIR, else the per-user cache
         seed = d.get("seed") if isinstance(d.get("seed"), int) and 0 <= d["seed"] < 2 ** 63 else 1337
         return load_dataset(d.get("dataset", "usps"), data_dir, seed=seed, download=False), None

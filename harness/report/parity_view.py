@@ -4,33 +4,20 @@ checks [{name, title, passed, summary, rows [{target, tensor, max_abs, ...}], tr
 {"step": [...], "tol": [...], "max_abs": {target: [...]}}. Results here passed the parity schema."""
 from __future__ import annotations
 
+from ..parity.fold import fold, group_key
 from .fmt import fmt_g, num
 
-FOLD_ABOVE = 30  # rows; above this, passing groups show only their worst tensor
+FOLD_ABOVE = 30  # rows; above this, passing groups show only their worst tensor (parity.fold, as the terminal)
 
 
-def _group_key(rows: list[dict]) -> str | None:
-    return next((k for k in ("k", "pass", "example") if any(k in r for r in rows)), None)
-
-
-def _fold(rows: list[dict], group_key: str | None) -> list[dict]:
-    """Each passing (target, group) as its worst measured tensor, plus its counts; failures all."""
-    show, groups = [], {}
-    for r in rows:
-        groups.setdefault((r.get("target", "-"), r.get(group_key)), []).append(r)
-    for grp in groups.values():
-        bad = [r for r in grp if not r.get("passed", True)]
-        if bad:
-            show += bad
-            continue
-        measured = [r for r in grp if num(r.get("max_abs")) is not None and not r.get("count")]
-        if measured:
-            w = dict(max(measured, key=lambda r: num(r["max_abs"])))
-            if len(measured) > 1:
-                w["tensor"] = f"{w.get('tensor', '-')} (worst of {len(measured)})"
-            show.append(w)
-        show += [r for r in grp if r.get("count")]
-    return show
+def _folded(rows: list[dict], key: str | None) -> list[dict]:
+    """parity.fold's rows, each worst tensor labelled with how many it stands for."""
+    given, out = {id(r) for r in rows}, []
+    for r in fold(rows, key):
+        if id(r) not in given and r["worst_of"] > 1:  # a group's worst: a copy the fold made
+            r = {**r, "tensor": f"{r.get('tensor', '-')} (worst of {r['worst_of']})"}
+        out.append(r)
+    return out
 
 
 def _verdict(r: dict) -> str:
@@ -62,12 +49,12 @@ def parity_rows(check: dict) -> tuple[list[str], list[list[str]]]:
     """A check's header and rows (plain text). For checks with many rows per group (steps, passes:
     every tensor after each k / pass), each passing group shows only its worst tensor."""
     rows = check.get("rows") or []
-    group_key = _group_key(rows)
-    show = _fold(rows, group_key) if len(rows) > FOLD_ABOVE else rows
+    key = group_key(rows)
+    show = _folded(rows, key) if len(rows) > FOLD_ABOVE else rows
     has_first = any("first_step" in r for r in rows)
-    header = ["backend/strategy", "tensor"] + ([group_key] if group_key else []) + \
+    header = ["backend/strategy", "tensor"] + ([key] if key else []) + \
         ["max abs", "max rel", "tol", "result"] + (["first divergent step"] if has_first else [])
-    return header, [_row_cells(r, group_key, has_first) for r in show]
+    return header, [_row_cells(r, key, has_first) for r in show]
 
 
 def _series(label: str, steps: list, values: list, tol) -> dict | None:

@@ -8,7 +8,9 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fmt import fmt_pct, fmt_s, fmt_us
+from . import figures
+from . import seeds as S
+from .fmt import fmt_pct, fmt_s, fmt_us, plain
 from .gallery import gallery_images
 from .load import Scan
 from .markdown import esc, esc_block, image, link, md_table
@@ -18,6 +20,7 @@ from .runs import (
     curve_groups,
     curve_series,
     gallery_choices,
+    recipe_label,
     run_label,
     runs_table,
     subset_note,
@@ -26,12 +29,6 @@ from .timings import throughput_figures
 
 # LeCun et al. 1989, on USPS: 10 train misses of 7291, 102 test misses of 2007.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_misses": 10, "test_misses": 102}
-
-
-def plain(s, limit: int = 90) -> str:
-    """Text from a result file for a figure: one line, not too long (matplotlib's mathtext is off)."""
-    s = " ".join("".join(c for c in str(s) if c.isprintable() or c.isspace()).split())  # no NUL, no controls
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def slug(s) -> str:
@@ -86,32 +83,28 @@ def runs(ctx: Context) -> list[str]:
 def curves(ctx: Context) -> list[str]:
     if not ctx.sc.runs:
         return []
-    from .. import plots
-
     md = ["## Learning curves", ""]
     for variant, lines in curve_groups(ctx.sc.runs).items():
         series = [dict(s, label=plain(s["label"])) for s in curve_series(lines)]
         datasets = sorted({plain(r.data.get("dataset"), 30) for r in lines.values()})
         title = plain(variant, 30)
         name = ctx.figure(f"curves-{slug(variant)}.png", lambda plt, v=title, s=series, ds=datasets:
-                          plots.learning_curves(plt, v, s, PAPER_1989, ds))
-        md += [f"### Variant {esc(variant)}", ""]
+                          figures.learning_curves(plt, v, s, PAPER_1989, ds))
+        md += [f"### Recipe {esc(variant)}", ""]
         if name:
-            md += [image(name, f"learning curves, variant {variant}"), ""]
+            md += [image(name, f"learning curves, recipe {variant}"), ""]
         md += [(f"Train and test error after each pass, one line per backend/strategy/device (the latest "
                 f"run of each); dashed: the paper's 1989 figures. {len(lines)} line(s)."), ""]
     return md
 
 
 def throughput(ctx: Context) -> list[str]:
-    from .. import plots
-
     figs, source = throughput_figures(ctx.sc)
     if not figs:
         return ["## Throughput", "", "No timings.", ""]
     for f in figs:
         f.label = plain(f.label)
-    name = ctx.figure("throughput.png", lambda plt: plots.throughput(plt, figs, plain(source, 200)))
+    name = ctx.figure("throughput.png", lambda plt: figures.throughput(plt, figs, plain(source, 200)))
     md = ["## Throughput", ""] + ([image(name, "throughput"), ""] if name else [])
     counted = any(f.kernels != "-" for f in figs)  # harness bench --kernels: a column beside us/example
     rows = [[esc(f.label), fmt_us(f.median), *([esc(f.kernels)] if counted else []),
@@ -125,10 +118,8 @@ def throughput(ctx: Context) -> list[str]:
 
 
 def seeds(ctx: Context) -> list[str]:
-    """Runs that differ only by seed, as distributions (harness.seeds), when some configuration has
+    """Runs that differ only by seed, as distributions (report.seeds), when some configuration has
     two seeds or more; learning curves with a band across seeds."""
-    from .. import seeds as S
-
     results = [r.data for r in ctx.sc.runs]
     groups = S.group_runs(results)
     if not any(len(S.one_per_seed(g)) > 1 for g in groups.values()):
@@ -144,10 +135,8 @@ def seeds(ctx: Context) -> list[str]:
 
 
 def _gallery_one(ctx: Context, r) -> list[str]:
-    from .. import plots
-
     d = r.data
-    what = (f"variant {d['variant']}, {d.get('dataset')}: {run_label(d)} after {len(d['epochs'])} passes "
+    what = (f"recipe {recipe_label(d)}, {d.get('dataset')}: {run_label(d)} after {len(d['epochs'])} passes "
             f"({r.path.name})")
     tiles, why = gallery_images(r, ctx.data_dir)
     if tiles is None:
@@ -156,11 +145,11 @@ def _gallery_one(ctx: Context, r) -> list[str]:
     if not tiles:
         return [f"For {esc(what)}: no test digit missed.", ""]
     n_missed, n_test = len(d["test_missed"]["indices"]), d.get("n_test")
-    title = (f"Test digits missed by {run_label(d)}{subset_note(d)}, variant {d['variant']}, after "
+    title = (f"Test digits missed by {run_label(d)}{subset_note(d)}, recipe {recipe_label(d)}, after "
              f"{len(d['epochs'])} passes: {n_missed}" + (f" of {n_test}" if isinstance(n_test, int) else "")
              + ("" if n_missed <= len(tiles) else f" (first {len(tiles)} shown)"))
-    name = ctx.figure(f"gallery-{slug(d['variant'])}-{slug(d.get('dataset'))}.png",
-                      lambda plt: plots.gallery(plt, tiles, plain(title, 160)))
+    name = ctx.figure(f"gallery-{slug(recipe_label(d))}-{slug(d.get('dataset'))}.png",
+                      lambda plt: figures.gallery(plt, tiles, plain(title, 160)))
     md = [f"### {esc(what)}", ""]
     if name:
         md += [image(name, "missed test digits"), ""]
@@ -180,6 +169,8 @@ def _parity_facts(d: dict) -> list[str]:
     cfg = d.get("config") or {}
     facts = [f"{k} {cfg[k]}" for k in ("reference", "device", "dtype", "variant", "dataset", "seed")
              if k in cfg and cfg[k] is not None]
+    if isinstance(d.get("recipe"), dict) and d["recipe"].get("set"):  # a parity of a recipe: its label
+        facts.append(f"recipe {d['recipe'].get('label')}")
     if cfg.get("self_check"):
         facts.append("self-check (the reference against itself)")
     return facts
@@ -201,8 +192,6 @@ def _parity_check(c: dict) -> list[str]:
 def parity(ctx: Context) -> list[str]:
     if not ctx.sc.parities:
         return ["## Parity", "", "No parity results.", ""]
-    from .. import plots
-
     p = ctx.sc.parities[-1]
     d, facts = p.data, _parity_facts(p.data)
     verdict = {True: "PASS", False: "FAIL"}.get(d.get("passed"), "?")
@@ -215,7 +204,7 @@ def parity(ctx: Context) -> list[str]:
         md += _parity_check(c)
     traces = [dict(t, label=plain(t["label"])) for t in parity_traces(d)]
     title = "Parity: parameter divergence per step" + (f"\n{plain(', '.join(facts), 150)}" if facts else "")
-    name = ctx.figure("parity-divergence.png", lambda plt: plots.divergence(plt, traces, title)) if traces else None
+    name = ctx.figure("parity-divergence.png", lambda plt: figures.divergence(plt, traces, title)) if traces else None
     if name:
         md += ["### Divergence against step", "", image(name, "parity divergence"), "",
                ("max |a - b| over every parameter after each per-example step, against the reference; "

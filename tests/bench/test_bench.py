@@ -6,6 +6,7 @@ import os
 import pytest
 
 from harness.bench import StepFeeder, make_session
+from harness.config import BenchConfig
 from harness.data import load_dataset, resolve_data_dir
 from harness.draws import pass_steps
 from harness.spec import VARIANTS
@@ -26,7 +27,8 @@ def data():
 
 
 def test_train_window(benchmark, target, data):
-    session = make_session(target, VARIANT, SEED, DTYPE)
+    session = make_session(target, BenchConfig(variant=VARIANT.name, seed=SEED, dtype=DTYPE, window=WINDOW,
+                                               rounds=ROUNDS))
     feeder = StepFeeder(pass_steps(VARIANT, data, SEED, 0, VARIANT.epochs, DTYPE), WINDOW)
     session.train_steps(feeder.next())  # compile / warm-up, excluded
 

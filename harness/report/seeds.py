@@ -5,20 +5,25 @@ a learning-curve figure with a band across seeds, `seed_section` both for a repo
 """
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 
 import numpy as np
 
-from .sweep.match import result_config
+from ..config import result_config
+from ..knobs import show
+from . import figures
+from .fmt import plain
+from .markdown import esc
 
 # LeCun et al. 1989, on their data (USPS): the 1989 variant's figures after 23 passes.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_loss": 2.5e-3, "test_loss": 1.8e-2}
-GROUP_FIELDS = ("backend", "strategy", "device", "variant", "dataset", "dtype", "epochs", "limit")
+# runs that differ in a recipe knob (RunConfig.recipe) are groups apart
+GROUP_FIELDS = ("backend", "strategy", "device", "variant", "recipe", "dataset", "dtype", "epochs", "limit")
 
 
 def machine(result: dict) -> str:
-    """The machine a result ran on, as tables split them: the CPU model, or the device's name."""
+    """The machine a result ran on, as tables split them: the CPU model, or the device's name (as
+    text: the schema lets a file hold any value there)."""
     env = result.get("environment") or {}
     if str(result.get("device", "cpu")).startswith("cpu"):
         return str(env.get("cpu_model") or "unknown CPU")
@@ -93,11 +98,9 @@ def summarize_group(runs: list[dict]) -> dict:
 def _label(key: tuple, markdown: bool = True) -> str:
     """The configuration's name; for markdown, escaped for markdown and HTML (its parts come from
     result files); else plain text for a figure."""
-    from .report.markdown import esc
-    from .report.sections import plain
-
     d = dict(zip(GROUP_FIELDS, key))
-    text = (f"{d['backend']}:{d['strategy']} {d['variant']} {d['dataset']} {d['dtype']} {d['epochs']} passes"
+    recipe = " ".join([str(d["variant"]), *(f"{k}={show(v)}" for k, v in d["recipe"])])
+    text = (f"{d['backend']}:{d['strategy']} {recipe} {d['dataset']} {d['dtype']} {d['epochs']} passes"
             + ("" if d["limit"] is None else f" limit {d['limit']}"))
     return esc(text) if markdown else plain(text)
 
@@ -152,8 +155,6 @@ def seed_tables(results: list[dict]) -> str:
         by_machine[(mach, dev)].append((key, summarize_group(runs)))
     lines = []
     for (mach, dev), rows in by_machine.items():
-        from .report.markdown import esc
-
         lines += [f"### Over seeds: {esc(mach)}, device {esc(dev)}", ""] + _group_table(rows) + [""]
         paper_rows = [(k, s) for k, s in rows if family(dict(zip(GROUP_FIELDS, k))["variant"]) == "1989"
                       and dict(zip(GROUP_FIELDS, k))["dataset"] == "usps"]
@@ -180,13 +181,7 @@ def curves_png(results: list[dict], variant: str) -> bytes | None:
             groups[key] += runs
     if not groups:
         return None
-    import matplotlib
-
-    from .plots import plain_log_ticks
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figures.pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for key, runs in sorted(groups.items(), key=lambda kv: _label(kv[0])):
         n_ep = min(len(r["epochs"]) for r in runs)
@@ -199,15 +194,12 @@ def curves_png(results: list[dict], variant: str) -> bytes | None:
         ax.axhline(PAPER_1989["test_error"] * 100, color="k", lw=0.8, ls=":", label="paper test 5.00%")
         ax.axhline(PAPER_1989["train_error"] * 100, color="grey", lw=0.8, ls=":", label="paper train 0.14%")
     ax.set_yscale("log")
-    plain_log_ticks(ax.yaxis)
+    figures.plain_log_ticks(ax.yaxis)
     ax.set_xlabel("pass")
     ax.set_ylabel("error % (mean over seeds; band: min–max)")
     ax.set_title(f"variants {family(variant)}*: learning curves across seeds")
     ax.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return figures.png_bytes(plt, fig)
 
 
 def seed_section(results: list[dict]) -> tuple[str, dict[str, bytes]]:

@@ -1,13 +1,15 @@
 """The figures of `harness report`, as PNG bytes (matplotlib, Agg backend).
 
-Imported lazily by harness.report: the rest of the harness works without matplotlib.
-Each function takes pyplot (from `pyplot()`) and plain data, and returns PNG bytes;
-the caller writes them atomically.
+matplotlib is imported when a figure is drawn (`pyplot()`), never when this module is: the rest
+of the harness, and `harness report --compare`, work without it. Each function takes pyplot
+(from `pyplot()`) and plain data, and returns PNG bytes; the caller writes them atomically.
 """
 from __future__ import annotations
 
 import io
 import math
+
+from .load import ReportError
 
 DPI = 110
 NICE_PERCENT = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
@@ -18,8 +20,6 @@ def pyplot():
     try:
         import matplotlib
     except ImportError as e:
-        from .report import ReportError
-
         raise ReportError("harness report draws its figures with matplotlib, which is not installed: "
                           "install matplotlib (pip install 'lecun1989-harness[report]')") from e
     matplotlib.use("Agg")
@@ -28,7 +28,7 @@ def pyplot():
     return plt
 
 
-def _png(plt, fig) -> bytes:
+def png_bytes(plt, fig) -> bytes:
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
@@ -51,6 +51,68 @@ def _colors(plt, n: int):
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+MARKERS = "os^Dv<>pPX*h"
+
+
+def _styles(plt, series: list[dict]) -> list[dict]:
+    """Per series: colour, marker, width. Earlier lines wider: lines that coincide (backends that
+    agree) stay visible, one inside the other; no markers on long runs."""
+    colors = _colors(plt, len(series))
+    many = max((len(x["epoch"]) for x in series), default=0) > 30
+    return [{"color": colors[i], "marker": MARKERS[i % len(MARKERS)], "markersize": 0 if many else 4,
+             "linewidth": max(1.2, 3.2 - 0.5 * i)} for i in range(len(series))]
+
+
+def _error_axis(ax, split: str, series: list[dict], styles: list[dict], paper: dict, last_epoch: int) -> bool:
+    """One split's error (%) against pass on a log axis; True when some pass had no miss (0%, drawn
+    as an open marker on the bottom edge)."""
+    from matplotlib.ticker import (
+        FixedLocator,
+        FuncFormatter,
+        MaxNLocator,
+        NullFormatter,
+    )
+
+    key = f"{split}_error"
+    lows = []
+    for s, st in zip(series, styles):
+        pos = [(e, v * 100) for e, v in zip(s["epoch"], s[key]) if v is not None and v > 0]
+        lows += [v for _, v in pos]
+        ax.plot([e for e, _ in pos], [v for _, v in pos], **st)
+    ref = paper.get(key)
+    if ref:
+        ax.axhline(ref * 100, color="0.3", linestyle="--", linewidth=1.2)
+        ax.annotate(f"paper 1989: {ref * 100:.2f}%", (0.01, ref * 100), xycoords=("axes fraction", "data"),
+                    textcoords="offset points", xytext=(0, 3), fontsize=8, color="0.3")
+        lows.append(ref * 100)
+    ax.set_yscale("log")
+    bottom = min(lows) / 2 if lows else 0.01
+    top = max(lows) * 1.6 if lows else 100
+    ax.set_ylim(bottom, top)
+    any_zero = False
+    for s, st in zip(series, styles):  # 0% (no miss): open markers on the bottom edge
+        zero = [e for e, v in zip(s["epoch"], s[key]) if v is not None and v <= 0]
+        if zero:
+            any_zero = True
+            ax.plot(zero, [bottom * 1.05] * len(zero), linestyle="none", marker="o", markersize=6,
+                    markerfacecolor="none", color=st["color"], clip_on=False)
+    ax.yaxis.set_major_locator(FixedLocator([t for t in NICE_PERCENT if bottom <= t <= top]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5 if last_epoch < 10 else 0, last_epoch + (0.5 if last_epoch < 10 else last_epoch * 0.03))
+    ax.set_xlabel("pass (epoch) over the training set")
+    ax.set_ylabel(f"{split} error (% of {split} set, log scale)")
+    ax.set_title(f"{split} error after each pass")
+    ax.grid(True, which="both", alpha=0.3)
+    return any_zero
+
+
+def _final(s: dict, key: str) -> str:
+    v = next((v for v in s[key][::-1] if v is not None), None)
+    return "-" if v is None else f"{v * 100:.2f}%"
+
+
 def learning_curves(plt, variant: str, series: list[dict], paper: dict, datasets: list[str]) -> bytes:
     """Train and test error (%) against pass, one line per series, the paper's figures dashed.
 
@@ -59,63 +121,16 @@ def learning_curves(plt, variant: str, series: list[dict], paper: dict, datasets
     at the bottom edge as an open marker.
     """
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import (
-        FixedLocator,
-        FuncFormatter,
-        MaxNLocator,
-        NullFormatter,
-    )
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharex=True)
-    colors = _colors(plt, len(series))
-    markers = "os^Dv<>pPX*h"
-    many = max((len(x["epoch"]) for x in series), default=0) > 30
-    any_zero = False
-    # earlier lines wider: lines that coincide (backends that agree) stay visible, one inside the other
-    widths = [max(1.2, 3.2 - 0.5 * i) for i in range(len(series))]
+    styles = _styles(plt, series)
     last_epoch = max((e for x in series for e in x["epoch"]), default=1)
+    any_zero = False
     for ax, split in zip(axes, ("train", "test")):
-        key = f"{split}_error"
-        lows = []
-        for i, s in enumerate(series):
-            pos = [(e, v * 100) for e, v in zip(s["epoch"], s[key]) if v is not None and v > 0]
-            lows += [v for _, v in pos]
-            ax.plot([e for e, _ in pos], [v for _, v in pos], marker=markers[i % len(markers)],
-                    markersize=0 if many else 4, color=colors[i], linewidth=widths[i])
-        ref = paper.get(key)
-        if ref:
-            ax.axhline(ref * 100, color="0.3", linestyle="--", linewidth=1.2)
-            ax.annotate(f"paper 1989: {ref * 100:.2f}%", (0.01, ref * 100), xycoords=("axes fraction", "data"),
-                        textcoords="offset points", xytext=(0, 3), fontsize=8, color="0.3")
-            lows.append(ref * 100)
-        ax.set_yscale("log")
-        bottom = min(lows) / 2 if lows else 0.01
-        top = max(lows) * 1.6 if lows else 100
-        ax.set_ylim(bottom, top)
-        for i, s in enumerate(series):  # 0% (no miss): open markers on the bottom edge
-            zero = [e for e, v in zip(s["epoch"], s[key]) if v is not None and v <= 0]
-            if zero:
-                any_zero = True
-                ax.plot(zero, [bottom * 1.05] * len(zero), linestyle="none", marker="o", markersize=6,
-                        markerfacecolor="none", color=colors[i], clip_on=False)
-        ticks = [t for t in NICE_PERCENT if bottom <= t <= top]
-        ax.yaxis.set_major_locator(FixedLocator(ticks))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlim(0.5 if last_epoch < 10 else 0, last_epoch + (0.5 if last_epoch < 10 else last_epoch * 0.03))
-        ax.set_xlabel("pass (epoch) over the training set")
-        ax.set_ylabel(f"{split} error (% of {split} set, log scale)")
-        ax.set_title(f"{split} error after each pass")
-        ax.grid(True, which="both", alpha=0.3)
-    def final(s, key):
-        v = next((v for v in s[key][::-1] if v is not None), None)
-        return "-" if v is None else f"{v * 100:.2f}%"
-
-    handles = [Line2D([], [], color=colors[i], marker=markers[i % len(markers)], markersize=0 if many else 4,
-                      linewidth=widths[i], label=f"{s['label']}: {final(s, 'train_error')} train, "
-                                           f"{final(s, 'test_error')} test after pass {s['epoch'][-1]}")
-               for i, s in enumerate(series)]
+        any_zero |= _error_axis(ax, split, series, styles, paper, last_epoch)
+    handles = [Line2D([], [], **st, label=f"{s['label']}: {_final(s, 'train_error')} train, "
+                                          f"{_final(s, 'test_error')} test after pass {s['epoch'][-1]}")
+               for s, st in zip(series, styles)]
     handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1.2,
                           label=f"paper 1989 (USPS): {paper['train_error'] * 100:.2f}% train, "
                                 f"{paper['test_error'] * 100:.2f}% test"))
@@ -129,7 +144,7 @@ def learning_curves(plt, variant: str, series: list[dict], paper: dict, datasets
     fig.suptitle(f"Learning curves, variant {variant} ({ds}): error after each pass", fontsize=13)
     legend_rows = math.ceil(len(handles) / ncol)
     fig.tight_layout(rect=(0, 0.04 + 0.045 * legend_rows, 1, 1))
-    return _png(plt, fig)
+    return png_bytes(plt, fig)
 
 
 def throughput(plt, figs: list, source: str) -> bytes:
@@ -168,7 +183,7 @@ def throughput(plt, figs: list, source: str) -> bytes:
     fig.text(0.01, 0.0, f"source: {source}", fontsize=7, color="0.4", ha="left", va="top",
              transform=fig.transFigure, wrap=True)
     fig.tight_layout()
-    return _png(plt, fig)
+    return png_bytes(plt, fig)
 
 
 def gallery(plt, tiles: list, title: str, cols: int = 12) -> bytes:
@@ -254,4 +269,4 @@ def divergence(plt, traces: list[dict], title: str) -> bytes:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, title="vs reference")
     fig.tight_layout()
-    return _png(plt, fig)
+    return png_bytes(plt, fig)

@@ -1,23 +1,41 @@
-"""The `harness sweep` command."""
+"""The `harness sweep` command (harness.sweep runs the grid)."""
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from ..cli_options import _dir_not_empty
+from .. import plugins
+from ..report import seeds as seed_report
+from ..results import load_results
 from ..signals import EXIT_INTERRUPTED, EXIT_TERMINATED
-from .grid import AXES, MAX_POINTS
+from ..sweep import local, ray_exec
+from ..sweep.driver import SweepInterrupted, run_sweep
+from ..sweep.grid import (
+    AXES,
+    MAX_POINTS,
+    SET,
+    Grid,
+    GridError,
+    check_resources,
+    expand,
+    load_toml,
+    parse_ints,
+)
+from ..sweep.manifest import point_id
+from ..sweep.match import finished_points, point_key, result_for, result_key
+from ..sweep.progress import echo_points
+from ..sweep.ray_exec import RayUnavailable
+from .options import _dir_not_empty, bounds
 
 EXECUTORS = ("local", "ray")
 
 
 def _parse_resources(text: str | None) -> dict[str, float]:
     """`h100=1,big=2` or JSON `{"h100": 1}` -> {name: amount}."""
-    from .grid import GridError, check_resources
-
     if not text:
         return {}
     try:
@@ -30,18 +48,12 @@ def _parse_resources(text: str | None) -> dict[str, float]:
 
 
 def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict, max_points: int = MAX_POINTS):
-    from .. import plugins
-    from .grid import Grid, GridError, expand, load_toml
-
     reg = plugins.get_registry()
     strategies_of = {n: tuple(reg.backends[n].strategies) for n in reg.names() if n in reg.backends}
     given = {k: v for k, v in lists.items() if v is not None}
     if grid_file is not None:
         grid = load_toml(grid_file, strategies_of, max_points)
         if given.get("seeds"):  # the command line's seeds replace the file's
-            from dataclasses import replace
-
-            from .grid import parse_ints
             seeds = parse_ints(given["seeds"], "seeds", max_points)
             if len(grid.points) * len(seeds) > max_points:
                 raise GridError(f"the grid has {len(grid.points) * len(seeds):,} points, more than the "
@@ -60,8 +72,6 @@ def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict
 
 def _ray_only(executor: str, **given) -> None:
     """The local executor refuses options only Ray uses, rather than ignore them."""
-    from .grid import GridError
-
     named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
     if executor == "local" and named:
         raise GridError(f"{', '.join(named)} {'is' if len(named) == 1 else 'are'} for --executor ray; "
@@ -97,32 +107,33 @@ LIST_HELP = {
               help="Where the driver writes result files and the sweep manifest; sweeps may share it.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (default: $HARNESS_DATA_DIR); with Ray it must exist on every node.")
-@click.option("--window", type=click.IntRange(min=1), default=256, show_default=True, help="Examples per timed window.")
+@click.option("--window", type=bounds("window"), default=256, show_default=True, help="Examples per timed window.")
 @click.option("--save-params", is_flag=True, help="Also write each point's final parameters as .npz.")
 @click.option("--dry-run", is_flag=True, help="List the points (found or pending) and run nothing.")
 @click.option("--max-points", type=click.IntRange(min=1), default=MAX_POINTS, show_default=True,
               help="Refuse a grid of more points than this (a range such as 1-10000000 is most likely a typo).")
 @click.option("--point-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Stop a point still running after this long and fail it, saying so (default: no limit).")
+@click.option("--set", "sets", multiple=True, metavar="KNOB=V1,V2",
+              help="A recipe knob and its values, repeatable: every combination is a point of its own (e.g. "
+                   "--set targets=0.8,0.9 --set init=fan_in). In a GRID_FILE: a table `set = {targets = [0.8, "
+                   "0.9]}` (a product) or `recipe = {...}` (one recipe, e.g. per [[configs]]). `harness recipes` "
+                   "lists the knobs.")
 def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir, data_dir, window, save_params,
-          dry_run, max_points, point_timeout, **lists):
+          dry_run, max_points, point_timeout, sets, **lists):
     """Run a grid of `harness run` points (from lists, or GRID_FILE, a TOML file), each in its own
     process; points that already have a result in --results-dir are skipped (matched by
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
     state; sweeps may share a results directory (each point runs once, the others wait for it).
     Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a point
     failed, 130 if interrupted, 143 if terminated (finished points are kept)."""
-    from .. import seeds as seed_report
-    from ..results import load_results
-    from .driver import run_sweep
-    from .grid import GridError
-    from .manifest import point_id
-    from .match import finished_points, point_key, result_for, result_key
-    from .progress import echo_points
-
     try:
         _ray_only(executor, ray_address=ray_address, share_cores=share_cores, resources=resources)
-        grid = build_grid(grid_file, lists, window, _parse_resources(resources), max_points)
+        if sets and grid_file is not None:
+            raise GridError("--set is for grids given by options; in a grid file, write its knobs in a "
+                            "`set` or `recipe` table")
+        grid = build_grid(grid_file, {**lists, SET: list(sets) or None}, window, _parse_resources(resources),
+                          max_points)
     except GridError as e:
         raise click.UsageError(str(e)) from None
     if executor == "local" and any(grid.resources.values()):
@@ -136,15 +147,10 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     env = {k: v for k, v in os.environ.items() if k.startswith("HARNESS_") and k != "HARNESS_COTENANTS"}
     if data_dir is not None:
         env["HARNESS_DATA_DIR"] = str(Path(data_dir).resolve())
-    if executor == "ray":
-        from .ray_exec import run_ray as run_points
-        extra = {"address": ray_address, "share_cores": share_cores}
+    if executor == "ray":  # looked up when used: tests stand in for an executor
+        run_points, extra = ray_exec.run_ray, {"address": ray_address, "share_cores": share_cores}
     else:
-        from .local import run_local as run_points
-        extra = {}
-    from .driver import SweepInterrupted
-    from .ray_exec import RayUnavailable
-
+        run_points, extra = local.run_local, {}
     try:
         outcome = run_sweep(grid, results_dir, run_points, env=env, save_params=save_params,
                             executor_name=executor, point_timeout=point_timeout, **extra)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import sdlm
-from .parity.checks import Context
-from .parity.compare import compare
-from .parity.rows import row, versus
-from .parity.select import Target
-from .spec import PARAM_NAMES
+from .. import sdlm
+from ..spec import PARAM_NAMES
+from .checks import Context
+from .compare import compare
+from .rows import row, versus
+from .select import Target
 
 
 def check_hessian(ctx: Context, ref: Target, targets: list[Target]) -> dict:

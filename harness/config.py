@@ -375,8 +375,10 @@ def read_config(result: dict) -> RunConfig | BenchConfig | ParityConfig:
 
 
 def recorded_config(result: dict) -> dict | None:
-    """The configuration a run result records: its own `config`, or the sweep point that made it."""
-    for cfg in (result.get("config"), (result.get("sweep") or {}).get("config")):
+    """The configuration a run result records: its own `config`, or the sweep point that made it (the
+    schema leaves `sweep` free-form: it may be anything, not only an object)."""
+    sweep = result.get("sweep") if isinstance(result.get("sweep"), dict) else {}
+    for cfg in (result.get("config"), sweep.get("config")):
         if isinstance(cfg, dict):
             return cfg
     return None

@@ -16,6 +16,44 @@ os.environ.setdefault("HARNESS_DATA_OFFLINE", "1")
 # tests/fixtures holds packages with their own suites (run in subprocesses), not tests of this one.
 collect_ignore = ["fixtures"]
 
+# Hypothesis, reproducible: by default (profile "ci") every property test draws the same examples
+# on every run, alone or in the whole suite: derandomised (the seed is a hash of the test), no
+# example database, and a failure prints the failing example and the `@reproduce_failure` blob that
+# replays it. `--hypothesis-seed=N` draws from seed N instead (profile "seeded");
+# `--hypothesis-profile=explore` draws anew each run.
+#
+# Derandomising is not enough: hypothesis also mixes in constants it collects from the source of
+# every *local* module imported so far (harness/, backends/, plugins a test wrote to a temporary
+# directory), so the same test drew other examples alone than after the rest of the suite had
+# imported more modules (test_report_fuzz.py failed alone and passed in the suite). The pool of
+# local constants is therefore kept empty: the draws depend on the seed alone.
+# test_hypothesis_draws_do_not_depend_on_imported_modules (test_report_fuzz.py) holds this true.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # hypothesis is a test extra: without it the property tests skip
+    _hypothesis_settings = None
+else:
+    _common = {"database": None, "print_blob": True, "deadline": None}
+    _hypothesis_settings.register_profile("ci", derandomize=True, **_common)
+    _hypothesis_settings.register_profile("seeded", derandomize=False, **_common)
+    _hypothesis_settings.register_profile("explore", derandomize=False, **_common)
+    _hypothesis_settings.load_profile("ci")
+    try:
+        from hypothesis.internal.conjecture import providers as _providers
+    except ImportError:
+        _providers = None
+    if _providers is not None and hasattr(_providers, "_get_local_constants"):
+        _no_local_constants = type(_providers._local_constants)()
+        _providers._get_local_constants = lambda: _no_local_constants
+
+
+def pytest_configure(config):
+    # A seed given without a profile is meant to change the draws: derandomize would ignore it.
+    if (_hypothesis_settings is not None and config.getoption("hypothesis_seed", None) is not None
+            and not config.getoption("hypothesis_profile", None)):
+        _hypothesis_settings.load_profile("seeded")
+
+
 REPO = Path(__file__).resolve().parents[1]
 # CI and the README point HARNESS_DATA_DIR at ../shared/data; default to it too.
 DATA_DIR = Path(os.environ.get("HARNESS_DATA_DIR", REPO.parent / "shared" / "data")).resolve()

@@ -1,4 +1,4 @@
-"""One package per backend (backends/torch/, backends/jax/): importing a face imports no framework,
+"""One package per backend (backends/torch/, jax/, tensorflow/): importing a face imports no framework,
 the entry points name the packages, and every module path of the flat layout before them still
 imports, re-exporting the new modules' objects with a DeprecationWarning."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ OLD_PATHS = ("torch_backend", "torch_fast", "torch_func", "torch_fused", "torch_
              "jax_sdlm", "jax_threads")
 
 
-@pytest.mark.parametrize("face", ["backends.torch", "backends.jax"])
+@pytest.mark.parametrize("face", ["backends.torch", "backends.jax", "backends.tensorflow"])
 def test_importing_a_backend_package_imports_no_framework(face):
     out = run_python(f"""
         import sys
@@ -26,14 +26,16 @@ def test_importing_a_backend_package_imports_no_framework(face):
         print(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}))
     """)
     registered, frameworks = out.splitlines()
-    assert registered in ("torch eager,compiled,cudagraph,fused", "jax step,scan,fused")
+    assert registered in ("torch eager,compiled,cudagraph,fused", "jax step,scan,fused",
+                          "tensorflow eager,function,xla")
     assert frameworks == "[]"
 
 
 def test_entry_points_name_the_packages():
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"]["harness"] == {"torch": "backends.torch", "jax": "backends.jax"}
+    assert project["entry-points"]["harness"] == {"torch": "backends.torch", "jax": "backends.jax",
+                                                  "tensorflow": "backends.tensorflow"}
 
 
 def test_every_old_path_is_a_shim_listed_in_moved():

@@ -21,8 +21,10 @@ from backends import jax as jax_backend
 from backends.jax import layout
 from backends.jax.functions import make_model
 from harness import plugins, tables
-from harness.backend import BackendUnavailable, DeviceUnavailable, Session, Steps
+from harness.backend import BackendUnavailable, DeviceUnavailable, Session
 from harness.spec import PARAM_NAMES, PARAM_SHAPES, VARIANTS, h2w_dense, init_params
+from tests.backend_helpers import BUSY_THREADS as BUSY
+from tests.backend_helpers import make_steps, max_rel, torch_session
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,35 +40,9 @@ XLA_STRATEGIES = ("step", "scan")  # the fused Pallas kernel has its own tests: 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-def make_steps(variant, n, dtype, seed=0, n_total=None):
-    """n examples with random inputs, labels and masks; lr from the variant's schedule."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n)
-    targets = np.full((n, 10), -1.0)
-    targets[np.arange(n), labels] = 1.0
-    mask = None
-    if variant.dropout:
-        mask = (rng.random((n, 12, 4, 4)) >= variant.dropout) / (1 - variant.dropout)
-        mask = mask.astype(dtype)
-    return Steps(x=rng.uniform(-1, 1, size=(n, 1, 16, 16)).astype(dtype), targets=targets.astype(dtype),
-                 labels=labels.astype(np.int64), lr=variant.lr_schedule(n_total or n, 0, n), mask=mask)
-
-
 def jax_session(variant, dtype, strategy="scan", seed=1):
     return jax_backend.JaxBackend().session(variant=variant, params=init_params(seed, dtype, variant),
                                             dtype=dtype, device="cpu", strategy=strategy)
-
-
-def torch_session(variant, dtype, seed=1):
-    pytest.importorskip("torch")
-    from backends.torch import TorchBackend
-
-    return TorchBackend().session(variant=variant, params=init_params(seed, dtype, variant),
-                                  dtype=dtype, device="cpu", strategy="eager")
-
-
-def max_rel(a: dict, b: dict) -> float:
-    return max(float(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-300)) for k in b)
 
 
 # ----------------------------------------------------------------------------- layout
@@ -371,30 +347,15 @@ def test_recorded_eval_impl_is_the_traced_program():
     assert "tensor<5x5x12x12xf32>" in convs[1]
 
 
-BUSY_THREADS = """
-import os, sys
+BUSY_THREADS = BUSY + """
 from backends import jax as jax_backend
 from backends.jax import threads as jax_threads
 jax_backend.JaxBackend().check()
 import jax, jax.numpy as jnp
-def ticks():
-    out = {}
-    for t in os.listdir("/proc/self/task"):
-        try:
-            f = open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()
-            out[t] = int(f[11]) + int(f[12])
-        except OSError:
-            pass
-    return out
 a = jnp.ones((1200, 1200))
 f = jax.jit(lambda a: jnp.tanh(a @ a) @ a)
-f(a).block_until_ready()
-t0 = ticks()
-for _ in range(4):
-    f(a).block_until_ready()
-t1 = ticks()
-busy = sorted((t1[k] - t0.get(k, 0) for k in t1), reverse=True)
-print(jax_threads.record()["intra_op_pool"], sum(b >= 0.2 * busy[0] for b in busy))
+busy = busy_threads(lambda: f(a).block_until_ready())
+print(jax_threads.record()["intra_op_pool"], busy)
 """
 
 

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from harness.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-SEED_FILES = sorted((REPO / "results").glob("*.json"))
+# Every committed result, in subdirectories too (sweep results carry a `sweep` block, SDLM runs
+# their own fields): a field no seed holds is never fuzzed.
+SEED_FILES = sorted((REPO / "results").rglob("*.json"))
 DEEP = "\x00deep\x00"  # stands for JSON nested 5000 levels deep (json.dumps cannot write it)
 
 
@@ -31,7 +33,15 @@ def _trim(v, keep=6):
     return v
 
 
+def _as_written_today(doc: dict) -> dict:
+    """A committed sweep result with the `config` that `harness run` records today."""
+    return {**doc, "config": doc["sweep"]["config"]}
+
+
 SEEDS = [_trim(json.loads(p.read_text())) for p in SEED_FILES]
+SWEPT = next(d for d in SEEDS if isinstance((d.get("sweep") or {}).get("config"), dict))  # no `config`
+TODAY = _as_written_today(SWEPT)
+SEEDS.append(TODAY)
 
 
 def _paths(v, prefix=()):
@@ -128,8 +138,9 @@ def _check(tmp_path_factory, files, capsys):
         assert code in (0, 2) and (code == 0 or len(err.strip().splitlines()) == 1), err
 
 
-SETTINGS = {"deadline": None, "database": None, "derandomize": True,
-            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+# Which examples are drawn (derandomised, a seed, or anew) is the hypothesis profile's choice
+# (tests/conftest.py): by default the same examples alone, in the suite and in CI.
+SETTINGS = {"suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                       HealthCheck.data_too_large]}
 
 
@@ -137,6 +148,55 @@ SETTINGS = {"deadline": None, "database": None, "derandomize": True,
 @given(files=st.lists(result_file(), min_size=2, max_size=2))
 def test_fuzzed_results_never_crash_report_or_compare(files, stub_figures, tmp_path_factory, capsys):
     _check(tmp_path_factory, files, capsys)
+
+
+# Blocks the schema leaves free-form (any JSON) that the report and the seed tables read.
+FREE_FORM = [("sweep",), ("environment", "backend")]
+ANY_JSON = [None, [None], {"a": [1]}, True, 1.5, -1, "x", ""]
+
+
+def _free_form_paths():
+    on_cuda = {**TODAY, "device": "cuda", "environment": {**TODAY["environment"],
+                                                          "backend": {"device_name": "GPU", "device_kind": "GPU"}}}
+    for name, doc in (("swept", SWEPT), ("today", TODAY), ("cuda", on_cuda)):
+        for path in _paths(doc):
+            if any(path[:len(f)] == f for f in FREE_FORM):
+                yield pytest.param(doc, path, id=f"{name}:{'/'.join(map(str, path))}")
+
+
+@pytest.mark.parametrize("doc, path", list(_free_form_paths()))
+def test_any_json_in_a_free_form_field_never_crashes_the_report(doc, path, tmp_path_factory, capsys, stub_figures):
+    """Every field of the free-form blocks, each replaced by every kind of JSON value (a list where
+    a name is expected made `harness report` raise TypeError: unhashable type)."""
+    files = [json.dumps(_mutate(json.loads(json.dumps(doc)), path, v, False)) for v in ANY_JSON]
+    _check(tmp_path_factory, files, capsys)
+
+
+def test_hypothesis_draws_do_not_depend_on_imported_modules(tmp_path, monkeypatch):
+    """The same examples before and after a new local module, with constants of its own, is
+    imported: hypothesis mixes constants from local modules into its draws unless tests/conftest.py
+    keeps that pool empty, and then a test draws differently alone than in the whole suite."""
+    import importlib
+    import sys
+
+    draws = []
+
+    @settings(max_examples=200, derandomize=True, database=None)
+    @given(st.integers(), st.text(max_size=8), st.floats(allow_nan=False))
+    def collect(i, s, f):
+        draws.append((i, s, f))
+
+    collect()
+    first, draws[:] = list(draws), []
+    (tmp_path / "fresh_constants_module.py").write_text(
+        "A = 918273645\nB = -77665544\nC = 'zq-unlikely'\nD = 'yx-never'\nE = 0.123456789\nF = 31415.9265\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("fresh_constants_module")
+    try:
+        collect()
+    finally:
+        sys.modules.pop("fresh_constants_module", None)
+    assert draws == first
 
 
 def test_mathtext_and_markup_in_every_name_with_real_figures(tmp_path, capsys):

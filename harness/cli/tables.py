@@ -64,6 +64,7 @@ def parity_table(check: dict, verbose: bool = False):
 
 def backends_table(reg):
     """`harness backends`: every registered backend, available or not (and why), strategies, devices."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="harness backends")
@@ -77,7 +78,7 @@ def backends_table(reg):
             table.add_row(name, "[green]available[/]", ", ".join(b.strategies), "\n".join(devs), b.description)
         else:
             table.add_row(name, "[red]unavailable[/]", ", ".join(getattr(b, "strategies", ())) if b else "-",
-                          "-", reason)
+                          "-", escape(reason))  # a reason's "pip install '...[extra]'" is not markup
     return table
 
 

@@ -11,13 +11,18 @@ from urllib.parse import quote
 # ([ ] and !; without them parentheses are inert), tables, strikethrough, math. & < > " ' are
 # HTML-escaped instead (a backslash before them would make the entity itself literal text).
 _MARKDOWN = re.compile(r"([\\`*_\[\]|!~$])")
+# Control characters that are not whitespace (those are folded into one space), and the bidi
+# controls that reorder what follows them: raw, they are invisible in a browser, live in a terminal
+# that shows REPORT.md (ESC), or make a cell read backwards (U+202E). Shown as U+FFFD instead.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def esc(value) -> str:
-    """`value` as inert text in a markdown line or table cell: one line, markdown specials
+    """`value` as inert text in a markdown line or table cell: one line (whitespace, line breaks
+    included, folded into single spaces), other control characters as U+FFFD, markdown specials
     backslash-escaped, HTML specials as entities. Never put one at the start of a line (block
     syntax such as '1.' or '---' there: esc_block)."""
-    s = " ".join(str(value).split())
+    s = _CONTROLS.sub("\ufffd", " ".join(str(value).split()))
     return html.escape(_MARKDOWN.sub(r"\\\1", s), quote=True)
 
 

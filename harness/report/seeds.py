@@ -17,18 +17,25 @@ from .markdown import esc
 
 # LeCun et al. 1989, on their data (USPS): the 1989 variant's figures after 23 passes.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_loss": 2.5e-3, "test_loss": 1.8e-2}
-# runs that differ in a recipe knob (RunConfig.recipe) are groups apart
-GROUP_FIELDS = ("backend", "strategy", "device", "variant", "recipe", "dataset", "dtype", "epochs", "limit")
+# Everything but the seed (and the timing window) that a sweep point is: runs on other thread counts
+# compute the same errors but are timed apart, so they are other groups (docs/sweep.md, "Over seeds");
+# runs that differ in a recipe knob (RunConfig.recipe) compute other things: groups apart too.
+GROUP_FIELDS = ("backend", "strategy", "device", "variant", "recipe", "dataset", "dtype", "epochs", "limit",
+                "threads")
+
+
+def _text(v) -> str | None:
+    return v if isinstance(v, str) and v else None
 
 
 def machine(result: dict) -> str:
-    """The machine a result ran on, as tables split them: the CPU model, or the device's name (as
-    text: the schema lets a file hold any value there)."""
+    """The machine a result ran on, as tables split them: the CPU model, or the device's name
+    (always a string: the backend's environment is free-form, a device name may be anything)."""
     env = result.get("environment") or {}
     if str(result.get("device", "cpu")).startswith("cpu"):
-        return str(env.get("cpu_model") or "unknown CPU")
-    be = env.get("backend") or {}
-    return str(be.get("device_name") or be.get("device_kind") or result.get("device", "?"))  # any JSON value
+        return _text(env.get("cpu_model")) or "unknown CPU"
+    be = env.get("backend") if isinstance(env.get("backend"), dict) else {}
+    return _text(be.get("device_name")) or _text(be.get("device_kind")) or str(result.get("device", "?"))
 
 
 def _seed(r: dict):
@@ -101,7 +108,8 @@ def _label(key: tuple, markdown: bool = True) -> str:
     d = dict(zip(GROUP_FIELDS, key))
     recipe = " ".join([str(d["variant"]), *(f"{k}={show(v)}" for k, v in d["recipe"])])
     text = (f"{d['backend']}:{d['strategy']} {recipe} {d['dataset']} {d['dtype']} {d['epochs']} passes"
-            + ("" if d["limit"] is None else f" limit {d['limit']}"))
+            + ("" if d["limit"] is None else f" limit {d['limit']}")
+            + ("" if d["threads"] is None else f" threads {d['threads']}"))
     return esc(text) if markdown else plain(text)
 
 

@@ -82,3 +82,26 @@ def test_eager_matches_jax_step_and_scan_in_float64(usps, variant, sets):
 @pytest.mark.parametrize("variant,sets", BACKEND_VALUES + ALONE)
 def test_eager_matches_jax_over_a_usps_pass(usps, variant, sets):
     assert_passed(parity(usps, variant, sets, steps=(1, 10, 100), passes=1))
+
+
+# TensorFlow declares every knob value but SDLM (backends/tensorflow/__init__.py KNOBS): its three
+# strategies against torch eager on the new values it computes, a few together per recipe.
+TENSORFLOW_VALUES = [("1989", "activation=scaled_tanh output_activation=scaled_tanh"),
+                     ("1989", "reduction=sum sgd_lr=0.003 loss=mse"),
+                     ("1989", "activation=relu output_activation=linear loss=xent dropout=0.25 optimizer=adamw"),
+                     ("modern", "adamw_beta1=0.8 adamw_beta2=0.99 adamw_eps=1e-6 adamw_weight_decay=0.1")]
+
+
+@pytest.mark.parametrize("variant,sets", TENSORFLOW_VALUES)
+def test_tensorflow_matches_torch_eager_in_float64(usps, variant, sets):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    reg = plugins.get_registry()
+    tf_b = reg.get("tensorflow")
+    recipe = Recipe.of(variant, sets.split())
+    config = ParityConfig(variant=variant, recipe=recipe.sets(), dtype="float64", steps=(8,), passes=1, limit=16,
+                          n_forward=16, n_grad=2, chunk=8, checks=("forward", "grads", "steps", "passes"))
+    sel = Selection(Target(reg.get("torch"), "eager"), [Target(tf_b, s) for s in tf_b.strategies])
+    assert_passed(run_parity(sel, config, usps))

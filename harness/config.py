@@ -271,6 +271,7 @@ class RunConfig(_Validated):
                 variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"], seed=result["seed"],
                 epochs=len(result["epochs"]), limit=n_train if isinstance(n_train, int) and n_train > 0 else None,
                 window=(result.get("timing") or {}).get("window") or cls.window,
+                recipe=_recorded_knobs(result),
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"run result without a readable configuration ({type(e).__name__}: {e})") from None
@@ -372,6 +373,14 @@ def read_config(result: dict) -> RunConfig | BenchConfig | ParityConfig:
     if kind not in _READERS:
         raise ValueError(f"no configuration in a result of kind {_show(kind)}")
     return _READERS[kind](result)
+
+
+def _recorded_knobs(result: dict) -> dict:
+    """The knobs a run result records as set (its `recipe` block), for results without a `config`;
+    none where it records no recipe (every result from before knobs existed)."""
+    recipe = result.get("recipe")
+    knobs = recipe.get("set") if isinstance(recipe, dict) else None
+    return knobs if isinstance(knobs, dict) else {}
 
 
 def recorded_config(result: dict) -> dict | None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from harness.backend import Steps
+from harness.config import ParityConfig
 from harness.data import Dataset
 from harness.parity import (
     LAYERS,
@@ -68,8 +69,9 @@ def _ctx() -> Context:
     labels = np.arange(N) % 10
     data = Dataset("fake", x, labels, x, labels)
     steps = Steps(x, -np.ones((N, 10)), labels, np.full(N, 0.03))
-    return Context(variant=VARIANTS["1989"], data=data, dtype="float64", device="cpu", seed=1, params0={},
-                   first_steps=steps, tol=tolerances("float64", "1989"))
+    config = ParityConfig(dataset="synthetic", dtype="float64", seed=1)
+    return Context(config=config, data=data, variant=VARIANTS["1989"], params0={}, first_steps=steps,
+                   tol=tolerances("float64", "1989"))
 
 
 REF = Target(FakeBackend(), "s")

@@ -29,6 +29,7 @@ from .config import ParityConfig, RunConfig
 from .data import load_dataset, resolve_data_dir
 from .errors import ConfigError, DeviceUnavailable, Unsupported
 from .parity.compare import one_line
+from .recipe import of_config
 from .spec import PARAM_SHAPES, VARIANTS, init_params
 from .targets import strategy_devices
 
@@ -54,9 +55,11 @@ def _resolved(backend: str | Backend) -> Iterator[Backend]:
 def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: list[str] | None = None,
                variant: str = "1989", dtype: str = "float64", dataset: str = "synthetic",
                data_dir: str | None = None, device: str = "cpu", seed: int = 1337,
-               steps: tuple[int, ...] = (1, 10), passes: int = 1, limit: int | None = 64) -> dict:
+               steps: tuple[int, ...] = (1, 10), passes: int = 1, limit: int | None = 64,
+               recipe: dict | None = None) -> dict:
     """`harness parity` of every strategy of `backend` (or `strategies`) against `reference`
     ("BACKEND" or "BACKEND:STRATEGY"); returns the parity result (the JSON `harness parity` writes).
+    `recipe`: knobs of `variant` set otherwise ({knob: value}, as `--set`; harness/spec.py KNOBS).
 
     The options become a harness.config.ParityConfig, checked by the one validator (ConfigError,
     a ValueError, for a value out of bounds, e.g. limit=-5). Raises Unsupported when the backend
@@ -65,7 +68,7 @@ def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: 
     """
     config = ParityConfig(reference=reference, strategies=tuple(strategies) if strategies else None,
                           device=device, variant=variant, dataset=dataset, dtype=dtype, seed=seed,
-                          steps=par.parse_steps(steps), passes=passes, limit=limit)
+                          steps=par.parse_steps(steps), passes=passes, limit=limit, recipe=recipe or ())
     with _resolved(backend) as b:
         chosen = _strategies(b, config)
         config = replace(config, backends=tuple(dict.fromkeys((reference.partition(":")[0], b.name))),
@@ -92,7 +95,7 @@ def _strategies(b: Backend, config: ParityConfig) -> list[str]:
         if not chosen:
             raise DeviceUnavailable(f"no strategy of backend {b.name!r} reaches device {config.device!r}")
     for s in chosen:
-        reason = unsupported_reason(b, s, config.variant, config.dtype)
+        reason = unsupported_reason(b, s, config.variant, config.dtype, of_config(config))
         if reason is not None:
             raise Unsupported(reason)
     return chosen

@@ -185,3 +185,26 @@ def test_conformance_kit_catches_the_wrong_h2_table(tmp_path):
             pytest.raises(AssertionError, match="first layer that differs: numpy_h2:eager H2"):
         assert_parity(backend, reference="numpy", steps=(1,), passes=0)  # a reference with activations()
     assert "numpy_h2" not in plugins.get_registry().names()
+
+
+def test_readme_plugin_declares_no_knobs_and_is_never_handed_one_it_does_not_compute(tmp_path, data_dir, capsys):
+    """Written before recipe knobs existed: the knobs the core computes reach it as data it already
+    reads (targets, initial values, learning rate) and it agrees with torch; a knob it would compute
+    (an activation) is never handed to it: named, it is refused with the reason (exit 2), never
+    skipped into a PASS of torch against itself."""
+    mod = load_readme_plugin(tmp_path)
+    assert not hasattr(mod.NumpyBackend, "knobs")
+    with registered(mod, "readme-numpy-knobs"):
+        code, res = parity(tmp_path, "--backends", "torch,numpy", "--strategies", "eager", "--dtype", "float64",
+                           "--data-dir", str(data_dir), "--set", "targets=0.8", "--set", "init=fan_in",
+                           "--set", "sgd_lr=0.05", *QUICK)
+        assert code == 0, res["summary"]
+        assert res["config"]["targets"] == ["numpy:eager"] and res["recipe"]["label"] == \
+            "1989 targets=0.8 init=fan_in sgd_lr=0.05"
+        capsys.readouterr()
+        code = main(["parity", "--results-dir", str(tmp_path / "scaled"), "--backends", "torch,numpy",
+                     "--strategies", "eager", "--dataset", "synthetic", "--set", "activation=scaled_tanh",
+                     "--steps", "1", "--passes", "0"])
+    assert code == 2 and not list((tmp_path / "scaled").glob("parity-*.json"))
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "numpy" in line and "activation=scaled_tanh" in line and "declares no values" in line, line

@@ -57,7 +57,7 @@ def run(backend, device, strategy, variant, sets, dataset, data_dir, seed, dtype
 
         path, result = run_training(target, config, data, results_dir, save_params=save_params,
                                     on_epoch=on_epoch, progress=bar.advance)
-    _say_timing(result["timing"], window)
+    _say_timing(result["timing"], min(window, result.get("n_train") or window))  # a pass is at most one window
     click.echo(f"result: {path}")
     return 0
 
@@ -66,7 +66,7 @@ def _say_timing(t: dict, window: int) -> None:
     s = t["us_per_example_stats"]
     if s["median"] is not None:
         click.echo(f"us_per_example: median {s['median']:.1f} (p25 {s['p25']:.1f}, p75 {s['p75']:.1f}, "
-                   f"{s['n']} windows of {window}); mean {t['us_per_example_mean']:.1f} over those windows; "
+                   f"{s['n']} windows of up to {window} examples); mean {t['us_per_example_mean']:.1f} over those windows; "
                    f"{t['examples_per_s']:.0f} examples/s")
     else:
         click.echo("us_per_example: no steady-state window (run longer or use a smaller --window)")

@@ -221,3 +221,23 @@ def test_a_reference_that_ran_is_never_said_to_be_skipped(tmp_path):
                             "torch:eager", *QUICK)
     assert code == 0 and res["config"]["reference"] == "torch:eager" and res["config"]["targets"] == ["mine:eager"]
     assert not [n for n in res["notes"] if "torch" in n and "skipped" in n], res["notes"]
+
+
+# ----------------------------------------------------------------------------- 4. what a backend declares
+
+
+def test_backends_shows_each_backends_declared_variants_and_dtypes(tmp_path, capsys, monkeypatch):
+    from harness.backend import declared_support
+
+    monkeypatch.setenv("COLUMNS", "250")  # one line per row
+    mod = _mine(tmp_path, "mine_declares")
+    mod.NumpyBackend.variants, mod.NumpyBackend.dtypes = ("1989",), ("float32",)
+    assert declared_support(mod.NumpyBackend()) == {"variants": ["1989"], "dtypes": ["float32"]}
+    with registered(mod, "mine-declares"):
+        assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    mine = next(ln for ln in out.splitlines() if "│ mine " in ln)
+    cells = [c.strip() for c in mine.split("│")]
+    assert cells[5:7] == ["1989", "float32"], cells
+    torch_row = next(ln for ln in out.splitlines() if "│ torch " in ln)
+    assert [c.strip() for c in torch_row.split("│")][5] == "all"  # declares none: every variant

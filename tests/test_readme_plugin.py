@@ -95,7 +95,8 @@ def _wrong_h2_table(mod):
 
 def test_wrong_h2_table_named_as_the_first_layer_that_differs(tmp_path):
     """Two copies of the README backend, the second with a wrong H2 connection table: forward compares
-    each layer's activations and names H2 (H1 agrees, H2 and everything after it differs)."""
+    each layer's activations and names H2 (H1 agrees, H2 and everything after it differs); the
+    gradient check names H2 too (issue 18 item 2: before, it named `out`)."""
     good, bad = load_readme_plugin(tmp_path, "readme_good"), load_readme_plugin(tmp_path, "readme_bad")
     _wrong_h2_table(bad)
     with registered(good, "readme-good"), registered(bad, "readme-bad"):
@@ -109,6 +110,12 @@ def test_wrong_h2_table_named_as_the_first_layer_that_differs(tmp_path):
                     "out activations": False}
     assert "first layer that differs: numpy_h2:eager H2" in fwd["summary"]
     print(fwd["summary"])
+    # the gradient check, which would name `out` (the first in backprop order), defers to forward's H2
+    grads = check(res, "grads")
+    assert grads["passed"] is False and grads["first_layer"] == {"numpy_h2:eager": "H2"}
+    assert grads["first_layer_from_forward"] == ["numpy_h2:eager"]
+    assert "first layer that differs, from the forward check: numpy_h2:eager H2" in grads["summary"]
+    assert "(backprop order out, H3, H2, H1): numpy_h2:eager out" not in grads["summary"]
 
 
 def test_wrong_h2_gradient_named_in_backprop_order(tmp_path):

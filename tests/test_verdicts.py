@@ -96,25 +96,6 @@ def test_a_plugin_that_drops_a_bias_fails_forward_named_at_its_layer(tmp_path, c
     assert "mine:eager" in res["failed_targets"]
 
 
-def test_the_gradient_check_defers_to_the_first_layer_the_forward_check_named(tmp_path):
-    """A mis-wired H2 (README plugin with a wrong connection table): forward names H2; the gradient
-    check, which would name `out` (backprop order), names H2 from the forward check instead."""
-    from tests.test_readme_plugin import _wrong_h2_table
-
-    good, bad = load_readme_plugin(tmp_path, "readme_good_v"), load_readme_plugin(tmp_path, "readme_bad_v")
-    _wrong_h2_table(bad)
-    with registered(good, "readme-good-v"), registered(bad, "readme-bad-v"):
-        code, res = _parity(tmp_path, "--backends", "numpy,numpy_h2", "--dataset", "synthetic", "--steps", "0",
-                            "--passes", "0")
-    assert code == 1
-    fwd, grads = (next(c for c in res["checks"] if c["name"] == n) for n in ("forward", "grads"))
-    assert fwd["first_layer"] == {"numpy_h2:eager": "H2"}
-    assert grads["passed"] is False and grads["first_layer"] == {"numpy_h2:eager": "H2"}
-    assert grads["first_layer_from_forward"] == ["numpy_h2:eager"]
-    assert "first layer that differs, from the forward check: numpy_h2:eager H2" in grads["summary"]
-    assert "(backprop order out, H3, H2, H1): numpy_h2:eager out" not in grads["summary"]
-
-
 def test_parity_with_no_check_left_to_run_is_refused_not_passed():
     """checks=("passes",) with passes=0 (the Python API) runs nothing: before, passed=True over zero
     checks; now a ConfigError (exit 2 on the command line)."""

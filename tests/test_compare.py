@@ -114,3 +114,36 @@ def test_a_bench_row_keeps_each_timed_round(tmp_path):
     (path,) = tmp_path.glob("bench-*.json")
     (row,) = checked_result(json.loads(path.read_text()))["rows"]
     assert len(row["us_per_example_windows"]) == 6 and sorted(row["us_per_example_windows"])[2] > 0
+
+
+def test_pytest_benchmark_rounds_saved_with_their_data_are_tested_per_example(tmp_path, capsys):
+    """pytest-benchmark --benchmark-save-data keeps each round (seconds) in stats.data: scaled to
+    us per example like the median, they are the samples; without it, no verdict is claimed."""
+    from tests.test_report import benchmark_file
+
+    def with_rounds(us: float) -> dict:
+        doc = benchmark_file([("torch", "eager", "cpu", us, 64, us / 10)])
+        doc["benchmarks"][0]["stats"]["data"] = [us * 64e-6 * (1 + 0.01 * (i % 5)) for i in range(12)]
+        return doc
+
+    a, b, bare = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "bare.json"
+    a.write_text(json.dumps(with_rounds(800.0)))
+    b.write_text(json.dumps(with_rounds(1600.0)))
+    bare.write_text(json.dumps(benchmark_file([("torch", "eager", "cpu", 1600.0, 64, 160.0)])))
+    code, out, _ = _compare(capsys, a, b, "--fail-above", "10", "--json")
+    (row,) = json.loads(out)["comparisons"]
+    assert code == 1 and row["windows_a"] == 12 and row["median_a_us"] == pytest.approx(800 * 1.015)
+    assert row["ratio"] == pytest.approx(2.0) and row["verdict"] == "slower"
+    code, out, _ = _compare(capsys, a, bare)
+    assert code == 0 and "no samples: B kept no per-window times" in out
+
+
+def test_compare_refuses_a_fifo_operand_at_once(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    other = tmp_path / "x.json"
+    other.write_text("{}")
+    code, _, err = _compare(capsys, fifo, other)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "fifo.json" in err

@@ -158,3 +158,12 @@ def test_report_has_the_ablation_section(tmp_path):
     md = (tmp_path / "REPORT.md").read_text()
     assert "## Ablation" in md and (tmp_path / "ablation.png").is_file()
     assert "| 1989 targets=0.8 | jax:scan | 3 | 5.10 ± 0.10 (5.00–5.20)" in md
+
+
+def test_a_recipe_that_failed_to_train_does_not_set_the_figures_scale():
+    failed = [_run(s, e, recipe=(("optimizer", "sdlm"),), train_error=e, started="2026-01-04")
+              for s, e in zip((1, 2), (0.50, 0.61))]
+    groups = A.groups_of(BASE + FAR + failed)
+    cap = A._axis_cap(groups, "test_error")
+    assert cap == pytest.approx(2 * 6.03)  # twice the baseline's mean (the median recipe's too), not 61%
+    assert A._axis_cap(A.groups_of(BASE + FAR), "test_error") == pytest.approx(6.08 * 1.02)  # nothing cut

@@ -184,6 +184,17 @@ def table(groups: list[Group]) -> str:
     return md_table(head, rows, "llrllllll")
 
 
+def _axis_cap(groups: list[Group], figure: str) -> float:
+    """The right edge of a figure's axis, in %: twice the largest of the paper's figure, the
+    baseline's mean and the median recipe's mean, so a recipe that failed to train (50% error)
+    does not squeeze the rest; values beyond it are drawn at the edge."""
+    means = [float(np.mean(g.values(figure))) for g in groups if g.values(figure)]
+    base = [float(np.mean(g.values(figure))) for g in groups if g.is_baseline() and g.values(figure)]
+    limit = 2 * max([PAPER_1989[figure], *base, float(np.median(means)) if means else 0.0]) * 100
+    top = max((max(g.values(figure)) * 100 for g in groups if g.values(figure)), default=limit)
+    return limit if top > limit else top * 1.02
+
+
 def figure(plt, groups: list[Group], title: str) -> bytes:
     """Test and train error per recipe (a dot per seed, mean ± sd), against the paper's 5.00% and
     0.14% (dotted) and the baseline's mean (dashed). PNG bytes."""
@@ -193,10 +204,14 @@ def figure(plt, groups: list[Group], title: str) -> bytes:
     y = np.arange(len(groups))[::-1]
     base = next((g for g in groups if g.is_baseline()), None)
     for ax, f in zip(axes, ("test_error", "train_error")):
+        cap = _axis_cap(groups, f)
         for yi, g in zip(y, groups):
             v = np.asarray(g.values(f)) * 100
-            ax.plot(v, np.full(v.size, yi), "o", ms=3.5, alpha=0.55, color="C0" if not g.is_baseline() else "C3")
-            if v.size:
+            ax.plot(np.minimum(v, cap), np.full(v.size, yi), "o", ms=3.5, alpha=0.55,
+                    color="C0" if not g.is_baseline() else "C3")
+            if v.size and v.mean() > cap:  # a recipe that failed to train: its mean in words at the edge
+                ax.annotate(f"mean {v.mean():.1f}% >", (cap, yi), ha="right", va="bottom", fontsize=7)
+            elif v.size:
                 ax.errorbar(v.mean(), yi, xerr=v.std(ddof=1) if v.size > 1 else None, fmt="D", ms=5, color="k",
                             capsize=3)
         ax.axvline(PAPER_1989[f] * 100, color="k", ls=":", lw=1.2, label=f"paper {PAPER_1989[f] * 100:.2f}%")

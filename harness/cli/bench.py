@@ -12,14 +12,14 @@ from ..errors import UsageError
 from ..progress import out_console
 from ..results import ensure_writable, write_result
 from ..targets import resolve_matrix
-from .options import _err, _list_not_empty, _names, bounds, common_options
+from .options import _err, _names, bounds, common_options, list_option
 from .tables import bench_table
 
 
 @click.command()
-@click.option("--backends", "backend_names", default=None, callback=_list_not_empty, help="Comma-separated backends (default: every available one).")
-@click.option("--strategies", default=None, callback=_list_not_empty, help="Comma-separated strategies, `name` or `backend:name` (default: all).")
-@click.option("--devices", default=None, callback=_list_not_empty, help="Comma-separated devices (default: every device each strategy reaches).")
+@list_option("backend", "Backends (default: every available one).", "backend_names")
+@list_option("strategy", "Strategies, `name` or `backend:name` (default: all).", "strategies")
+@list_option("device", "Devices (default: every device each strategy reaches).", "devices")
 @common_options
 @click.option("--window", type=bounds("window"), default=256, show_default=True,
               help="Per-example steps in one timed round.")

@@ -11,16 +11,14 @@ from ..data import load_dataset, resolve_data_dir
 from ..progress import out_console
 from ..results import ensure_writable, write_result
 from ..spec import DTYPES, VARIANTS
-from .options import SEED, _dir_not_empty, _list_not_empty, _names, bounds, data_options
+from .options import SEED, _dir_not_empty, _names, bounds, data_options, list_option
 from .tables import parity_table
 
 
 @click.command()
-@click.option("--backends", "-b", "backend_list", default=None, callback=_list_not_empty,
-              help="Comma-separated backends to compare (default: every available backend, torch first).")
-@click.option("--strategies", "-s", default=None, callback=_list_not_empty,
-              help="Comma-separated strategies, each NAME (every selected backend that has it) or "
-                   "BACKEND:NAME (default: every strategy of each backend, each compared on its own).")
+@list_option("backend", "Backends to compare (default: every available backend, torch first).", "backend_list")
+@list_option("strategy", "Strategies, each NAME (every selected backend that has it) or BACKEND:NAME "
+             "(default: every strategy of each backend, each compared on its own).", "strategies")
 @click.option("--reference", "-r", default=None,
               help="BACKEND or BACKEND:STRATEGY everything is compared against "
                    "(default: the first backend's first strategy).")

@@ -28,7 +28,7 @@ from ..sweep.manifest import point_id
 from ..sweep.match import finished_points, point_key, result_for, result_key
 from ..sweep.progress import echo_points
 from ..sweep.ray_exec import RayUnavailable
-from .options import _dir_not_empty, bounds
+from .options import PLURAL, _dir_not_empty, bounds, list_option
 
 EXECUTORS = ("local", "ray")
 
@@ -78,15 +78,20 @@ def _ray_only(executor: str, **given) -> None:
 
 
 def _list_option(name: str, help: str):
+    """A grid axis: the plural and singular names of the one vocabulary (--seeds/--seed, ...) where
+    there are both (options.PLURAL), else its one name (--epochs, --limit, --threads)."""
+    noun = next((n for n, p in PLURAL.items() if p == name), None)
+    if noun is not None:
+        return list_option(noun, help, name, metavar="RANGE" if name == "seeds" else "NAME[,NAME...]")
     return click.option(f"--{name}", default=None, help=help)
 
 
 LIST_HELP = {
-    "seeds": "Seeds: 1-10, 1,2,5 or 1-3,7.", "backends": "Comma-separated backends (default: torch).",
-    "strategies": "Comma-separated strategies, backend:name or a name every chosen backend has "
+    "seeds": "Seeds: 1-10, 1,2,5 or 1-3,7.", "backends": "Backends (default: torch).",
+    "strategies": "Strategies, backend:name or a name every chosen backend has "
                   "(default: each backend's first).",
-    "devices": "Comma-separated devices (default: cpu).", "variants": "Comma-separated variants (default: 1989).",
-    "dtypes": "Comma-separated dtypes (default: float32).", "datasets": "Comma-separated data sets (default: usps).",
+    "devices": "Devices (default: cpu).", "variants": "Variants (default: 1989).",
+    "dtypes": "Dtypes (default: float32).", "datasets": "Data sets (default: usps).",
     "epochs": "Passes, one or a list (default: each variant's own).",
     "limit": "Train on the first N examples; one or a list.", "threads": "CPU threads per point; one or a list "
     "(default: none declared, the point claims the whole machine).",

@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..progress import out_console
 from ..results import ensure_writable, write_result
 from ..targets import resolve_matrix
+from .jsonout import emit, json_option
 from .options import _err, _names, bounds, common_options, list_option
 from .tables import bench_table
 
@@ -27,8 +28,9 @@ from .tables import bench_table
               help="Timed rounds after one warm-up round; the median is reported.")
 @click.option("--kernels", is_flag=True, help="Also count kernels (GPU) or operators (CPU) per example "
               "with each framework's profiler, over one more window after the timing.")
+@json_option
 def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, dtype, results_dir, window, rounds,
-          kernels):
+          kernels, as_json):
     """Time the whole matrix this machine offers: every available backend x strategy x device,
     --window per-example steps per round after a warm-up round; print one table and write it
     as a result file. What to run first on a new machine."""
@@ -48,11 +50,15 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
     if not timed.rows:  # nothing measured: the first refusal is the answer
         raise timed.errors[0]
     result = bench_result(c, m, data, timed)
-    out_console().print(bench_table(result, data.name, c.kernels))
+    if not as_json:
+        out_console().print(bench_table(result, data.name, c.kernels))
     for note in result["notes"]:  # what the matrix left out or refused, and why
-        click.echo(f"note: {note}")
+        click.echo(f"note: {note}", err=as_json)
     path = write_result(results_dir, result, stem=result_stem(c, m))
-    click.echo(f"result: {path}")
+    if as_json:
+        emit("bench", {"path": path, "result": result})
+    else:
+        click.echo(f"result: {path}")
     if timed.refused:
         _err(f"{len(timed.refused)} target(s) refused ({'; '.join(timed.refusal_notes())}); "
              f"the {len(result['rows'])} measured are in {path}")

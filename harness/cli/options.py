@@ -57,13 +57,14 @@ def _dir_not_empty(ctx, param, value):
 
 def _list_not_empty(ctx, param, value):
     """A comma-separated list that names nothing ('' or ',') would silently mean 'all': refuse it.
-    A repeated option (a tuple) is joined with commas first: `--backend a --backend b` = `--backends a,b`."""
-    if isinstance(value, (tuple, list)):
-        value = ",".join(value) if value else None
-    if value is not None and not value.replace(",", "").strip():
-        raise click.BadParameter("names nothing; name at least one, or leave the option out for all",
-                                 param=param)
-    return value
+    A repeated option (a tuple) is checked value by value, then joined with commas:
+    `--backend a --backend b` = `--backends a,b`."""
+    values = list(value) if isinstance(value, (tuple, list)) else [] if value is None else [value]
+    for v in values:
+        if not v.replace(",", "").strip():
+            raise click.UsageError(f"{param.opts[0]} {v!r} names nothing; name at least one, or leave the "
+                                   "option out for all")
+    return ",".join(values) if values else None
 
 
 # The one vocabulary (docs/cli.md): what a command takes as a list answers to the plural and the

@@ -28,6 +28,7 @@ from ..sweep.manifest import point_id
 from ..sweep.match import finished_points, point_key, result_for, result_key
 from ..sweep.progress import echo_points
 from ..sweep.ray_exec import RayUnavailable
+from .jsonout import emit, json_option
 from .options import PLURAL, _dir_not_empty, bounds, list_option
 
 EXECUTORS = ("local", "ray")
@@ -67,6 +68,14 @@ def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict
         grid.resources[c] = {**resources, **grid.resources_for(c)}
     grid.spec["resources"] = resources or grid.spec.get("resources")
     return grid
+
+
+def dry_run_doc(grid: Grid, done: set[str], results_dir) -> dict:
+    """`sweep --dry-run --json`: each point, found or pending, with its configuration (keys: docs/cli.md)."""
+    points = [{"id": point_id(c), "state": "found" if point_id(c) in done else "pending", "config": c.to_dict(),
+               "resources": grid.resources.get(c) or None} for c in grid.points]
+    return {"results_dir": str(results_dir), "count": len(points), "found": len(done & {p["id"] for p in points}),
+            "pending": sum(p["state"] == "pending" for p in points), "points": points}
 
 
 def _ray_only(executor: str, **given) -> None:
@@ -118,14 +127,17 @@ LIST_HELP = {
               help="Refuse a grid of more points than this (a range such as 1-10000000 is most likely a typo).")
 @click.option("--point-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Stop a point still running after this long and fail it, saying so (default: no limit).")
+@json_option(help="With --dry-run: print the points as one JSON object on stdout (keys: docs/cli.md).")
 def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir, data_dir, window, save_params,
-          dry_run, max_points, point_timeout, **lists):
+          dry_run, max_points, point_timeout, as_json, **lists):
     """Run a grid of `harness run` points (from lists, or GRID_FILE, a TOML file), each in its own
     process; points that already have a result in --results-dir are skipped (matched by
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
     state; sweeps may share a results directory (each point runs once, the others wait for it).
     Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a point
     failed, 130 if interrupted, 143 if terminated (finished points are kept)."""
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (a sweep's results are the files it writes)")
     try:
         _ray_only(executor, ray_address=ray_address, share_cores=share_cores, resources=resources)
         grid = build_grid(grid_file, lists, window, _parse_resources(resources), max_points)
@@ -136,7 +148,11 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
                    err=True)
     if dry_run:
         found = finished_points(results_dir)
-        echo_points(grid.points, {point_id(c) for c in grid.points if result_for(found, c)}, grid.resources)
+        done = {point_id(c) for c in grid.points if result_for(found, c)}
+        if as_json:
+            emit("sweep --dry-run", dry_run_doc(grid, done, results_dir))
+            return 0
+        echo_points(grid.points, done, grid.resources)
         click.echo(f"{len(grid.points)} point(s)")
         return 0
     env = {k: v for k, v in os.environ.items() if k.startswith("HARNESS_") and k != "HARNESS_COTENANTS"}

@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..progress import out_console
 from ..results import ensure_writable, write_result
 from ..targets import resolve_matrix
-from .jsonout import emit, json_option
+from .jsonout import emit, json_option, written
 from .options import _err, _names, bounds, common_options, list_option
 from .tables import bench_table
 
@@ -56,7 +56,7 @@ def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, 
         click.echo(f"note: {note}", err=as_json)
     path = write_result(results_dir, result, stem=result_stem(c, m))
     if as_json:
-        emit("bench", {"path": path, "result": result})
+        emit("bench", written(path))
     else:
         click.echo(f"result: {path}")
     if timed.refused:

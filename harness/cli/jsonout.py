@@ -48,6 +48,12 @@ def dumps(command: str, payload: dict) -> str:
     return json.dumps(doc, indent=2, allow_nan=False, default=str)
 
 
+def written(path: Path, **more) -> dict:
+    """The payload of a command that wrote a result file: its path and its content as written
+    (schema_version included), plus `more`."""
+    return {"path": path, **more, "result": json.loads(Path(path).read_text(encoding="utf-8"))}
+
+
 def emit(command: str, payload: dict) -> None:
     """Print `payload` as the command's one JSON object on stdout."""
     click.echo(dumps(command, payload))

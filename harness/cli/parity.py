@@ -11,7 +11,7 @@ from ..data import load_dataset, resolve_data_dir
 from ..progress import out_console
 from ..results import ensure_writable, write_result
 from ..spec import DTYPES, VARIANTS
-from .jsonout import emit, json_option
+from .jsonout import emit, json_option, written
 from .options import SEED, _dir_not_empty, _names, bounds, data_options, list_option
 from .tables import parity_table
 
@@ -70,7 +70,7 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
     result = par.run_parity(sel, c, data, log=lambda m: err.print(f"[dim]checking {m}[/]"))
     path = write_result(results_dir, result, par.result_stem(result))
     if as_json:
-        emit("parity", {"path": path, "passed": result["passed"], "result": result})
+        emit("parity", written(path, passed=result["passed"]))
         return 0 if result["passed"] else 1
     for check in result["checks"]:
         console.print(f"\n[bold]{check['name']}[/]: {check['title']}")

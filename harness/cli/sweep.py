@@ -29,7 +29,7 @@ from ..sweep.match import finished_points, point_key, result_for, result_key
 from ..sweep.progress import echo_points
 from ..sweep.ray_exec import RayUnavailable
 from .jsonout import emit, json_option
-from .options import PLURAL, _dir_not_empty, bounds, list_option
+from .options import PLURAL, _dir_not_empty, _list_not_empty, bounds, list_option
 
 EXECUTORS = ("local", "ray")
 
@@ -87,12 +87,14 @@ def _ray_only(executor: str, **given) -> None:
 
 
 def _list_option(name: str, help: str):
-    """A grid axis: the plural and singular names of the one vocabulary (--seeds/--seed, ...) where
-    there are both (options.PLURAL), else its one name (--epochs, --limit, --threads)."""
+    """A grid axis takes a list, repeated or comma-separated: the plural and singular names of the
+    one vocabulary (--seeds/--seed, ...) where there are both (options.PLURAL), else its one name
+    (--epochs, --limit, --threads)."""
     noun = next((n for n, p in PLURAL.items() if p == name), None)
     if noun is not None:
         return list_option(noun, help, name, metavar="RANGE" if name == "seeds" else "NAME[,NAME...]")
-    return click.option(f"--{name}", default=None, help=help)
+    return click.option(f"--{name}", multiple=True, callback=_list_not_empty, metavar="N[,N...]",
+                        help=f"{help} Repeat the option or separate with commas.")
 
 
 LIST_HELP = {

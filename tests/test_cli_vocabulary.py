@@ -179,3 +179,17 @@ def test_sweep_json_needs_dry_run(capsys, tmp_path):
 def test_json_turns_non_finite_floats_into_null():
     doc = json.loads(dumps("x", {"a": float("nan"), "b": [float("inf"), 1.5], "p": Path("r/x.json")}))
     assert doc == {"command": "x", "json_version": 1, "a": None, "b": [None, 1.5], "p": "r/x.json"}
+
+
+def test_json_of_report_compare_gives_numbers_not_table_text(tmp_path, capsys):
+    from tests.test_report import run_result, write
+
+    a = write(tmp_path / "a.json", run_result(us=(100.0, 95.0, 105.0), final_test=(0.05, 100)))
+    b = write(tmp_path / "b.json", run_result(us=(50.0, 48.0, 52.0), final_test=(0.06, 120)))
+    assert main(["report", "--compare", str(a), str(b), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["command"] == "report --compare" and doc["a"] == {"path": str(a), "kind": "run"}
+    (pair,) = doc["pairs"]
+    assert pair["ratio_us_per_example"] == pytest.approx(0.5) and pair["beyond_spread"] is True
+    assert pair["ratio_test_error"] == pytest.approx(1.2) and pair["b"]["test_misses"] == 120
+    assert doc["only_a"] == doc["only_b"] == []

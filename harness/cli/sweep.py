@@ -53,6 +53,12 @@ def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict
     strategies_of = {n: tuple(reg.backends[n].strategies) for n in reg.names() if n in reg.backends}
     given = {k: v for k, v in lists.items() if v is not None}
     if grid_file is not None:
+        ignored = [k for k in given if k not in ("seeds", SET)]  # a list the file's grid would silently drop
+        if ignored:
+            opts = ", ".join(f"--{k}" for k in ignored)
+            raise GridError(f"{opts} {'is' if len(ignored) == 1 else 'are'} for grids given by options; with a "
+                            f"grid file (only --seeds replaces the file's), write "
+                            f"{', '.join(f'{k} = ...' for k in ignored)} in the file")
         grid = load_toml(grid_file, strategies_of, max_points)
         if given.get("seeds"):  # the command line's seeds replace the file's
             seeds = parse_ints(given["seeds"], "seeds", max_points)

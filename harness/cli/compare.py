@@ -2,7 +2,6 @@
 windows, and a regression gate for CI (--fail-above PCT) (harness.report.gate)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ from ..errors import UsageError
 from ..report import ReportError
 from ..report.fmt import plain
 from ..report.gate import compare_paths, compare_text
+from .jsonout import emit, json_option
 
 PATHS = click.Path(exists=True, path_type=Path)
 
@@ -25,8 +25,7 @@ PATHS = click.Path(exists=True, path_type=Path)
 @click.option("--confidence", type=click.FloatRange(min=0.5, max=1, max_open=True), default=0.95,
               show_default=True, help="Confidence of the interval of B/A and the significance level "
                                       "(1 - confidence) of the Mann-Whitney test.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the comparison as JSON (keys in docs/compare.md) instead of text.")
+@json_option(help="Print one JSON object on stdout instead of text (keys: docs/compare.md, docs/cli.md).")
 def compare(a, b, fail_above, confidence, as_json):
     """Compare B's per-example training time with A's, per configuration (backend, strategy, device,
     dtype, variant). A and B are run, bench or pytest-benchmark result files, or directories of them
@@ -39,7 +38,10 @@ def compare(a, b, fail_above, confidence, as_json):
         raise UsageError(f"harness compare needs scipy ({e}): pip install 'lecun1989-harness[report]'") from e
     except ReportError as e:
         raise UsageError(str(e)) from e
-    click.echo(json.dumps(res, indent=1) if as_json else compare_text(res))
+    if as_json:
+        emit("compare", res)
+    else:
+        click.echo(compare_text(res))
     if res["exit_code"] == 2:
         raise UsageError("nothing judged: " + ("; ".join(map(plain, res["unjudged"])) + " could not be tested (no or too few "
                          "timed windows)" if res["unjudged"] else "no configuration of A matches one of B"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import IDENTITY, result_config
+from .figures import MAX_LINES, MAX_SEEDS, bounded
 from .fmt import num, plain
 from .load import Loaded
 from .seeds import family
@@ -107,3 +108,23 @@ def curve_figures(runs: list[Loaded]) -> dict[str, list[Group]]:
 
 def datasets(groups: list[Group]) -> list[str]:
     return sorted({str(dict(g.key).get("dataset")) for g in groups})
+
+
+def drawable(groups: list[Group]) -> tuple[list[dict], str | None]:
+    """The learning-curve figure's data within its caps: up to MAX_LINES configurations, up to
+    MAX_SEEDS seeds each ([{label, seeds, n: seeds in all}]), and one short note on what was left out
+    (its length does not grow with the number of runs)."""
+    drawn, note = bounded(groups, MAX_LINES, "configurations")
+    cut = [len(g.seeds) - MAX_SEEDS for g in drawn if len(g.seeds) > MAX_SEEDS]
+    if cut:
+        seeds = (f"{sum(cut)} more seeds not drawn (first {MAX_SEEDS} of each of {len(cut)} "
+                 f"configuration{'s' if len(cut) != 1 else ''})")
+        note = f"{note}; {seeds}" if note else seeds
+    return [{"label": g.label, "seeds": g.seeds[:MAX_SEEDS], "n": len(g.seeds), "finals": finals(g)}
+            for g in drawn], note
+
+
+def finals(g: Group) -> list[float]:
+    """The final test error of each of the group's seeds that recorded one."""
+    last = [next((v for v in s["test_error"][::-1] if v is not None), None) for s in g.seeds]
+    return [v for v in last if v is not None]

@@ -140,9 +140,8 @@ def _curve_panel(ax, groups: list[dict], colors, key: str, ref) -> bool:
 
 
 def _group_legend(g: dict) -> str:
-    finals = [next((v for v in s["test_error"][::-1] if v is not None), None) for s in g["seeds"]]
-    finals = sorted(v * 100 for v in finals if v is not None)
-    n = len(g["seeds"])
+    finals = sorted(v * 100 for v in g["finals"])
+    n = g["n"]
     text = f"{g['label']}: {n} seed{'s' if n != 1 else ''}"
     if not finals:
         return text
@@ -157,7 +156,8 @@ def learning_curves(plt, title: str, groups: list[dict], paper: dict, note: str 
     paper's figures dashed where given (`paper`: train_error, test_error, and losses if comparable).
 
     groups: [{label, seeds: [{seed, epoch: [...], train_error: [fraction | None], test_error,
-    train_loss, test_loss}]}], at most MAX_LINES of them (the caller caps; `note` says what was left).
+    train_loss, test_loss}], n: seeds in all, finals: every seed's final test error}], at most
+    MAX_LINES of them (report.curves.drawable caps them; `note` says what was left out).
     """
     from matplotlib.lines import Line2D
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import figures
 from . import parity_matrix as PM
 from . import seeds as S
-from .curves import curve_figures, datasets
+from .curves import curve_figures, datasets, drawable
 from .fmt import fmt_g, fmt_pct, fmt_s, fmt_us, plain
 from .gallery import gallery_images
 from .load import Scan
@@ -83,7 +83,7 @@ def parity_matrix(ctx: Context) -> list[str]:
     if not ctx.sc.parities:
         return []
     checks, rows = PM.matrix(ctx.sc.parities)
-    head = ["variant", "dtype", "device", "backend:strategy", "vs", *checks, "largest \\|a-b\\|", "result", "file"]
+    head = ["variant", "dtype", "device", "backend:strategy", "vs", *checks, "largest difference", "result", "file"]
     body = [[esc(r["variant"]), esc(r["dtype"]), esc(r["device"]), esc(r["target"]), esc(r["reference"]),
              *[esc(c) for c in PM.cells(r, checks)],
              esc(fmt_g(r["largest"]) + (f" ({r['where']})" if r["where"] else "")),
@@ -103,21 +103,16 @@ def curves(ctx: Context) -> list[str]:
     by_family = curve_figures(ctx.sc.runs)
     md = ["## Learning curves", ""]
     for fam, groups in by_family.items():
-        drawn, note = figures.bounded(groups, figures.MAX_LINES, "configurations")
-        for g in drawn:
-            g.seeds, more = g.seeds[:figures.MAX_SEEDS], len(g.seeds) - figures.MAX_SEEDS
-            if more > 0:
-                note = "; ".join(filter(None, [note, f"{g.label}: {more} more seeds not drawn"]))
+        data, note = drawable(groups)
         paper = S.PAPER_1989 if fam == "1989" else {k: PAPER_1989[k] for k in ("train_error", "test_error")}
-        title = f"Learning curves, {plain(fam, 30)}* recipes ({plain(', '.join(datasets(drawn)), 40)})"
-        data = [{"label": g.label, "seeds": g.seeds} for g in drawn]
+        title = f"Learning curves, {plain(fam, 30)}* recipes ({plain(', '.join(datasets(groups)), 40)})"
         name = ctx.figure(f"curves-{slug(fam)}.png", lambda plt, t=title, d=data, p=paper, n=note:
                           figures.learning_curves(plt, t, d, p, n))
-        n_runs = sum(len(g.seeds) for g in groups)
+        n_seeds = sum(len(g.seeds) for g in groups)
         md += [f"### Recipes {esc(fam)}*", ""] + ([image(name, f"learning curves, {fam}")] if name else []) + [
             "", (f"Error and loss after each pass: one colour per configuration, one thin line per seed (the "
                  f"latest run of each); dashed: the paper's 1989 figures. {len(groups)} configuration(s), "
-                 f"{n_runs} line(s).") + (f" {esc(note)}." if note else ""), ""]
+                 f"{n_seeds} seed line(s).") + (f" {esc(note)}." if note else ""), ""]
     return md
 
 

@@ -140,3 +140,21 @@ def test_three_thousand_runs_give_bounded_figures(tmp_path, capsys):
     assert "60 configuration(s), 3000 seed line(s). 50 more configurations not drawn" in curves
     assert "100 more seeds not drawn (first 40 of each of 10 configurations)" in curves
     assert "2 more machines not drawn" in md_section(md, "Throughput")
+
+
+def test_recipes_of_one_family_are_configurations_of_one_figure_labelled_by_their_knobs(tmp_path):
+    """A recipe knob is part of a run's identity: runs of the 1989 variant with targets=0.8 are their
+    own configuration (own colour, own seeds), labelled as harness.recipe names the recipe."""
+    from harness.report import curve_figures, scan
+
+    for seed in (1, 2):
+        write(tmp_path / f"run-plain-{seed}.json", run_result(seed=seed, missed=NO_MISSES))
+        r = run_result(seed=seed, missed=NO_MISSES)
+        r["recipe"] = {"variant": "1989", "label": "1989 targets=0.8", "set": {"targets": 0.8},
+                       "knobs": {"targets": 0.8}}
+        write(tmp_path / f"run-knob-{seed}.json", r)
+    sc = scan(tmp_path)
+    assert (len(sc.runs), sc.skipped) == (4, [])
+    [(fam, groups)] = curve_figures(sc.runs).items()
+    assert fam == "1989"
+    assert sorted((g.label, len(g.seeds)) for g in groups) == [("torch:eager 1989", 2), ("torch:eager 1989 targets=0.8", 2)]

@@ -45,6 +45,7 @@ from .options import (  # noqa: F401 -- also importable from here, as before
     data_options,
 )
 from .parity import parity
+from .recipes import recipes
 from .report import report
 from .run import run
 from .sweep import sweep
@@ -116,4 +117,5 @@ cli.add_command(report)
 cli.add_command(bench)
 cli.add_command(sweep)
 cli.add_command(export)
+cli.add_command(recipes)
 cli.add_command(data)  # `harness data fetch|list`: its own module, harness/data/command.py

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import IDENTITY, result_config
+from ..knobs import show
 from .figures import MAX_LINES, MAX_SEEDS, bounded
 from .fmt import num, plain
 from .load import Loaded
@@ -21,7 +22,7 @@ _ORDER = {"1989": 0, "modern": 1}
 def _hashable(v):
     """A configuration value as a dict key: mappings and lists as tuples, recursively."""
     if isinstance(v, dict):
-        return tuple(sorted((str(k), _hashable(x)) for k, x in v.items()))
+        return tuple((str(k), _hashable(x)) for k, x in v.items())  # in recorded order (knobs: KNOBS order)
     if isinstance(v, (list, tuple)):
         return tuple(_hashable(x) for x in v)
     return v
@@ -35,6 +36,8 @@ def identity(result: dict) -> dict:
         return cfg.identity()
     out = {k: result.get(k) for k in IDENTITY}
     out["epochs"] = len(result.get("epochs") or [])
+    recipe = result.get("recipe")  # the result's recipe block: the knobs it set
+    out["recipe"] = recipe.get("set") if isinstance(recipe, dict) and isinstance(recipe.get("set"), dict) else {}
     return out
 
 
@@ -51,16 +54,19 @@ def _part(name: str, value) -> str | None:
         return f"{value} passes"
     if name == "limit":
         return f"limit {value}"
-    if isinstance(value, tuple):  # a mapping recorded in the configuration (e.g. recipe knobs)
-        return " ".join(f"{p[0]}={p[1]}" if isinstance(p, tuple) and len(p) == 2 else str(p) for p in value)
+    if isinstance(value, tuple):  # a mapping recorded in the configuration
+        return " ".join(f"{p[0]}={show(p[1])}" if isinstance(p, tuple) and len(p) == 2 else str(p) for p in value)
     return str(value)
 
 
 def config_label(key: tuple, varying: tuple[str, ...]) -> str:
-    """'jax:scan', plus each varying field ('jax:scan cuda float64', 'torch:eager 1989-sdlm 23 passes')."""
+    """'jax:scan', plus each varying field ('jax:scan cuda float64', 'torch:eager 1989 targets=0.8
+    23 passes': the recipe as harness.recipe labels it, its variant and the knobs set otherwise)."""
     d = dict(key)
     parts = [f"{d.get('backend')}:{d.get('strategy')}"]
-    parts += [p for k in varying if k not in ("backend", "strategy") and (p := _part(k, d.get(k)))]
+    if "variant" in varying or "recipe" in varying:
+        parts += [p for k in ("variant", "recipe") if (p := _part(k, d.get(k)))]
+    parts += [p for k in varying if k not in ("backend", "strategy", "variant", "recipe") and (p := _part(k, d.get(k)))]
     return plain(" ".join(parts), 80)
 
 

@@ -41,6 +41,7 @@ def test_csv_files_hold_every_run_pass_and_timing_row(results, capsys):
     assert set(runs) == {"run-torch.json", "run-jax.json"}
     t = runs["run-torch.json"]
     assert (t["backend"], t["strategy"], t["seed"], t["passes"], t["final_test_misses"]) == ("torch", "eager", "7", "3", "105")
+    assert (t["variant"], t["recipe"]) == ("1989", "1989")
     assert float(t["final_test_error"]) == 0.0523 and float(t["us_per_example_median"]) == 760.0
     assert float(t["us_per_example_p25"]) == 740.0 and t["machine"] == "AMD EPYC 7B13"
 

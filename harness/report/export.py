@@ -25,7 +25,7 @@ from .curves import identity
 from .fmt import num
 from .load import Loaded, ReportError, Scan, scan
 from .publish import report_lock
-from .runs import environment_summary, run_final, run_timing
+from .runs import environment_summary, recipe_label, run_final, run_timing
 from .seeds import machine
 from .timings import figures_of_bench, figures_of_pytest_benchmark
 
@@ -74,7 +74,13 @@ def csv_bytes(header: list[str], rows: list[list]) -> bytes:
 def _identity_fields(runs: list[Loaded]) -> list[str]:
     """The identity fields of every run, in the order harness.config names them (a field a newer
     result adds, such as a recipe knob, becomes a column)."""
-    return list(dict.fromkeys(k for r in runs for k in identity(r.data)))
+    return list(dict.fromkeys(k for r in runs for k in columns(r.data)))
+
+
+def columns(d: dict) -> dict:
+    """A run's identity as columns: the recipe as harness.recipe labels it ("1989 targets=0.8"; the
+    variant alone where no knob is set otherwise), the other fields as recorded."""
+    return {k: recipe_label(d) if k == "recipe" else v for k, v in identity(d).items()}
 
 
 def run_rows(runs: list[Loaded], results_dir: Path) -> tuple[list[str], list[list]]:
@@ -86,7 +92,7 @@ def run_rows(runs: list[Loaded], results_dir: Path) -> tuple[list[str], list[lis
              "machine", "environment"])
     rows = []
     for r in runs:
-        d, i = r.data, identity(r.data)
+        d, i = r.data, columns(r.data)
         f, t = run_final(d), run_timing(d)
         rows.append([_rel(r.path, results_dir), r.when, *[i.get(k) for k in ident], len(d["epochs"]),
                      d.get("n_train"), d.get("n_test"), *[number(f[k]) for k in finals],
@@ -101,7 +107,7 @@ def curve_rows(runs: list[Loaded], results_dir: Path) -> tuple[list[str], list[l
     head = ["file", *ident, "pass", *PASS_KEYS]
     rows = []
     for r in runs:
-        i = identity(r.data)
+        i = columns(r.data)
         for n, e in enumerate(r.data["epochs"], 1):
             step = e.get("epoch") if isinstance(e.get("epoch"), int) else n
             rows.append([_rel(r.path, results_dir), *[i.get(k) for k in ident], step,
@@ -151,7 +157,7 @@ def write_events(writer_cls, logdir: Path, r: Loaded) -> int:
     n = 0
     w = writer_cls(logdir=str(logdir), flush_secs=3600)
     try:
-        w.add_text("config", "\n".join(f"    {k}: {v}" for k, v in identity(r.data).items()), 0, walltime=t)
+        w.add_text("config", "\n".join(f"    {k}: {v}" for k, v in columns(r.data).items()), 0, walltime=t)
         for i, e in enumerate(r.data["epochs"], 1):
             step = e.get("epoch") if isinstance(e.get("epoch"), int) else i
             for key, tag in PASS_KEYS.items():

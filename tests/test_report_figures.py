@@ -158,3 +158,23 @@ def test_recipes_of_one_family_are_configurations_of_one_figure_labelled_by_thei
     [(fam, groups)] = curve_figures(sc.runs).items()
     assert fam == "1989"
     assert sorted((g.label, len(g.seeds)) for g in groups) == [("torch:eager 1989", 2), ("torch:eager 1989 targets=0.8", 2)]
+
+
+def test_throughput_shows_the_latest_figure_per_machine_and_configuration_whichever_file(tmp_path):
+    """A newer `harness bench` replaces an older pytest-benchmark figure of the same machine and
+    configuration (and an older one does not): the table says "the latest figure"."""
+    from tests.test_report import bench_result, benchmark_file
+
+    write(tmp_path / "suite.json", benchmark_file([("jax", "scan", "cpu", 54.0, 7291, 2.0),
+                                                   ("torch", "compiled", "cpu", 60.0, 64, 2.0)], when="2026-01-02T00:00:00+00:00"))
+    for name, finished, scale in (("bench-new.json", "2026-02-01T00:00:00+00:00", 0.5),
+                                  ("bench-old.json", "2025-12-01T00:00:00+00:00", 3.0)):
+        b = bench_result()
+        b["finished"], b["environment"] = finished, {"cpu_model": "AMD EPYC 7B13"}
+        b["rows"] = [dict(row, us_per_example=row["us_per_example"] * scale) for row in b["rows"]
+                     if row["backend"] == "jax"]
+        write(tmp_path / name, b)
+    assert main(["report", "--results-dir", str(tmp_path)]) == 0
+    rows = {r["backend/strategy/device"]: r for r in table_rows(md_section((tmp_path / "REPORT.md").read_text(), "Throughput"))}
+    assert (rows["jax/scan/cpu"]["source"], rows["jax/scan/cpu"]["us/example (median)"]) == ("bench-new.json", "27.5")
+    assert rows["torch/compiled/cpu"]["source"] == "suite.json"  # the bench results do not time it

@@ -139,26 +139,30 @@ def _pick(extra_info: dict, params: dict, k: str) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _sources(sc: Scan) -> tuple[list[Figure], str]:
-    """pytest-benchmark figures when there are any (plus bench rows of devices they do not cover),
-    else bench and run figures; and where they come from."""
+def _candidates(sc: Scan) -> tuple[list[Figure], bool]:
+    """Every timing figure the report may show, and whether pytest-benchmark files gave some: then
+    theirs and `harness bench`'s (runs, timed while training and evaluating, only without them)."""
     figs = [f for r in sc.pytest_benchmarks for f in figures_of_pytest_benchmark(r)]
     benches = [f for r in sc.benches for f in figures_of_bench(r)]
-    if not figs:
-        source = "run and bench results" + (" (the pytest-benchmark files have no per-example figures)"
-                                            if sc.pytest_benchmarks else "")
-        return benches + [f for r in sc.runs for f in figures_of_run(r)], source
-    source = "pytest-benchmark " + ", ".join(r.path.name for r in sc.pytest_benchmarks)
-    covered = {(f.machine, f.key[:3]) for f in figs}  # what `harness bench` timed alone still gets its dots
-    extra = [f for f in benches if (f.machine, f.key[:3]) not in covered]
-    if extra:
-        source += " + " + ", ".join(sorted({f.source for f in extra}))
-    return figs + extra, source
+    if figs:
+        return figs + benches, True
+    return benches + [f for r in sc.runs for f in figures_of_run(r)], False
+
+
+def _source(kept: list[Figure], pytest: bool, sc: Scan) -> str:
+    """Which files the figures shown come from."""
+    names = sorted({f.source for f in kept})
+    if pytest:
+        return "pytest-benchmark and bench results: " + ", ".join(names)
+    return "run and bench results" + (" (the pytest-benchmark files have no per-example figures)"
+                                      if sc.pytest_benchmarks else "")
 
 
 def throughput_figures(sc: Scan) -> tuple[list[Figure], str]:
-    """The latest figure per machine and configuration, fastest first, and where they come from."""
-    figs, source = _sources(sc)
+    """The latest figure per machine and configuration, whichever file holds it (a newer `harness
+    bench` replaces an older pytest-benchmark figure, and the reverse), fastest first, and where
+    they come from."""
+    figs, pytest = _candidates(sc)
     latest: dict[tuple, Figure] = {}
     for f in sorted((f for f in figs if f.median is not None and f.median > 0), key=lambda f: f.when):
         latest[(f.machine, *(f.key if any(f.key) else (f.name,)))] = f
@@ -168,7 +172,7 @@ def throughput_figures(sc: Scan) -> tuple[list[Figure], str]:
     for f in keyed:
         f.label = label(f.key, show)
     figs.sort(key=lambda f: f.median)
-    return figs, source
+    return figs, _source(figs, pytest, sc)
 
 
 def machine_panels(figs: list[Figure]) -> tuple[list[tuple[str, list[Figure]]], str | None]:

@@ -153,7 +153,7 @@ def _source(kept: list[Figure], pytest: bool, sc: Scan) -> str:
     """Which files the figures shown come from."""
     names = sorted({f.source for f in kept})
     if pytest:
-        return "pytest-benchmark and bench results: " + ", ".join(names)
+        return ", ".join(names)
     return "run and bench results" + (" (the pytest-benchmark files have no per-example figures)"
                                       if sc.pytest_benchmarks else "")
 

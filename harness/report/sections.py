@@ -112,7 +112,9 @@ def curves(ctx: Context) -> list[str]:
         md += [f"### Recipes {esc(fam)}*", ""] + ([image(name, f"learning curves, {fam}")] if name else []) + [
             "", (f"Error and loss after each pass: one colour per configuration, one thin line per seed (the "
                  f"latest run of each); dashed: the paper's 1989 figures. {len(groups)} configuration(s), "
-                 f"{n_seeds} seed line(s).") + (f" {esc(note)}." if note else ""), ""]
+                 f"{n_seeds} seed line(s).") + (f" {esc(note)}." if note else ""), "",
+            "Drawn: " + "; ".join(f"{esc(g['label'])} ({g['n']} seed{'s' if g['n'] != 1 else ''})" for g in data)
+            + ".", ""]
     return md
 
 

@@ -23,7 +23,9 @@ from .options import _dir_not_empty
                    f"directory per run under <out-dir>/{TB_DIR} (`tensorboard --logdir` on it). Needs "
                    "tensorboardX: pip install 'lecun1989-harness[export]'.")
 def export(results_dir, out_dir, tensorboard):
-    """Write runs.csv (one row per run: its configuration, final errors and losses, timing,
+    """Export results as CSV, and optionally as TensorBoard event files.
+
+    Writes runs.csv (one row per run: its configuration, final errors and losses, timing,
     machine), curves.csv (one row per run and pass) and bench.csv (one row per timed configuration
     of bench results and pytest-benchmark files) from every result in --results-dir. Files that
     are not usable results are listed as skipped. Nothing half-written: each file is written aside

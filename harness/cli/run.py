@@ -37,7 +37,8 @@ def run(backend, device, strategy, variant, sets, dataset, data_dir, seed, dtype
                       threads=click.get_current_context().meta.get("harness_threads"), recipe=sets)
     target, config = resolve_config(plugins.get_registry(), asked)
     ensure_writable(results_dir)
-    data = load_dataset(config.dataset, resolve_data_dir(data_dir), dtype=config.dtype, seed=config.seed)
+    data = load_dataset(config.dataset, resolve_data_dir(data_dir), dtype=config.dtype, seed=config.seed,
+                        quiet=quiet)
     epochs = config.epochs
     n_train = len(data.train_x) if config.limit is None else min(config.limit, len(data.train_x))
     click.echo(f"harness run: backend {backend}, strategy {config.strategy}, device {device}, recipe "

@@ -178,3 +178,18 @@ def test_throughput_shows_the_latest_figure_per_machine_and_configuration_whiche
     rows = {r["backend/strategy/device"]: r for r in table_rows(md_section((tmp_path / "REPORT.md").read_text(), "Throughput"))}
     assert (rows["jax/scan/cpu"]["source"], rows["jax/scan/cpu"]["us/example (median)"]) == ("bench-new.json", "27.5")
     assert rows["torch/compiled/cpu"]["source"] == "suite.json"  # the bench results do not time it
+
+
+def test_divergence_figure_draws_at_most_max_lines_targets_the_most_divergent(tmp_path, captured):
+    p = parity_result()
+    trace = p["checks"][1]["trace"]
+    n = figures.MAX_LINES + 5
+    trace["max_abs"] = {f"plugin{k}:step": [1e-15 * (k + 1)] * len(trace["step"]) for k in range(n)}
+    p["trace"] = trace
+    write(tmp_path / "parity.json", p)
+    assert main(["report", "--results-dir", str(tmp_path)]) == 0
+    fig = next(f for f in captured if f.axes and f.axes[0].get_title().startswith("Parity: parameter divergence"))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    drawn = sorted(int(t.split(":")[0].removeprefix("plugin")) for t in labels if t.startswith("plugin"))
+    assert drawn == list(range(5, n))  # the 10 largest divergences
+    assert "5 more targets not drawn" in (tmp_path / "REPORT.md").read_text()

@@ -225,12 +225,15 @@ def parity(ctx: Context) -> list[str]:
     for c in d["checks"]:
         md += _parity_check(c)
     traces = [dict(t, label=plain(t["label"])) for t in parity_traces(d)]
+    if len(traces) > figures.MAX_LINES:  # bounded: the most divergent targets drawn
+        traces.sort(key=lambda t: -max((v for v in t["values"] if v is not None), default=0.0))
+    traces, left = figures.bounded(traces, figures.MAX_LINES, "targets")
     title = "Parity: parameter divergence per step" + (f"\n{plain(', '.join(facts), 150)}" if facts else "")
     name = ctx.figure("parity-divergence.png", lambda plt: figures.divergence(plt, traces, title)) if traces else None
     if name:
         md += ["### Divergence against step", "", image(name, "parity divergence"), "",
                ("max |a - b| over every parameter after each per-example step, against the reference; "
-                "dashed: the tolerance."), ""]
+                "dashed: the tolerance.") + (f" The most divergent drawn: {esc(left)}." if left else ""), ""]
     if len(ctx.sc.parities) > 1:
         md += [f"Older parity results: {', '.join(link(x.path, ctx.results_dir) for x in ctx.sc.parities[:-1])}.", ""]
     return md

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import figures
 from . import parity_matrix as PM
 from . import seeds as S
+from .ablation import section as ablation
 from .curves import curve_figures, datasets, drawable
 from .fmt import fmt_g, fmt_pct, fmt_s, fmt_us, plain
 from .gallery import gallery_images
@@ -246,4 +247,4 @@ def skipped(ctx: Context) -> list[str]:
             + [f"- note: {esc(n)}" for n in ctx.notes] + [""])
 
 
-SECTIONS = (header, parity_matrix, runs, seeds, curves, throughput, gallery, parity, skipped)
+SECTIONS = (header, parity_matrix, runs, seeds, ablation, curves, throughput, gallery, parity, skipped)

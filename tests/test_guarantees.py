@@ -1,4 +1,4 @@
-"""What the harness promises the unlucky and the hostile (README, "Errors and guarantees"):
+"""What the harness promises the unlucky and the hostile (docs/guarantees.md):
 exclusive result names, nothing lost on a failed write, reports replaced together, values
 escaped, one line and no traceback for bad input, SIGTERM like Ctrl-C, no silent widening."""
 import errno

@@ -1,5 +1,5 @@
-"""The README's plugin example is a correct backend: extracted from README.md into a package, registered
-through the plugin hook, it passes `harness parity` against torch; variants of it planted with a wrong H2
+"""The plugin example of docs/plugins.md (once the README's) is a correct backend: extracted into a package,
+registered through the plugin hook, it passes `harness parity` against torch; variants of it planted with a wrong H2
 connection table (forward) or a wrong H2 gradient are named at H2; one declaring only 1989 and float32 is
 skipped elsewhere with the reason, never failed."""
 from __future__ import annotations
@@ -24,14 +24,14 @@ QUICK = ["--steps", "1,10", "--passes", "1", "--limit", "48"]
 
 
 def readme_plugin_source() -> str:
-    """The python block of README.md that starts with '# my_numpy_backend/harness_plugin.py'."""
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.DOTALL)
+    """The python block of docs/plugins.md that starts with '# my_numpy_backend/harness_plugin.py'."""
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "plugins.md").read_text(), flags=re.DOTALL)
     [src] = [b for b in blocks if b.startswith("# my_numpy_backend/harness_plugin.py")]
     return src
 
 
 def load_readme_plugin(tmp_path: Path, module: str = "my_numpy_backend.harness_plugin"):
-    """Write the README's block into a package under tmp_path and import it as `module` (a fresh module
+    """Write the example's block into a package under tmp_path and import it as `module` (a fresh module
     object each time, so tests may alter one copy without touching another)."""
     pkg = tmp_path / "my_numpy_backend"
     pkg.mkdir(exist_ok=True)
@@ -94,7 +94,7 @@ def _wrong_h2_table(mod):
 
 
 def test_wrong_h2_table_named_as_the_first_layer_that_differs(tmp_path):
-    """Two copies of the README backend, the second with a wrong H2 connection table: forward compares
+    """Two copies of the example backend, the second with a wrong H2 connection table: forward compares
     each layer's activations and names H2 (H1 agrees, H2 and everything after it differs); the
     gradient check names H2 too (issue 18 item 2: before, it named `out`)."""
     good, bad = load_readme_plugin(tmp_path, "readme_good"), load_readme_plugin(tmp_path, "readme_bad")
@@ -145,7 +145,7 @@ def test_wrong_h2_gradient_named_in_backprop_order(tmp_path):
     ("float32", "1989", True), ("float64", "1989", False), ("float32", "modern", False)])
 def test_declared_support_compared_where_declared_refused_where_named_elsewhere(tmp_path, capsys, dtype, variant,
                                                                                 compared):
-    """The README backend declaring only 1989 and float32: compared there; named elsewhere, a usage
+    """The example backend declaring only 1989 and float32: compared there; named elsewhere, a usage
     error (exit 2, one line with the reason, no result), never torch checked against itself as a PASS."""
     mod = load_readme_plugin(tmp_path)
     mod.NumpyBackend.variants, mod.NumpyBackend.dtypes = ("1989",), ("float32",)

@@ -112,7 +112,10 @@ def test_runs_that_differ_only_in_a_knob_are_points_apart_and_grouped_apart(data
     md = (out / "REPORT.md").read_text()
     seeds = md[md.index("## Over seeds"):]
     assert "torch:eager 1989 synthetic" in seeds and "torch:eager 1989 targets=0.8 synthetic" in seeds
-    assert "### Recipe 1989 targets=0.8 passes=1" in md and "### Recipe 1989 passes=1" in md
+    # learning curves: one figure for the 1989 family, each recipe a configuration of it, its seeds its lines
+    curves = md[md.index("## Learning curves"):]
+    assert "### Recipes 1989*" in curves and "2 configuration(s), 4 seed line(s)" in curves
+    assert "Drawn: torch:eager 1989 (2 seeds); torch:eager 1989 targets=0.8 (2 seeds)." in curves
 
 
 def test_conformance_kit_takes_a_recipe():

@@ -191,13 +191,18 @@ def test_report_writes_markdown_tables_and_pngs(results, tmp_path, capsys):
     r = got["torch", "eager", "modern"]
     assert (r["dataset"], r["train error"], r["train misses"], r["test error"]) == ("synthetic", "0.00%", "0", "11.72%")
 
-    # throughput: from the pytest-benchmark file (preferred over runs and bench results)
+    # throughput: from the pytest-benchmark file (preferred over runs and bench results for what it
+    # covers), plus the bench rows of what it does not cover: here a machine the bench result does not name
     tp = md_section(md, "Throughput")
     assert "bench-pytest.json" in tp
-    trows = {r["backend/strategy/device"]: r for r in table_rows(tp)}
-    assert set(trows) == {"torch/eager/cpu", "jax/scan/cpu"}
-    assert trows["jax/scan/cpu"]["us/example (median)"] == "54.0"
-    assert trows["jax/scan/cpu"]["p25-p75"] == "53.0-55.0"  # q1 / q3 scaled to per example
+    trows = {(r["machine"], r["backend/strategy/device"]): r for r in table_rows(tp)}
+    epyc, unknown = "AMD EPYC 7B13", "unknown CPU"
+    assert set(trows) == {(epyc, "torch/eager/cpu"), (epyc, "jax/scan/cpu"), (unknown, "torch/compiled/cpu"),
+                          (unknown, "jax/scan/cpu")}
+    assert trows[epyc, "jax/scan/cpu"]["us/example (median)"] == "54.0"
+    assert trows[epyc, "jax/scan/cpu"]["p25-p75"] == "53.0-55.0"  # q1 / q3 scaled to per example
+    assert trows[epyc, "jax/scan/cpu"]["source"] == "bench-pytest.json"
+    assert trows[unknown, "jax/scan/cpu"]["source"] == "bench-result.json"
 
     # skipped, with why: in REPORT.md and on stderr
     for name, why in [("corrupt.json", "not valid JSON"), ("old-schema.json", "schema version 0"),
@@ -340,16 +345,17 @@ def test_unknown_kind_and_malformed_run_are_skipped(results, capsys):
 
 
 def test_latest_run_per_line_and_zero_errors_plot(tmp_path):
-    """Two runs of the same configuration: the table lists both, the curve shows the latest."""
-    from harness.report import curve_groups, scan
+    """Two runs of the same configuration and seed: the table lists both, the curve shows the latest."""
+    from harness.report import curve_figures, scan
 
     d = tmp_path / "r"
     d.mkdir()
     write(d / "a.json", run_result(finished="2026-01-01T00:00:00+00:00", final_test=(0.07, 140)))
     write(d / "b.json", run_result(finished="2026-02-01T00:00:00+00:00", final_train=(0.0, 0)))
     sc = scan(d)
-    (lines,) = curve_groups(sc.runs).values()
-    assert [r.path.name for r in lines.values()] == ["b.json"]
+    [(fam, [group])] = curve_figures(sc.runs).items()
+    assert (fam, len(group.seeds)) == ("1989", 1)
+    assert group.seeds[0]["train_error"][-1] == 0.0  # b.json's, the latest
     assert main(["report", "--results-dir", str(d)]) == 0
     assert len(table_rows(md_section((d / "REPORT.md").read_text(), "Runs"))) == 2
     assert_png(d / "curves-1989.png")

@@ -9,6 +9,7 @@ from harness.report.seeds import (
     seed_section,
     seed_tables,
     spread,
+    strip_rows,
     summarize_group,
     within,
 )
@@ -86,12 +87,29 @@ def test_markdown_tables_per_machine_with_paper_marks():
     assert "within the observed min–max" in md and "mean ± 2 sd" in md
 
 
-def test_seed_section_gives_markdown_and_a_png_per_variant():
+def test_seed_section_gives_markdown_and_the_strip_plot():
     pytest.importorskip("matplotlib")
     md, figs = seed_section(FIXTURE)
-    assert list(figs) == ["seeds-curves-1989.png"]
-    assert figs["seeds-curves-1989.png"][:8] == b"\x89PNG\r\n\x1a\n"
-    assert "](seeds-curves-1989.png)" in md and md.startswith("## Over seeds")
+    assert list(figs) == ["seeds-test-error.png"]
+    assert figs["seeds-test-error.png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](seeds-test-error.png)" in md and md.startswith("## Over seeds")
+
+
+def test_strip_rows_one_dot_per_distinct_seed_machines_merged():
+    """The strip plot's rows: per configuration and device, the final test error of each seed (a repeated
+    seed once, the latest, whichever machine ran it); the paper's line for 1989 on USPS."""
+    runs = [_run(1, 0.048, finished="1"), _run(1, 0.051, cpu="CPU B", finished="2"), _run(2, 0.052),
+            _run(3, 0.070, finished="0"), _run(3, 0.060, finished="3"), _run(1, 0.050, strategy="step"),
+            _run(1, 0.055, device="cuda")]
+    rows, paper = strip_rows(runs)
+    assert {label: sorted(v) for label, v in rows} == {
+        "jax:scan 1989 usps float32 3 passes, cpu": [0.051, 0.052, 0.060],
+        "jax:step 1989 usps float32 3 passes, cpu": [0.050],
+        "jax:scan 1989 usps float32 3 passes, cuda": [0.055]}
+    assert paper is True
+    modern = dict(_run(1, 0.03), variant="modern", config=RunConfig(backend="jax", strategy="scan", variant="modern",
+                                                                    seed=1, epochs=3).to_dict())
+    assert strip_rows([modern])[1] is False  # the paper's figure is not drawn against another recipe
 
 
 def test_report_has_the_seed_section_only_when_a_configuration_has_several_seeds(tmp_path):
@@ -112,5 +130,5 @@ def test_report_has_the_seed_section_only_when_a_configuration_has_several_seeds
         shutil.copy(p, tmp_path)
     build_report(tmp_path)
     md = (tmp_path / "REPORT.md").read_text()
-    assert "## Over seeds" in md and "seeds-curves-1989.png" in md and (tmp_path / "seeds-curves-1989.png").is_file()
+    assert "## Over seeds" in md and "seeds-test-error.png" in md and (tmp_path / "seeds-test-error.png").is_file()
     assert "<img src=x" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md

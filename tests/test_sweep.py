@@ -259,7 +259,7 @@ def test_sigterm_stops_a_real_sweep_cleanly_and_resume_runs_the_rest(tmp_path):
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err  # 128 + SIGTERM, as the README promises
+    assert proc.returncode == 143, err  # 128 + SIGTERM, as docs/guarantees.md promises
     assert "terminated (SIGTERM)" in err
     m = read_manifest(tmp_path)
     assert m["counts"]["done"] == 1 and m["counts"]["running"] == 0

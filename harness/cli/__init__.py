@@ -7,6 +7,7 @@ One module per command, each building its record through the module it belongs t
     bench     the timing matrix (harness.bench)         report  REPORT.md, --compare (harness.report)
     sweep     a grid of runs (harness.sweep)              data    fetch, list (harness/data/command.py)
     compare   B's timing against A's, the regression gate (harness.report.gate)
+    export    CSV and TensorBoard files (harness.report.export)
 
 `options` holds what several commands share (option sets, callbacks, bounds taken from
 harness.config's rules), `tables` the rich tables that are more than a loop over rows. A new
@@ -33,6 +34,7 @@ from ..threads import threads_from_env
 from .backends import backends
 from .bench import bench
 from .compare import compare
+from .export import export
 from .options import (  # noqa: F401 -- also importable from here, as before
     SEED,
     _dir_not_empty,
@@ -117,5 +119,6 @@ cli.add_command(report)
 cli.add_command(bench)
 cli.add_command(compare)
 cli.add_command(sweep)
+cli.add_command(export)
 cli.add_command(recipes)
 cli.add_command(data)  # `harness data fetch|list`: its own module, harness/data/command.py

@@ -3,26 +3,29 @@
 
     load         read and check every file against its schema; sort into runs, benches,
                  parities, pytest-benchmark files, skipped (with why)
-    runs         run results: final metrics, labels, the table of runs, curves, gallery choice
-    timings      one Figure per timed configuration; the throughput selection
+    runs         run results: final metrics, labels, the table of runs, gallery choice
+    curves       learning curves grouped by recorded configuration, one line per seed
+    timings      one Figure per timed configuration; the throughput selection, panels per machine
     parity_view  a parity check's rows and divergence traces
-    seeds        runs that differ only by seed: tables over seeds, curves with a band
+    parity_matrix  variant x dtype x device x backend:strategy -> largest difference, verdict
+    seeds        runs that differ only by seed: tables over seeds, the test error strip plot
     gallery      the missed test digits' images
-    figures      the PNG figures (matplotlib, imported when one is drawn)
+    figures      the PNG figures (matplotlib, imported when one is drawn), and their size bounds
     markdown     escaping every value from a file for markdown and HTML; links, tables
     fmt          numbers and timestamps; plain-text tables
     sections     REPORT.md's sections
     publish      staging directory, swap all files in together, a lock per directory
-    build        the report;  compare: --compare
+    build        the report;  compare: --compare;  export: `harness export` (CSV, TensorBoard)
 
 Framework-free; matplotlib only through report.figures, when a figure is drawn: `--compare`
 works without it.
 """
 from .build import REPORT_NAME, Outcome, build_report
 from .compare import compare_files, compare_rows, load_figures
+from .curves import curve_figures
 from .load import Loaded, ReportError, Scan, scan
 from .parity_view import parity_rows, parity_traces
-from .runs import curve_groups, environment_summary, gallery_choices
+from .runs import environment_summary, gallery_choices
 from .sections import PAPER_1989
 from .timings import Figure, throughput_figures
 
@@ -37,7 +40,7 @@ __all__ = [
            "build_report",
            "compare_files",
            "compare_rows",
-           "curve_groups",
+           "curve_figures",
            "environment_summary",
            "gallery_choices",
            "load_figures",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import io
 import math
+import statistics
 
 from .load import ReportError
 
 DPI = 110
-NICE_PERCENT = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
 
 
 def pyplot():
@@ -51,137 +51,218 @@ def _colors(plt, n: int):
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-MARKERS = "os^Dv<>pPX*h"
+# ----------------------------------------------------------------------------- bounds
+# Every figure is bounded in size whatever the results directory holds: thousands of runs are
+# aggregated by configuration and drawn up to these caps, and a note in the figure (and in
+# REPORT.md) says what was left out. The report's sections apply them through `bounded`.
+MAX_INCHES = (16.0, 20.0)  # width, height: at DPI 110 at most 1760 x 2200 pixels
+MAX_LINES = 10  # configurations (one colour each) in a learning-curve or divergence figure
+MAX_SEEDS = 40  # seed lines drawn per configuration
+MAX_ROWS = 32  # rows of a dot or strip plot, all panels together
+MAX_PANELS = 6  # machines (panel rows) in the throughput figure
 
 
-def _styles(plt, series: list[dict]) -> list[dict]:
-    """Per series: colour, marker, width. Earlier lines wider: lines that coincide (backends that
-    agree) stay visible, one inside the other; no markers on long runs."""
-    colors = _colors(plt, len(series))
-    many = max((len(x["epoch"]) for x in series), default=0) > 30
-    return [{"color": colors[i], "marker": MARKERS[i % len(MARKERS)], "markersize": 0 if many else 4,
-             "linewidth": max(1.2, 3.2 - 0.5 * i)} for i in range(len(series))]
+def bounded(items: list, cap: int, noun: str) -> tuple[list, str | None]:
+    """The first `cap` of `items`, and a note naming how many `noun` were left out (None if none)."""
+    items = list(items)
+    if len(items) <= cap:
+        return items, None
+    return items[:cap], f"{len(items) - cap} more {noun} not drawn (first {cap} of {len(items)} shown)"
 
 
-def _error_axis(ax, split: str, series: list[dict], styles: list[dict], paper: dict, last_epoch: int) -> bool:
-    """One split's error (%) against pass on a log axis; True when some pass had no miss (0%, drawn
-    as an open marker on the bottom edge)."""
-    from matplotlib.ticker import (
-        FixedLocator,
-        FuncFormatter,
-        MaxNLocator,
-        NullFormatter,
-    )
+def size(width: float, height: float) -> tuple[float, float]:
+    """A figure size in inches, within MAX_INCHES."""
+    return min(width, MAX_INCHES[0]), min(height, MAX_INCHES[1])
 
-    key = f"{split}_error"
-    lows = []
-    for s, st in zip(series, styles):
-        pos = [(e, v * 100) for e, v in zip(s["epoch"], s[key]) if v is not None and v > 0]
-        lows += [v for _, v in pos]
-        ax.plot([e for e, _ in pos], [v for _, v in pos], **st)
-    ref = paper.get(key)
+
+def nice_log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks from lo to hi (positive), for a log axis."""
+    if not (lo > 0 and hi >= lo):
+        return []
+    out = []
+    for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        out += [m * 10.0 ** k for m in (1, 2, 5)]
+    return [round(t, 12) for t in out if lo <= t <= hi]
+
+
+def _percent_axis(axis) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+
+
+# ----------------------------------------------------------------------------- learning curves
+
+PANELS = (("train_error", "train error (% of the training set)"), ("test_error", "test error (% of the test set)"),
+          ("train_loss", "train loss"), ("test_loss", "test loss"))
+
+
+def _curve_panel(ax, groups: list[dict], colors, key: str, ref) -> bool:
+    """One quantity against pass, one thin line per seed in its configuration's colour, log y; True
+    when some pass had none (0, drawn as an open marker on the bottom edge)."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter
+
+    scale = 100.0 if key.endswith("error") else 1.0
+    vals = [v * scale for g in groups for s in g["seeds"] for v in s[key] if v is not None and v > 0]
     if ref:
-        ax.axhline(ref * 100, color="0.3", linestyle="--", linewidth=1.2)
-        ax.annotate(f"paper 1989: {ref * 100:.2f}%", (0.01, ref * 100), xycoords=("axes fraction", "data"),
-                    textcoords="offset points", xytext=(0, 3), fontsize=8, color="0.3")
-        lows.append(ref * 100)
+        vals.append(ref * scale)
+    ax.set_title(dict(PANELS)[key], fontsize=10)
+    if not vals:
+        ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        return False
+    bottom, top = min(vals) / 1.8, max(vals) * 1.6
+    zero = False
+    for i, (g, c) in enumerate(zip(groups, colors)):
+        # earlier configurations drawn wider: backends that agree to the last digit coincide, and the
+        # later line then runs inside the earlier one instead of hiding it
+        lw = (1.8 if len(g["seeds"]) == 1 else 0.9) * (1 + 1.2 * (len(groups) - 1 - i) / max(1, len(groups) - 1))
+        for s in g["seeds"]:
+            pts = [(e, v * scale) for e, v in zip(s["epoch"], s[key]) if v is not None and v > 0]
+            ax.plot([e for e, _ in pts], [v for _, v in pts], color=c, linewidth=lw)
+            zeros = [e for e, v in zip(s["epoch"], s[key]) if v is not None and v <= 0]
+            if zeros:
+                zero = True
+                ax.plot(zeros, [bottom * 1.05] * len(zeros), linestyle="none", marker="o", markersize=5,
+                        markerfacecolor="none", color=c, clip_on=False)
+    if ref:
+        ax.axhline(ref * scale, color="0.25", linestyle="--", linewidth=1.1)
     ax.set_yscale("log")
-    bottom = min(lows) / 2 if lows else 0.01
-    top = max(lows) * 1.6 if lows else 100
     ax.set_ylim(bottom, top)
-    any_zero = False
-    for s, st in zip(series, styles):  # 0% (no miss): open markers on the bottom edge
-        zero = [e for e, v in zip(s["epoch"], s[key]) if v is not None and v <= 0]
-        if zero:
-            any_zero = True
-            ax.plot(zero, [bottom * 1.05] * len(zero), linestyle="none", marker="o", markersize=6,
-                    markerfacecolor="none", color=st["color"], clip_on=False)
-    ax.yaxis.set_major_locator(FixedLocator([t for t in NICE_PERCENT if bottom <= t <= top]))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+    ax.yaxis.set_major_locator(FixedLocator(nice_log_ticks(bottom, top)))
     ax.yaxis.set_minor_formatter(NullFormatter())
+    if scale == 100.0:
+        _percent_axis(ax.yaxis)
+    else:
+        plain_log_ticks(ax.yaxis)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlim(0.5 if last_epoch < 10 else 0, last_epoch + (0.5 if last_epoch < 10 else last_epoch * 0.03))
-    ax.set_xlabel("pass (epoch) over the training set")
-    ax.set_ylabel(f"{split} error (% of {split} set, log scale)")
-    ax.set_title(f"{split} error after each pass")
-    ax.grid(True, which="both", alpha=0.3)
-    return any_zero
+    ax.grid(True, which="major", alpha=0.3)
+    return zero
 
 
-def _final(s: dict, key: str) -> str:
-    v = next((v for v in s[key][::-1] if v is not None), None)
-    return "-" if v is None else f"{v * 100:.2f}%"
+def _group_legend(g: dict) -> str:
+    finals = sorted(v * 100 for v in g["finals"])
+    n = g["n"]
+    text = f"{g['label']}: {n} seed{'s' if n != 1 else ''}"
+    if not finals:
+        return text
+    med = statistics.median(finals)
+    return text + (f", final test error {med:.2f}%" if n == 1 else
+                   f", final test error median {med:.2f}% ({finals[0]:.2f}–{finals[-1]:.2f}%)")
 
 
-def learning_curves(plt, variant: str, series: list[dict], paper: dict, datasets: list[str]) -> bytes:
-    """Train and test error (%) against pass, one line per series, the paper's figures dashed.
+def learning_curves(plt, title: str, groups: list[dict], paper: dict, note: str | None = None) -> bytes:
+    """Train and test error (%) and loss against pass, log scales: each configuration one colour,
+    each of its seeds one thin line (a band would turn one seed's plateau into a false cliff); the
+    paper's figures dashed where given (`paper`: train_error, test_error, and losses if comparable).
 
-    series: [{label, epoch: [...], train_error: [fraction | None], test_error: [...]}].
-    Error axes are logarithmic (errors span 10% to 0.1%); a pass with no miss (0%) is drawn
-    at the bottom edge as an open marker.
+    groups: [{label, seeds: [{seed, epoch: [...], train_error: [fraction | None], test_error,
+    train_loss, test_loss}], n: seeds in all, finals: every seed's final test error}], at most
+    MAX_LINES of them (report.curves.drawable caps them; `note` says what was left out).
     """
     from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharex=True)
-    styles = _styles(plt, series)
-    last_epoch = max((e for x in series for e in x["epoch"]), default=1)
-    any_zero = False
-    for ax, split in zip(axes, ("train", "test")):
-        any_zero |= _error_axis(ax, split, series, styles, paper, last_epoch)
-    handles = [Line2D([], [], **st, label=f"{s['label']}: {_final(s, 'train_error')} train, "
-                                          f"{_final(s, 'test_error')} test after pass {s['epoch'][-1]}")
-               for s, st in zip(series, styles)]
-    handles.append(Line2D([], [], color="0.3", linestyle="--", linewidth=1.2,
-                          label=f"paper 1989 (USPS): {paper['train_error'] * 100:.2f}% train, "
-                                f"{paper['test_error'] * 100:.2f}% test"))
-    if any_zero:
+    colors = _colors(plt, len(groups))
+    handles = [Line2D([], [], color=c, linewidth=2, label=_group_legend(g)) for g, c in zip(groups, colors)]
+    if paper.get("test_error"):
+        handles.append(Line2D([], [], color="0.25", linestyle="--", linewidth=1.1,
+                              label=f"paper 1989 (USPS): {paper['train_error'] * 100:.2f}% train, "
+                                    f"{paper['test_error'] * 100:.2f}% test error"
+                                    + (" and its MSE losses" if paper.get("test_loss") else "")))
+    rows = math.ceil((len(handles) + 2) / 2)
+    fig, axes = plt.subplots(2, 2, figsize=size(13, 8.2 + 0.26 * rows), sharex=True)
+    zero = False
+    for ax, (key, _) in zip(axes.flat, PANELS):
+        zero |= _curve_panel(ax, groups, colors, key, paper.get(key))
+    for ax in axes[1]:
+        ax.set_xlabel("pass (epoch) over the training set")
+    if zero:
         handles.append(Line2D([], [], color="0.3", linestyle="none", marker="o", markerfacecolor="none",
-                              label="0 misses (drawn on the bottom edge)"))
-    ncol = min(len(handles), 2)
-    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=9, frameon=False,
-               bbox_to_anchor=(0.5, 0.0))
-    ds = ", ".join(datasets)
-    fig.suptitle(f"Learning curves, variant {variant} ({ds}): error after each pass", fontsize=13)
-    legend_rows = math.ceil(len(handles) / ncol)
-    fig.tight_layout(rect=(0, 0.04 + 0.045 * legend_rows, 1, 1))
+                              label="none at that pass (0: drawn on the bottom edge)"))
+    if note:
+        handles.append(Line2D([], [], linestyle="none", label=note))
+    fig.legend(handles=handles, loc="lower center", ncol=min(2, len(handles)), fontsize=8.5, frameon=False)
+    fig.suptitle(title + "\nthin lines: one per seed", fontsize=12)
+    fig.tight_layout(rect=(0, 0.025 * rows + 0.02, 1, 1))
     return png_bytes(plt, fig)
 
 
-def throughput(plt, figs: list, source: str) -> bytes:
-    """Horizontal bars of us/example (median, log scale) with p25-p75 whiskers, one per configuration,
-    fastest at the top, coloured by backend."""
-    n = len(figs)
-    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.45 * n))
-    backends = sorted({str(f.key[0]) for f in figs})
+# ----------------------------------------------------------------------------- throughput
+
+
+def _dates(figs: list) -> str:
+    days = sorted({f.when[:10] for f in figs if f.when})
+    return "" if not days else days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+
+
+def throughput(plt, panels: list[tuple[str, list]], source: str, note: str | None = None) -> bytes:
+    """us/example as dots (median) with p25-p75 whiskers, log x, one panel row per machine
+    (`panels`: [(machine, figures fastest first)]), coloured by backend, on one shared x axis."""
+    from matplotlib.lines import Line2D
+
+    every = [f for _, figs in panels for f in figs]
+    heights = [0.45 + 0.32 * len(figs) for _, figs in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=size(11, sum(heights) + 1.3), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    backends = sorted({str(f.key[0]) for f in every})
     color_of = dict(zip(backends, _colors(plt, len(backends))))
-    ys = list(range(n))[::-1]  # figs are sorted fastest first: fastest at the top
-    meds = [f.median for f in figs]
-    lo = [f.median - f.spread[0] if f.spread else 0 for f in figs]
-    hi = [f.spread[1] - f.median if f.spread else 0 for f in figs]
-    lo = [max(v, 0) for v in lo]
-    hi = [max(v, 0) for v in hi]
-    colors = [color_of[str(f.key[0])] for f in figs]
-    left = min(meds + [f.spread[0] for f in figs if f.spread and f.spread[0] > 0]) / 3
-    right = max(meds + [f.spread[1] for f in figs if f.spread]) * 4
-    ax.barh(ys, [m - left for m in meds], left=left, color=colors, alpha=0.85, height=0.6)
-    ax.errorbar(meds, ys, xerr=[lo, hi], fmt="none", ecolor="0.15", capsize=3, linewidth=1)
-    for y, f in zip(ys, figs):
-        x = f.spread[1] if f.spread else f.median
-        ax.text(x * 1.08, y, f"{f.median:,.1f} us", va="center", fontsize=9)
+    lows = [f.spread[0] if f.spread and f.spread[0] > 0 else f.median for f in every]
+    highs = [f.spread[1] if f.spread else f.median for f in every]
+    for ax, (machine, figs) in zip(axes[:, 0], panels):
+        ys = list(range(len(figs)))[::-1]  # fastest at the top
+        for y, f in zip(ys, figs):
+            lo, hi = (f.median - f.spread[0], f.spread[1] - f.median) if f.spread else (0, 0)
+            c = color_of[str(f.key[0])]
+            ax.errorbar([f.median], [y], xerr=[[max(lo, 0)], [max(hi, 0)]], fmt="o", color=c, ecolor=c,
+                        markersize=6, capsize=3, linewidth=1.2)
+            ax.text((f.spread[1] if f.spread else f.median) * 1.1, y, f"{f.median:,.1f} us", va="center", fontsize=8)
+        ax.set_yticks(ys)
+        ax.set_yticklabels([f.label for f in figs], fontsize=9)
+        ax.set_ylim(-0.6, len(figs) - 0.4)
+        when = _dates(figs)
+        ax.set_title(machine + (f" (measured {when})" if when else ""), loc="left", fontsize=10)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax = axes[-1, 0]
     ax.set_xscale("log")
     plain_log_ticks(ax.xaxis)
-    ax.set_xlim(left, right)
-    ax.set_yticks(ys)
-    ax.set_yticklabels([f.label for f in figs])
-    ax.set_xlabel("microseconds per training example (batch size 1: forward + backward + update), log scale")
-    ax.set_title("Training throughput: median us/example, whiskers p25-p75 (lower is faster)")
-    ax.grid(True, axis="x", which="both", alpha=0.3)
-    from matplotlib.patches import Patch
+    ax.set_xlim(min(lows) / 2, max(highs) * 4)
+    ax.set_xlabel("microseconds per training example (batch size 1: forward + backward + update), log scale; "
+                  "dot: median, whiskers: p25-p75")
+    axes[0, 0].legend(handles=[Line2D([], [], color=color_of[b], marker="o", linestyle="none", label=b)
+                               for b in backends], title="backend", fontsize=8, loc="upper right")  # fastest at the top-left: its emptiest corner
+    fig.suptitle("Training throughput per machine (lower is faster)", fontsize=12)
+    fig.text(0.01, 0.0, f"source: {source}" + (f"; {note}" if note else ""), fontsize=7, color="0.4",
+             ha="left", va="top", transform=fig.transFigure, wrap=True)
+    fig.tight_layout()
+    return png_bytes(plt, fig)
 
-    ax.legend(handles=[Patch(color=color_of[b], label=b) for b in backends], title="backend", fontsize=8,
-              loc="upper right")  # fastest (shortest bars) at the top: the emptiest corner
-    fig.text(0.01, 0.0, f"source: {source}", fontsize=7, color="0.4", ha="left", va="top",
-             transform=fig.transFigure, wrap=True)
+
+# ----------------------------------------------------------------------------- test error over seeds
+
+
+def seed_strip(plt, rows: list[tuple[str, list[float]]], paper: float | None, note: str | None = None) -> bytes:
+    """Final test error of each seed as a dot, one row per configuration (`rows`: [(label,
+    [fractions])]), a bar at each row's median, the paper's figure as a dashed vertical line."""
+    fig, ax = plt.subplots(figsize=size(10, 1.5 + 0.42 * len(rows)))
+    colors = _colors(plt, len(rows))
+    n = len(rows)
+    for i, ((label, vals), c) in enumerate(zip(rows, colors)):
+        y = n - 1 - i
+        pct = [v * 100 for v in vals]
+        offsets = [0.0] if len(pct) == 1 else [-0.22 + 0.44 * k / (len(pct) - 1) for k in range(len(pct))]
+        ax.scatter(pct, [y + o for o in offsets], s=24, color=c, alpha=0.85, zorder=3)
+        med = statistics.median(pct)
+        ax.plot([med, med], [y - 0.32, y + 0.32], color="0.15", linewidth=1.6, zorder=4)
+    if paper is not None:
+        ax.axvline(paper * 100, color="firebrick", linestyle="--", linewidth=1.2)
+        ax.annotate(f"paper 1989: {paper * 100:.2f}%", (paper * 100, n - 0.45), textcoords="offset points",
+                    xytext=(4, 0), fontsize=8, color="firebrick")
+    ax.set_yticks(range(n))
+    ax.set_yticklabels([label for label, _ in rows][::-1], fontsize=9)
+    ax.set_ylim(-0.7, n - 0.2)
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel("test error after the last pass (% of the test set): one dot per seed, bar at the median")
+    ax.set_title("Test error over seeds" + (f"\n{note}" if note else ""), fontsize=11)
+    ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     return png_bytes(plt, fig)
 

@@ -1,10 +1,9 @@
-"""Run results: final metrics, timing, labels, the table of runs, which run each learning curve
-and each gallery shows. Results reaching here passed the run schema (harness.schema)."""
+"""Run results: final metrics, timing, labels, the table of runs, which run each gallery shows. Results reaching here passed the run schema (harness.schema)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..config import result_config
 from .fmt import fmt_pct, fmt_s, fmt_us, int_or_dash, num
 from .load import Loaded
 from .markdown import esc, link
@@ -92,12 +91,13 @@ def subset_note(d: dict) -> str:
     return ""
 
 
-def varying(dicts: list[dict], keys: tuple[str, ...]) -> tuple[str, ...]:
-    """Those of `keys` whose value differs between `dicts`."""
-    return tuple(k for k in keys if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1)
+def run_seed(d: dict):
+    """The seed a run's configuration records (harness.config's reader), else its top-level field."""
+    cfg = result_config(d)
+    return cfg.seed if cfg is not None else d.get("seed")
 
 
-RUNS_HEADER = ["backend", "strategy", "device", "recipe", "dataset", "dtype", "passes", "train n",
+RUNS_HEADER = ["backend", "strategy", "device", "recipe", "dataset", "dtype", "seed", "passes", "train n",
                "train error", "train misses", "test error", "test misses", "us/example (median)",
                "us/example p25-p75", "compile s", "environment", "result"]
 
@@ -110,44 +110,13 @@ def runs_table(runs: list[Loaded], results_dir: Path) -> tuple[list[str], list[l
         f, t = run_final(d), run_timing(d)
         spread = f"{fmt_us(t['p25'])}-{fmt_us(t['p75'])}" if t["p25"] is not None and t["p75"] is not None else "-"
         names = [esc(d[k]) for k in ("backend", "strategy", "device")] + [esc(recipe_label(d))]
-        rows.append(names + [esc(d.get("dataset", "-")), esc(d.get("dtype", "-")), len(d["epochs"]),
+        rows.append(names + [esc(d.get("dataset", "-")), esc(d.get("dtype", "-")), int_or_dash(run_seed(d)),
+                             len(d["epochs"]),
                              int_or_dash(d.get("n_train")), fmt_pct(f["train_error"]), int_or_dash(f["train_misses"]),
                              fmt_pct(f["test_error"]), int_or_dash(f["test_misses"]), fmt_us(t["median"]), spread,
                              fmt_s(t["compile_s"]), esc(environment_summary(d.get("environment"))),
                              link(r.path, results_dir)])
-    return RUNS_HEADER, rows, "llllllrrrrrrrrrll"
-
-
-def latest_per_label(runs: list[Loaded], extra: tuple[str, ...]) -> dict[str, Loaded]:
-    """label -> the latest run with that label (runs are sorted oldest first)."""
-    out: dict[str, Loaded] = {}
-    for r in runs:
-        out[run_label(r.data, extra) + subset_note(r.data)] = r
-    return dict(sorted(out.items()))
-
-
-def curve_groups(runs: list[Loaded]) -> dict[str, dict[str, Loaded]]:
-    """recipe (harness.recipe label) -> {line label -> latest run}: what each learning-curve figure draws."""
-    by_variant: dict[str, list[Loaded]] = {}
-    for r in runs:
-        by_variant.setdefault(recipe_label(r.data), []).append(r)
-    out = {}
-    for v in sorted(by_variant, key=lambda v: (v != "1989", v != "modern", v)):
-        rs = by_variant[v]
-        extra = varying([r.data for r in rs], ("dtype", "dataset", "seed", "n_train"))
-        out[v] = latest_per_label(rs, extra)
-    return out
-
-
-def curve_series(lines: dict[str, Loaded]) -> list[dict]:
-    """The learning-curve figure's data: [{label, epoch, train_error, test_error}]."""
-    series = []
-    for label, r in lines.items():
-        eps = r.data["epochs"]
-        series.append({"label": label, "epoch": [e.get("epoch", i + 1) for i, e in enumerate(eps)],
-                       "train_error": [num(e.get("train_error")) for e in eps],
-                       "test_error": [num(e.get("test_error")) for e in eps]})
-    return series
+    return RUNS_HEADER, rows, "llllllrrrrrrrrrrll"
 
 
 def gallery_choices(runs: list[Loaded]) -> list[Loaded]:

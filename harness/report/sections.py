@@ -9,24 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import figures
+from . import parity_matrix as PM
 from . import seeds as S
 from .ablation import section as ablation
-from .fmt import fmt_pct, fmt_s, fmt_us, plain
+from .curves import curve_figures, datasets, drawable
+from .fmt import fmt_g, fmt_pct, fmt_s, fmt_us, plain
 from .gallery import gallery_images
 from .load import Scan
 from .markdown import esc, esc_block, image, link, md_table
 from .parity_view import parity_rows, parity_traces
 from .publish import Staging
-from .runs import (
-    curve_groups,
-    curve_series,
-    gallery_choices,
-    recipe_label,
-    run_label,
-    runs_table,
-    subset_note,
-)
-from .timings import throughput_figures
+from .runs import gallery_choices, recipe_label, run_label, runs_table, subset_note
+from .timings import machine_panels, throughput_figures
 
 # LeCun et al. 1989, on USPS: 10 train misses of 7291, 102 test misses of 2007.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_misses": 10, "test_misses": 102}
@@ -46,12 +40,15 @@ class Context:
     notes: list[str] = field(default_factory=list)
 
     def figure(self, name: str, draw) -> str | None:
-        """Stage the PNG that draw(plt) returns as `name`; None (and a note) if drawing fails."""
+        """Stage the PNG that draw(plt) returns as `name`; None (and a note) if drawing fails, None
+        (no figure for nothing) if draw returns None."""
         try:
             png = draw(self.plt)
         except Exception as e:  # noqa: BLE001 -- matplotlib on odd data: the rest of the report still matters
             self.plt.close("all")
             self.notes.append(f"figure {name} not drawn ({type(e).__name__}: {plain(e, 120)})")
+            return None
+        if png is None:
             return None
         stem, n = name[:-4], 2
         while name in self.stage.names:  # two variants whose names slug alike: one figure each
@@ -81,21 +78,44 @@ def runs(ctx: Context) -> list[str]:
             "25th-75th percentile spread; compile s: the warm-up windows' time beyond the steady rate."), ""]
 
 
+def parity_matrix(ctx: Context) -> list[str]:
+    """Every compared target of every parity result, one row per variant x dtype x device x
+    backend:strategy (the latest result wins): near the top, the answer to "do they agree?"."""
+    if not ctx.sc.parities:
+        return []
+    checks, rows = PM.matrix(ctx.sc.parities)
+    head = ["variant", "dtype", "device", "backend:strategy", "vs", *checks, "largest difference", "result", "file"]
+    body = [[esc(r["variant"]), esc(r["dtype"]), esc(r["device"]), esc(r["target"]), esc(r["reference"]),
+             *[esc(c) for c in PM.cells(r, checks)],
+             esc(fmt_g(r["largest"]) + (f" ({r['where']})" if r["where"] else "")),
+             f"**{esc(r['verdict'])}**" if r["verdict"] == "FAIL" else esc(r["verdict"]),
+             link(r["path"], ctx.results_dir)] for r in rows]
+    return ["## Parity matrix", "",
+            ("Each backend:strategy against the reference (vs), per variant, dtype and device, from the latest "
+             "parity result of each: the largest max |a - b| of each check (counts of misses left out), and "
+             "the verdict over all its rows (PASS to step N: within tolerance up to that step of a chaotic "
+             "float32 pass, beyond it after). The Parity section below has every row of the latest result."), "",
+            md_table(head, body, "lllll" + "r" * (len(checks) + 1) + "ll"), ""]
+
+
 def curves(ctx: Context) -> list[str]:
     if not ctx.sc.runs:
         return []
+    by_family = curve_figures(ctx.sc.runs)
     md = ["## Learning curves", ""]
-    for variant, lines in curve_groups(ctx.sc.runs).items():
-        series = [dict(s, label=plain(s["label"])) for s in curve_series(lines)]
-        datasets = sorted({plain(r.data.get("dataset"), 30) for r in lines.values()})
-        title = plain(variant, 30)
-        name = ctx.figure(f"curves-{slug(variant)}.png", lambda plt, v=title, s=series, ds=datasets:
-                          figures.learning_curves(plt, v, s, PAPER_1989, ds))
-        md += [f"### Recipe {esc(variant)}", ""]
-        if name:
-            md += [image(name, f"learning curves, recipe {variant}"), ""]
-        md += [(f"Train and test error after each pass, one line per backend/strategy/device (the latest "
-                f"run of each); dashed: the paper's 1989 figures. {len(lines)} line(s)."), ""]
+    for fam, groups in by_family.items():
+        data, note = drawable(groups)
+        paper = S.PAPER_1989 if fam == "1989" else {k: PAPER_1989[k] for k in ("train_error", "test_error")}
+        title = f"Learning curves, {plain(fam, 30)}* recipes ({plain(', '.join(datasets(groups)), 40)})"
+        name = ctx.figure(f"curves-{slug(fam)}.png", lambda plt, t=title, d=data, p=paper, n=note:
+                          figures.learning_curves(plt, t, d, p, n))
+        n_seeds = sum(len(g.seeds) for g in groups)
+        md += [f"### Recipes {esc(fam)}*", ""] + ([image(name, f"learning curves, {fam}")] if name else []) + [
+            "", (f"Error and loss after each pass: one colour per configuration, one thin line per seed (the "
+                 f"latest run of each); dashed: the paper's 1989 figures. {len(groups)} configuration(s), "
+                 f"{n_seeds} seed line(s).") + (f" {esc(note)}." if note else ""), "",
+            "Drawn: " + "; ".join(f"{esc(g['label'])} ({g['n']} seed{'s' if g['n'] != 1 else ''})" for g in data)
+            + ".", ""]
     return md
 
 
@@ -105,33 +125,35 @@ def throughput(ctx: Context) -> list[str]:
         return ["## Throughput", "", "No timings.", ""]
     for f in figs:
         f.label = plain(f.label)
-    name = ctx.figure("throughput.png", lambda plt: figures.throughput(plt, figs, plain(source, 200)))
+    panels, note = machine_panels(figs)
+    name = ctx.figure("throughput.png", lambda plt: figures.throughput(plt, panels, plain(source, 200), note))
     md = ["## Throughput", ""] + ([image(name, "throughput"), ""] if name else [])
+    figs.sort(key=lambda f: (f.machine, f.median))
     counted = any(f.kernels != "-" for f in figs)  # harness bench --kernels: a column beside us/example
-    rows = [[esc(f.label), fmt_us(f.median), *([esc(f.kernels)] if counted else []),
+    rows = [[esc(f.machine), esc(f.label), fmt_us(f.median), *([esc(f.kernels)] if counted else []),
              f"{fmt_us(f.spread[0])}-{fmt_us(f.spread[1])}" if f.spread else "-",
              "-" if f.examples_per_s is None else f"{f.examples_per_s:,.0f}", fmt_s(f.compile_s), esc(f.env),
-             esc(f.source)] for f in figs]
-    head = ["backend/strategy/device", "us/example (median)", *(["per example (profiler)"] if counted else []),
-            "p25-p75", "examples/s", "compile s", "environment", "source"]
-    align = "lr" + ("r" if counted else "") + "rrrll"
-    return md + [f"Source: {esc(source)}. Lower is faster.", "", md_table(head, rows, align), ""]
+             esc(f.when[:10]), esc(f.source)] for f in figs]
+    head = ["machine", "backend/strategy/device", "us/example (median)", *(["per example (profiler)"] if counted else []),
+            "p25-p75", "examples/s", "compile s", "environment", "measured", "source"]
+    align = "llr" + ("r" if counted else "") + "rrrlll"
+    return md + [f"Source: {esc(source)}. Lower is faster. The latest figure of each configuration on each machine"
+                 + (f"; the figure: {esc(note)}" if note else "") + ".", "", md_table(head, rows, align), ""]
 
 
 def seeds(ctx: Context) -> list[str]:
     """Runs that differ only by seed, as distributions (report.seeds), when some configuration has
-    two seeds or more; learning curves with a band across seeds."""
+    two seeds or more; the final test error of each seed against the paper's."""
     results = [r.data for r in ctx.sc.runs]
     groups = S.group_runs(results)
     if not any(len(S.one_per_seed(g)) > 1 for g in groups.values()):
         return []
     md = ["## Over seeds", "", S.seed_tables(results), ""]
-    at = S.GROUP_FIELDS.index("variant")
-    for variant in sorted({S.family(key[2][at]) for key in groups}):
-        name = ctx.figure(f"seeds-curves-{slug(variant)}.png", lambda plt, v=variant: S.curves_png(results, v))
-        if name:
-            md += [image(name, f"learning curves across seeds, variants {variant}*"),
-                   ("Mean over seeds per configuration, with a band from the lowest to the highest seed."), ""]
+    name = ctx.figure(S.STRIP_NAME, lambda plt: S.strip_png(plt, results))
+    if name:
+        md += [image(name, "test error over seeds"),
+               ("Final test error of each seed (one dot each), per configuration, a bar at the median; "
+                "dashed: the paper's 5.00%."), ""]
     return md
 
 
@@ -204,12 +226,15 @@ def parity(ctx: Context) -> list[str]:
     for c in d["checks"]:
         md += _parity_check(c)
     traces = [dict(t, label=plain(t["label"])) for t in parity_traces(d)]
+    if len(traces) > figures.MAX_LINES:  # bounded: the most divergent targets drawn
+        traces.sort(key=lambda t: -max((v for v in t["values"] if v is not None), default=0.0))
+    traces, left = figures.bounded(traces, figures.MAX_LINES, "targets")
     title = "Parity: parameter divergence per step" + (f"\n{plain(', '.join(facts), 150)}" if facts else "")
     name = ctx.figure("parity-divergence.png", lambda plt: figures.divergence(plt, traces, title)) if traces else None
     if name:
         md += ["### Divergence against step", "", image(name, "parity divergence"), "",
                ("max |a - b| over every parameter after each per-example step, against the reference; "
-                "dashed: the tolerance."), ""]
+                "dashed: the tolerance.") + (f" The most divergent drawn: {esc(left)}." if left else ""), ""]
     if len(ctx.sc.parities) > 1:
         md += [f"Older parity results: {', '.join(link(x.path, ctx.results_dir) for x in ctx.sc.parities[:-1])}.", ""]
     return md
@@ -222,4 +247,4 @@ def skipped(ctx: Context) -> list[str]:
             + [f"- note: {esc(n)}" for n in ctx.notes] + [""])
 
 
-SECTIONS = (header, runs, seeds, ablation, curves, throughput, gallery, parity, skipped)
+SECTIONS = (header, parity_matrix, runs, seeds, ablation, curves, throughput, gallery, parity, skipped)

@@ -1,7 +1,7 @@
 """Reports over seeds: runs that differ only by seed, grouped, as mean ± sd, min–max and n.
 
-Pure functions of loaded result dicts (no files): `seed_tables` gives markdown, `curves_png`
-a learning-curve figure with a band across seeds, `seed_section` both for a report.
+Pure functions of loaded result dicts (no files): `seed_tables` gives markdown, `strip_png` the
+final test error of each seed per configuration against the paper's, `seed_section` both.
 """
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import numpy as np
 from ..config import result_config
 from ..knobs import show
 from . import figures
-from .fmt import plain
+from .fmt import num, plain
 from .markdown import esc
 
 # LeCun et al. 1989, on their data (USPS): the 1989 variant's figures after 23 passes.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_loss": 2.5e-3, "test_loss": 1.8e-2}
+STRIP_NAME = "seeds-test-error.png"  # the report's strip plot of test error over seeds
 # Everything but the seed (and the timing window) that a sweep point is: runs on other thread counts
 # compute the same errors but are timed apart, so they are other groups (docs/sweep.md, "Over seeds");
 # runs that differ in a recipe knob (RunConfig.recipe) compute other things: groups apart too.
@@ -191,45 +192,40 @@ def family(variant: str) -> str:
     return str(variant).split("-")[0]
 
 
-def curves_png(results: list[dict], variant: str) -> bytes | None:
-    """Learning curves of one variant: per configuration, the mean over seeds of test (solid) and
-    train (dashed) error per pass, with a min–max band across seeds. PNG bytes; None if no runs."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+def strip_rows(results: list[dict]) -> tuple[list[tuple[str, list[float]]], bool]:
+    """The strip plot's rows: per configuration (machines merged: a configuration computes the same
+    errors on any), the final test error of each distinct seed; and whether some row is the paper's
+    own setting (a 1989-family variant on USPS), against which its 5.00% is drawn."""
+    merged: dict[tuple, list[dict]] = defaultdict(list)
     for (_, _, key), runs in group_runs(results).items():
-        if family(dict(zip(GROUP_FIELDS, key))["variant"]) == family(variant):
-            groups[key] += runs
-    if not groups:
+        merged[key] += runs
+    rows, paper = [], False
+    for key, runs in sorted(merged.items(), key=lambda kv: _label(kv[0], markdown=False)):
+        d = dict(zip(GROUP_FIELDS, key))
+        finals = [r["final"].get("test_error") if isinstance(r["final"], dict) else None for r in one_per_seed(runs)]
+        vals = [v for v in (num(x) for x in finals) if v is not None]
+        if vals:
+            rows.append((f"{_label(key, markdown=False)}, {plain(d['device'], 20)}", vals))
+            paper |= family(d["variant"]) == "1989" and d["dataset"] == "usps"
+    return rows, paper
+
+
+def strip_png(plt, results: list[dict]) -> bytes | None:
+    """Test error over seeds as a strip plot (figures.seed_strip), within MAX_ROWS configurations;
+    None when no configuration has a final test error."""
+    rows, paper = strip_rows(results)
+    if not rows:
         return None
-    plt = figures.pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for key, runs in sorted(groups.items(), key=lambda kv: _label(kv[0])):
-        n_ep = min(len(r["epochs"]) for r in runs)
-        x = np.arange(1, n_ep + 1)
-        for split, style in (("test", "-"), ("train", "--")):
-            a = np.array([[e[f"{split}_error"] * 100 for e in r["epochs"][:n_ep]] for r in runs])
-            line, = ax.plot(x, a.mean(axis=0), style, label=f"{_label(key, markdown=False)} {split} (n={len(runs)})")
-            ax.fill_between(x, a.min(axis=0), a.max(axis=0), color=line.get_color(), alpha=0.2)
-    if family(variant) == "1989":
-        ax.axhline(PAPER_1989["test_error"] * 100, color="k", lw=0.8, ls=":", label="paper test 5.00%")
-        ax.axhline(PAPER_1989["train_error"] * 100, color="grey", lw=0.8, ls=":", label="paper train 0.14%")
-    ax.set_yscale("log")
-    figures.plain_log_ticks(ax.yaxis)
-    ax.set_xlabel("pass")
-    ax.set_ylabel("error % (mean over seeds; band: min–max)")
-    ax.set_title(f"variants {family(variant)}*: learning curves across seeds")
-    ax.legend(fontsize=7)
-    return figures.png_bytes(plt, fig)
+    rows, note = figures.bounded(rows, figures.MAX_ROWS, "configurations")
+    return figures.seed_strip(plt, rows, PAPER_1989["test_error"] if paper else None, note)
 
 
 def seed_section(results: list[dict]) -> tuple[str, dict[str, bytes]]:
     """The report's section over seeds: (markdown, {png file name: PNG bytes})."""
     md = ["## Over seeds", "", seed_tables(results)]
-    figures = {}
-    variants = sorted({cfg.variant for r in results if (cfg := result_config(r)) is not None})
-    for v in variants:
-        png = curves_png(results, v)
-        if png is not None:
-            name = f"seeds-curves-{v}.png"
-            figures[name] = png
-            md += [f"![learning curves across seeds, variant {v}]({name})", ""]
-    return "\n".join(md), figures
+    pngs = {}
+    png = strip_png(figures.pyplot(), results)
+    if png is not None:
+        pngs[STRIP_NAME] = png
+        md += [f"![test error over seeds]({STRIP_NAME})", ""]
+    return "\n".join(md), pngs

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fmt import num
+from .figures import MAX_PANELS, MAX_ROWS, bounded
+from .fmt import num, plain
 from .load import Loaded, Scan
 from .runs import environment_summary, run_final, run_timing
+from .seeds import machine
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Figure:
     n_train: int | None = None  # a run's training examples per pass
     kernels: str = "-"  # a bench row's kernels per example (harness bench --kernels), with its unit
     samples: list[float] | None = None  # us/example of each timed window (harness compare's test); None: not kept
+    machine: str = "?"  # the CPU model, or the accelerator's name (report.seeds.machine)
 
     @property
     def spread(self) -> tuple[float, float] | None:
@@ -69,7 +72,8 @@ def figures_of_run(r: Loaded) -> list[Figure]:
     return [Figure(key, label(key), t["median"], t["p25"], t["p75"], t["compile_s"], t["examples_per_s"],
                    r.path.name, r.when, num(f["train_error"]), num(f["test_error"]),
                    _int(f["train_misses"]), _int(f["test_misses"]),
-                   env=environment_summary(d.get("environment")), n_train=_int(d.get("n_train")), samples=windows)]
+                   env=environment_summary(d.get("environment")), n_train=_int(d.get("n_train")),
+                   machine=machine(d), samples=windows)]
 
 
 def kernels_text(row: dict) -> str:
@@ -98,6 +102,7 @@ def figures_of_bench(r: Loaded) -> list[Figure]:
         out.append(Figure(key, label(key), med, num(row.get("p25")), num(row.get("p75")),
                           num(row.get("compile_s")), eps if eps is not None else 1e6 / med if med else None,
                           r.path.name, r.when, env=environment_summary(env), kernels=kernels_text(row),
+                          machine=machine({"device": key[2], "environment": env}),
                           samples=samples(row.get("us_per_example_windows"))))
     return out
 
@@ -126,9 +131,11 @@ def _pytest_figure(b: dict, r: Loaded, env: str) -> Figure | None:
     key = tuple(_pick(ex, params, k) for k in ("backend", "strategy", "device", "dtype", "variant"))
     name = b.get("name") if isinstance(b.get("name"), str) else None
     rounds = samples(st.get("data"))  # seconds per round, kept with --benchmark-save-data
+    device = str(key[2] or "cpu")
+    mach = env if device.startswith("cpu") and env != "-" else _pick(ex, params, "device_name") or device
     return Figure(key, label(key) if any(key[:3]) else (name or "?"), num(us), num(p25), num(p75),
                   num(ex.get("compile_s")), num(1e6 / us) if us else None, r.path.name, r.when, name=name, env=env,
-                  samples=None if rounds is None else [x * scale for x in rounds])
+                  machine=mach, samples=None if rounds is None else [x * scale for x in rounds])
 
 
 def figures_of_pytest_benchmark(r: Loaded) -> list[Figure]:
@@ -144,33 +151,54 @@ def _pick(extra_info: dict, params: dict, k: str) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _sources(sc: Scan) -> tuple[list[Figure], str]:
-    """pytest-benchmark figures when there are any (plus bench rows of devices they do not cover),
-    else bench and run figures; and where they come from."""
+def _candidates(sc: Scan) -> tuple[list[Figure], bool]:
+    """Every timing figure the report may show, and whether pytest-benchmark files gave some: then
+    theirs and `harness bench`'s (runs, timed while training and evaluating, only without them)."""
     figs = [f for r in sc.pytest_benchmarks for f in figures_of_pytest_benchmark(r)]
     benches = [f for r in sc.benches for f in figures_of_bench(r)]
-    if not figs:
-        source = "run and bench results" + (" (the pytest-benchmark files have no per-example figures)"
-                                            if sc.pytest_benchmarks else "")
-        return benches + [f for r in sc.runs for f in figures_of_run(r)], source
-    source = "pytest-benchmark " + ", ".join(r.path.name for r in sc.pytest_benchmarks)
-    covered = {f.key[2] for f in figs}  # a GPU timed only with `harness bench` still gets its bars
-    extra = [f for f in benches if f.key[2] not in covered]
-    if extra:
-        source += " + " + ", ".join(sorted({f.source for f in extra}))
-    return figs + extra, source
+    if figs:
+        return figs + benches, True
+    return benches + [f for r in sc.runs for f in figures_of_run(r)], False
+
+
+def _source(kept: list[Figure], pytest: bool, sc: Scan) -> str:
+    """Which files the figures shown come from."""
+    names = sorted({f.source for f in kept})
+    if pytest:
+        return ", ".join(names)
+    return "run and bench results" + (" (the pytest-benchmark files have no per-example figures)"
+                                      if sc.pytest_benchmarks else "")
 
 
 def throughput_figures(sc: Scan) -> tuple[list[Figure], str]:
-    """The latest figure per configuration, fastest first, and where they come from."""
-    figs, source = _sources(sc)
+    """The latest figure per machine and configuration, whichever file holds it (a newer `harness
+    bench` replaces an older pytest-benchmark figure, and the reverse), fastest first, and where
+    they come from."""
+    figs, pytest = _candidates(sc)
     latest: dict[tuple, Figure] = {}
     for f in sorted((f for f in figs if f.median is not None and f.median > 0), key=lambda f: f.when):
-        latest[f.key if any(f.key) else (f.name,)] = f
+        latest[(f.machine, *(f.key if any(f.key) else (f.name,)))] = f
     figs = list(latest.values())
     keyed = [f for f in figs if any(f.key)]  # labels show dtype / variant only where they vary
     show = (True, True, True, len({f.key[3] for f in keyed}) > 1, len({f.key[4] for f in keyed}) > 1)
     for f in keyed:
         f.label = label(f.key, show)
     figs.sort(key=lambda f: f.median)
-    return figs, source
+    return figs, _source(figs, pytest, sc)
+
+
+def machine_panels(figs: list[Figure]) -> tuple[list[tuple[str, list[Figure]]], str | None]:
+    """The throughput figure's panels: [(machine, its figures fastest first)], the fastest machine
+    first, within MAX_PANELS machines and MAX_ROWS rows in all; and a note on what was left out."""
+    by: dict[str, list[Figure]] = {}
+    for f in figs:  # fastest first already
+        by.setdefault(plain(f.machine, 60), []).append(f)
+    panels, note = bounded(list(by.items()), MAX_PANELS, "machines")
+    per = max(1, MAX_ROWS // max(1, len(panels)))
+    notes = [note] if note else []
+    out = []
+    for mach, fs in panels:
+        kept, n = bounded(fs, per, f"configurations on {mach}")
+        out.append((mach, kept))
+        notes += [n] if n else []
+    return out, "; ".join(notes) or None

@@ -55,6 +55,27 @@ def test_dead_means_runner_and_child_gone_on_this_host():
     assert not rc._dead({"child": dead}, d)  # no owner: not of this host
 
 
+def test_a_live_runner_of_another_process_keeps_its_directory():
+    """Another sweep of this host, still running, whose child has ended: its directory is left alone."""
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = process_record(runner.pid)
+        assert not rc._dead({"owner": live, "child": _dead_record()}, Path("/nonexistent"))
+        assert not rc._dead({"owner": live}, Path("/nonexistent"))
+    finally:
+        runner.kill()
+        runner.wait()
+
+
+def test_a_pid_reused_by_another_process_is_not_the_runner_or_child_recorded():
+    """A record names a process by pid and start time: a live process with that pid but another
+    start time is someone else, and the recorded one is dead."""
+    me = process_record(os.getpid())
+    other_start = (me["pid_start"] or 0) + 1
+    assert rc._dead({"owner": _dead_record(), "child": {**me, "pid_start": other_start}}, Path("/nonexistent"))
+    assert not rc._dead({"owner": _dead_record(), "child": me}, Path("/nonexistent"))
+
+
 def test_this_processs_own_directories_are_dead_only_when_no_longer_in_use(tmp_path):
     me = process_record(os.getpid())
     d = tmp_path / "p"
@@ -66,6 +87,11 @@ def test_this_processs_own_directories_are_dead_only_when_no_longer_in_use(tmp_p
         point_mod._ACTIVE.discard(str(d))
     reused = {**me, "pid_start": (me["pid_start"] or 0) + 1}  # this pid, another process before us
     assert rc._dead({"owner": reused, "child": _dead_record()}, d)
+    point_mod._ACTIVE.add(str(d))
+    try:  # even where this process uses a directory of that name: the record is not of this process
+        assert rc._dead({"owner": reused, "child": _dead_record()}, d)
+    finally:
+        point_mod._ACTIVE.discard(str(d))
 
 
 def test_without_meta_the_directory_name_decides(tmp_path):

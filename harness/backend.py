@@ -22,7 +22,7 @@ exact: tests/test_protocol.py checks it against the core's source):
     Session.train_steps / forward / loss_and_grads / get_params / sync
 
 Optional members (absent = the default), each called only where present, are declared in
-`BackendOptions` (variants, dtypes, supports) and `SessionOptions` (environment, activations,
+`BackendOptions` (variants, dtypes, supports, knobs) and `SessionOptions` (environment, activations,
 kernels_per_example, and SDLM's hessian_diag and set_step_scale); a plugin written before they
 existed keeps working.
 
@@ -38,7 +38,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .errors import BackendUnavailable, DeviceUnavailable  # noqa: F401 -- raised by plugins; imported from here
-from .spec import Variant
+from .knobs import ANY, show
+from .spec import KNOBS, PRESETS, Variant
 
 
 def refuse_interpreted(session, command: str) -> None:
@@ -211,12 +212,71 @@ class BackendOptions(Protocol):
     def supports(self, strategy: str, variant: str, dtype: str) -> str | None:
         """None when `strategy` runs `variant` in `dtype`, else the reason (finer than the tuples)."""
 
+    def knobs(self, strategy: str) -> dict:
+        """The values of the backend-computed recipe knobs (spec.KNOBS whose `backend` is set:
+        activations, loss, reduction, optimiser and its AdamW constants, dropout) that `strategy`
+        implements: {knob: tuple of values, or harness.knobs.ANY}. A knob left out, or every knob
+        when this method is absent, is implemented only at the named variant's own value: a
+        backend is never handed a value it did not declare. Knobs the core computes (targets,
+        initialisation, learning rates and SDLM's constants, shifts, passes) need no declaration.
+        """
 
-def unsupported_reason(backend, strategy: str, variant: str, dtype: str) -> str | None:
-    """Why `backend` cannot run `strategy` with `variant` in `dtype`, or None if it can.
+
+def knob_unsupported(backend, strategy: str, recipe) -> str | None:
+    """Why `strategy` of `backend` cannot train `recipe` (harness.recipe.Recipe), or None.
+
+    Each knob a backend computes, where it has an effect, must be declared by `knobs(strategy)`
+    (its value, or ANY), or else equal the named variant's own value (a backend written before
+    knobs existed, or silent about this knob, implements what the variant names and nothing else).
+    """
+    name = getattr(backend, "name", type(backend).__name__)
+    why = _knob_missing(backend, strategy, recipe)
+    if why is None:
+        return None
+    others = [s for s in getattr(backend, "strategies", ()) if s != strategy
+              and _knob_missing(backend, s, recipe) is None]
+    return f"{name}:{strategy} does not implement {why}" + (
+        f"; {name} strategies that do: {', '.join(others)}" if others else "")
+
+
+def _knob_missing(backend, strategy: str, recipe) -> str | None:
+    """'knob=value (what is implemented)' for the first knob `strategy` does not implement, or None."""
+    from .recipe import active
+
+    declared = backend.knobs(strategy) if callable(getattr(backend, "knobs", None)) else {}
+    values, base = recipe.knobs(), PRESETS[recipe.variant]
+    for key, knob in KNOBS.items():
+        if not knob.backend or not active(key, values):
+            continue
+        value, allowed = values[key], declared.get(key)
+        if allowed is None:
+            if knob.feature(value) != knob.feature(base[key]):
+                return (f"{key}={show(value)} (it declares no values of knob {key}: only the "
+                        f"{recipe.variant} variant's own, {show(base[key])})")
+        elif allowed != ANY and value not in tuple(allowed):
+            return f"{key}={show(value)} (implements: {', '.join(show(v) for v in allowed) or 'none'})"
+    return None
+
+
+def undeclared(variant: Variant, declared: dict, what: str) -> str | None:
+    """For a session handed `variant` directly: the first knob value it computes that `declared`
+    (a `knobs(strategy)` table) does not list, or None. `what` names the strategy."""
+    from .spec import backend_knobs
+
+    for key, value in backend_knobs(variant).items():
+        allowed = declared.get(key, (PRESETS[variant.name][key],) if variant.name in PRESETS else ())
+        if allowed != ANY and value not in tuple(allowed):
+            return f"{what} does not implement {key}={show(value)} (implements: {', '.join(map(show, allowed))})"
+    return None
+
+
+def unsupported_reason(backend, strategy: str, variant: str, dtype: str, recipe=None) -> str | None:
+    """Why `backend` cannot run `strategy` with `variant` in `dtype` (and, given a
+    harness.recipe.Recipe of that variant, its knobs), or None if it can.
 
     Reads the backend's optional declarations: `variants`, `dtypes` (tuples of
-    names; absent or None = everything) and `supports(strategy, variant, dtype)`.
+    names; absent or None = everything), `supports(strategy, variant, dtype)` and
+    `knobs(strategy)` (knob_unsupported; without `recipe`, the variant's own knob values).
     """
     name = getattr(backend, "name", type(backend).__name__)
     for what, value, declared in (
@@ -230,4 +290,10 @@ def unsupported_reason(backend, strategy: str, variant: str, dtype: str) -> str 
         reason = supports(strategy, variant, dtype)
         if reason:
             return f"backend {name!r} does not support strategy {strategy!r} with variant {variant!r} in {dtype}: {reason}"
+    if recipe is None and variant in PRESETS:  # the named variant's own knob values
+        from .recipe import Recipe
+
+        recipe = Recipe(variant)
+    if recipe is not None and (reason := knob_unsupported(backend, strategy, recipe)):
+        return f"backend {name!r} does not support recipe {recipe.label!r}: {reason}"
     return None

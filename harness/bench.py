@@ -12,9 +12,10 @@ from .draws import pass_steps
 from .errors import BackendFailure, HarnessError, UsageError
 from .kernels import count_kernels
 from .plugins import one_line
+from .recipe import of_config
 from .results import now_iso
 from .spec import init_params
-from .targets import Matrix, Target, get_variant
+from .targets import Matrix, Target
 from .timing import clock, environment, summarize
 
 
@@ -36,7 +37,7 @@ class StepFeeder:
 
 def make_session(t: Target, config: BenchConfig) -> Session:
     """A session of `t` at the configuration's initial parameters (its seed, dtype, variant)."""
-    variant = get_variant(config.variant)
+    variant = of_config(config).variant_spec()  # the variant with its recipe knobs
     # session() applies the settings it trains under itself (environment() only describes them)
     session = t.backend.session(variant=variant, params=init_params(config.seed, config.dtype, variant),
                                 dtype=config.dtype, device=t.device, strategy=t.strategy)
@@ -48,7 +49,7 @@ def time_target(t: Target, config: BenchConfig, data: Dataset, *,
                 progress: Callable[[], None] | None = None) -> dict:
     """Warm-up window (compilation included, reported apart), then `config.rounds` timed windows;
     with `config.kernels`, one more window under the backend's profiler (harness.kernels), after the timing."""
-    variant, window = get_variant(config.variant), config.window
+    variant, window = of_config(config).variant_spec(), config.window
     session = make_session(t, config)
     feeder = StepFeeder(pass_steps(variant, data, config.seed, 0, variant.epochs, config.dtype), window)
     session.sync()
@@ -130,6 +131,7 @@ def bench_result(config: BenchConfig, matrix: Matrix, data: Dataset, timed: Matr
         "seed": config.seed, "dtype": config.dtype, "window": config.window, "rounds": config.rounds,
         "rows": add_speedups(timed.rows), "skipped": matrix.skipped + timed.refused,
         "notes": matrix.notes + timed.refusal_notes(), "environment": environment(), "config": config.to_dict(),
+        "recipe": of_config(config).to_dict(),
     }
 
 

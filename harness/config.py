@@ -18,8 +18,12 @@ device, variant, dataset, dtype, seed, passes and the training-set limit. Two re
 same identity measured the same thing (resuming a sweep and grouping by seed rely on this, never
 on file names). The rest (window, threads) shapes how it is measured, not what is computed.
 
-A new field (e.g. a recipe knob): declare it on its dataclass, give it a Rule in RULES, and name
-it in IDENTITY if it changes what is computed.
+A new field: declare it on its dataclass, give it a Rule in RULES, and name it in IDENTITY if it
+changes what is computed. Recipe knobs (harness/spec.py KNOBS) travel together in one field,
+`recipe`: the knobs set otherwise than the variant sets them (`--set KNOB=VALUE`), checked
+against the variant by harness.recipe and kept without those equal to its own values, in knob
+order, so two configurations that compute the same thing are equal. A run's `--set passes=N` is
+its `epochs`: the one field a run's passes live in.
 """
 from __future__ import annotations
 
@@ -29,11 +33,13 @@ from numbers import Integral
 
 from .data import DATASETS, MNIST_SIZES, SYNTHETIC_SIZES, USPS_CLASS_COUNTS
 from .errors import ConfigError, UnknownVariant
+from .knobs import show
+from .recipe import check_overrides
 from .spec import DTYPES, VARIANTS
 from .threads import MAX_THREADS
 
 # The fields that make up a run's identity, in the order results and tables show them.
-IDENTITY = ("backend", "strategy", "device", "variant", "dataset", "dtype", "seed", "epochs", "limit")
+IDENTITY = ("backend", "strategy", "device", "variant", "recipe", "dataset", "dtype", "seed", "epochs", "limit")
 
 # Training examples of each data set (checked when it is loaded): a limit of at least this many is no limit.
 TRAIN_SIZES = {"usps": sum(USPS_CLASS_COUNTS["train"]), "mnist": MNIST_SIZES["train"],
@@ -54,7 +60,7 @@ def norm_limit(dataset: str, limit: int | None) -> int | None:
 
 
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return "--" + {"recipe": "set"}.get(name, name).replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class Rule:
     them), ints (whole numbers >= lo), choice / choices (from `choices`), flag (True or False).
     optional: None is allowed and means `none` (said in the message)."""
 
-    kind: str
+    kind: str  # (and "knobs": a mapping of recipe knobs, or (knob, value) pairs; values checked by harness.recipe)
     lo: int | None = None
     hi: int | None = None
     optional: bool = False
@@ -82,6 +88,8 @@ class Rule:
             text = "true or false"
         elif self.kind in ("choice", "choices"):
             text = ("one of " if self.kind == "choice" else "some of ") + ", ".join(self.choices)
+        elif self.kind == "knobs":
+            text = "recipe knobs, {knob: value} or KNOB=VALUE (`harness recipes` lists them)"
         else:
             text = "a name" if self.kind == "text" else "a list of names"
         return text + (f", or none for {self.none}" if self.optional else "")
@@ -120,6 +128,14 @@ class Rule:
             return _BAD
         vals = [self._int(x) for x in v]
         return _BAD if _BAD in vals else tuple(sorted({x for x in vals if x > 0}))
+
+    def _knobs(self, v):
+        pairs = v.items() if isinstance(v, dict) else v
+        if isinstance(v, str) or not isinstance(pairs, (list, tuple, type({}.items()))):
+            return _BAD
+        pairs = [tuple(p) if isinstance(p, (list, tuple)) else p for p in pairs]
+        ok = all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in pairs)
+        return tuple(pairs) if ok else _BAD
 
     def _choice(self, v):
         if v in self.choices:
@@ -166,6 +182,7 @@ RULES: dict[str, Rule] = {
     "n_grad": Rule("int", 1),
     "chunk": Rule("int", 1),
     "checks": Rule("choices", choices=PARITY_CHECKS),
+    "recipe": Rule("knobs"),
 }
 
 
@@ -178,14 +195,17 @@ class _Validated:
             object.__setattr__(self, f.name, RULES[f.name].check(f.name, getattr(self, f.name)))
         if hasattr(self, "limit"):
             object.__setattr__(self, "limit", norm_limit(self.dataset, self.limit))
+        if hasattr(self, "recipe"):  # checked against the variant: RecipeError (a ConfigError) names the knob
+            object.__setattr__(self, "recipe", check_overrides(self.variant, dict(self.recipe)))
         self._across()
 
     def _across(self) -> None:
         pass
 
     def to_dict(self) -> dict:
-        """As a result records it (lists for tuples)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """As a result records it (lists for tuples; the recipe as {knob: value})."""
+        return {k: dict(v) if k == "recipe" else list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -207,10 +227,20 @@ class RunConfig(_Validated):
     limit: int | None = None  # train on the first N training examples only
     window: int = 256  # examples per timed window
     threads: int | None = None  # CPU threads the run may use; None: the whole machine
+    recipe: tuple = ()  # knobs set otherwise than the variant sets them: ((knob, value), ...)
+
+    def _across(self) -> None:
+        knobs = dict(self.recipe)
+        if "passes" in knobs:  # a run's passes are its epochs: one field, one identity
+            passes = knobs.pop("passes")
+            if self.epochs is not None and self.epochs != passes:
+                raise ConfigError(f"--epochs {self.epochs} and --set passes={passes} disagree; give one of them")
+            object.__setattr__(self, "epochs", passes)
+            object.__setattr__(self, "recipe", tuple(knobs.items()))
 
     def identity(self) -> dict:
         """The fields that decide what is computed (see IDENTITY)."""
-        return {k: getattr(self, k) for k in IDENTITY}
+        return {k: dict(self.recipe) if k == "recipe" else getattr(self, k) for k in IDENTITY}
 
     def key(self) -> tuple:
         """A hashable form of identity(), for matching runs against results."""
@@ -241,6 +271,7 @@ class RunConfig(_Validated):
                 variant=result["variant"], dataset=result["dataset"], dtype=result["dtype"], seed=result["seed"],
                 epochs=len(result["epochs"]), limit=n_train if isinstance(n_train, int) and n_train > 0 else None,
                 window=(result.get("timing") or {}).get("window") or cls.window,
+                recipe=_recorded_knobs(result),
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"run result without a readable configuration ({type(e).__name__}: {e})") from None
@@ -254,12 +285,13 @@ class RunConfig(_Validated):
                            ("--limit", self.limit), ("--threads", self.threads)):
             if value is not None:
                 args += [opt, str(value)]
-        return args
+        return args + [a for k, v in self.recipe for a in ("--set", f"{k}={show(v)}")]
 
     def label(self) -> str:
         """One short line naming the run, e.g. `jax:scan@cpu 1989 usps float32 seed 1337`."""
         extra = "" if self.limit is None else f" limit {self.limit}"
-        return (f"{self.backend}:{self.strategy or 'default'}@{self.device} {self.variant} {self.dataset} "
+        recipe = " ".join([self.variant, *(f"{k}={show(v)}" for k, v in self.recipe)])
+        return (f"{self.backend}:{self.strategy or 'default'}@{self.device} {recipe} {self.dataset} "
                 f"{self.dtype} seed {self.seed}" + ("" if self.epochs is None else f" {self.epochs} passes") + extra)
 
 
@@ -276,6 +308,7 @@ class BenchConfig(_Validated):
     rounds: int = 10  # timed rounds after one warm-up round
     kernels: bool = False  # also count kernels / operators per example (harness.kernels)
     threads: int | None = None
+    recipe: tuple = ()  # knobs set otherwise than the variant sets them: ((knob, value), ...)
 
     def _across(self) -> None:
         full = TRAIN_SIZES[self.dataset]
@@ -309,6 +342,7 @@ class ParityConfig(_Validated):
     n_grad: int = N_GRAD
     chunk: int = CHUNK
     checks: tuple[str, ...] = PARITY_CHECKS
+    recipe: tuple = ()  # knobs set otherwise than the variant sets them: ((knob, value), ...)
 
     def _across(self) -> None:
         full = TRAIN_SIZES[self.dataset]
@@ -339,6 +373,14 @@ def read_config(result: dict) -> RunConfig | BenchConfig | ParityConfig:
     if kind not in _READERS:
         raise ValueError(f"no configuration in a result of kind {_show(kind)}")
     return _READERS[kind](result)
+
+
+def _recorded_knobs(result: dict) -> dict:
+    """The knobs a run result records as set (its `recipe` block), for results without a `config`;
+    none where it records no recipe (every result from before knobs existed)."""
+    recipe = result.get("recipe")
+    knobs = recipe.get("set") if isinstance(recipe, dict) else None
+    return knobs if isinstance(knobs, dict) else {}
 
 
 def recorded_config(result: dict) -> dict | None:

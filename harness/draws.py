@@ -55,7 +55,7 @@ def pass_steps(variant: Variant, data: Dataset, seed: int, epoch: int, n_epochs:
     lr = variant.lr_schedule(n * n_epochs, epoch * n, (epoch + 1) * n, per_pass=n)
     return Steps(
         x=np.ascontiguousarray(x, dtype=dtype),
-        targets=targets_pm1(labels, dtype),
+        targets=targets_pm1(labels, dtype, variant.targets),
         labels=labels.astype(np.int64),
         lr=lr,
         mask=draws.get("mask"),

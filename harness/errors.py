@@ -54,6 +54,11 @@ class UnknownVariant(ConfigError):
     """An unknown variant name; the message lists the variants."""
 
 
+class RecipeError(ConfigError):
+    """An unknown recipe knob, a bad value, or a knob set where it has no effect: the message
+    names the knob and what it allows."""
+
+
 class PluginError(UsageError):
     """A plugin failed to import or to register; the message names it."""
 

@@ -14,8 +14,28 @@ from . import spec
 from .spec import Variant
 
 
-def _act(name: str):
-    return {"tanh": np.tanh, "relu": lambda t: np.maximum(t, 0), "linear": lambda t: t}[name]
+def activation(name: str):
+    """The nonlinearity `name` of spec.HIDDEN_ACTIVATIONS / OUTPUT_ACTIVATIONS, in NumPy."""
+    A, S = spec.SCALED_TANH_A, spec.SCALED_TANH_S
+    return {"tanh": np.tanh, "scaled_tanh": lambda a: A * np.tanh(S * a), "relu": lambda a: np.maximum(a, 0),
+            "linear": lambda a: a}[name]
+
+
+def derivative(name: str, a, y, step=lambda a: (a > 0).astype(a.dtype), ones_like=np.ones_like):
+    """f'(a) of activation `name`, from its input a and output y = f(a) (ReLU: 0 at a = 0).
+
+    Written with arithmetic operators only, so a backend passes its own arrays (torch tensors, jax
+    tracers) with its `step` (a > 0 as 0/1 in a's dtype) and `ones_like`: one formula for all."""
+    A, S = spec.SCALED_TANH_A, spec.SCALED_TANH_S
+    if name == "tanh":
+        return 1.0 - y * y
+    if name == "scaled_tanh":  # A S (1 - tanh(S a)^2), tanh(S a) = y / A
+        return A * S * (1.0 - (y / A) ** 2)
+    if name == "relu":
+        return step(a)
+    if name == "linear":
+        return ones_like(a)
+    raise ValueError(f"unknown activation {name!r}")
 
 
 def conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -37,7 +57,7 @@ def activations(params: dict[str, np.ndarray], variant: Variant, x: np.ndarray) 
     spec.check_params(params)
     dt = np.asarray(x).dtype
     p = {k: np.asarray(v, dtype=dt) for k, v in params.items()}
-    act, out_act = _act(variant.hidden_activation), _act(variant.output_activation)
+    act, out_act = activation(variant.hidden_activation), activation(variant.output_activation)
     x = np.asarray(x, dtype=dt).reshape(-1, *spec.INPUT_SHAPE)
     h1 = act(conv(x, p["H1w"]) + p["H1b"])  # (n, 12, 8, 8)
     planes = [conv(h1[:, list(ins)], p["H2w"][o:o + 1]) for o, ins in enumerate(spec.H2_INPUTS)]

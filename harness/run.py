@@ -11,9 +11,10 @@ from .config import RunConfig
 from .data import Dataset
 from .errors import BackendFailure, HarnessError
 from .plugins import one_line
+from .recipe import of_config
 from .results import now_iso, write_result
 from .spec import Variant, init_params
-from .targets import Target, get_variant
+from .targets import Target
 from .timing import environment
 from .train import SplitEval, TrainLog, train
 
@@ -34,7 +35,7 @@ def run_training(
         raise ValueError(f"target {target.label_with_device} is not the one {config.label()} names")
     if config.epochs is None:
         raise ValueError("run_training needs a resolved RunConfig (RunConfig.resolved: epochs explicit)")
-    backend, variant = target.backend, get_variant(config.variant)
+    backend, variant = target.backend, of_config(config).variant_spec()  # the variant with its recipe knobs
     params0 = init_params(config.seed, config.dtype, variant)
     env = environment()
     env["backend"] = backend.environment(target.device)  # describes only: session() applies the settings
@@ -80,6 +81,7 @@ def _result(target: Target, config: RunConfig, variant: Variant, data: Dataset, 
         "device": target.device,
         "variant": variant.name,
         "variant_config": variant.to_dict(),
+        "recipe": of_config(config).to_dict(),  # the variant, its label, the knobs set and every knob's value
         "dataset": data.name,
         "dataset_source": data.source,
         "n_train": len(data.train_x) if config.limit is None else min(config.limit, len(data.train_x)),

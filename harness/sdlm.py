@@ -15,8 +15,11 @@ theta -= lr * scale * grad. Backends compute h in their framework (optional Sess
 `hessian_diag(steps)` and `set_step_scale(scale)`); `hessian_diag_numpy` below is the
 framework-free reference they are checked against.
 
-The second-derivative recursion for this loss, E = (1/10) sum_j (y_j - t_j)^2, y = f(a):
-  output unit j   d2E/da_j^2 = (2/10) f'(a_j)^2      (Gauss-Newton: the f'' term is dropped)
+The second-derivative recursion for the loss E = c sum_j (y_j - t_j)^2, y = f(a), c = 1/10 (the
+mean over the 10 outputs) or 1 (their sum: the knob `reduction`), for any f of the knobs
+`activation` and `output_activation` (f' from harness.reference.derivative):
+  output unit j   d2E/da_j^2 = 2c f'(a_j)^2      (Gauss-Newton: the f'' term is dropped; 2c is
+                                                  SDLM.output_curvature)
   hidden unit i   d2E/da_i^2 = f'(a_i)^2 sum_k w_ki^2 d2E/da_k^2   (off-diagonal terms dropped)
   weight w_ki     h = sum over its connections of x_i^2 d2E/da_k^2  (a shared weight: all of them)
   bias (untied)   h = d2E/da^2 of its unit
@@ -29,6 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .backend import Steps
 from .data import Dataset, targets_pm1
+from .reference import activation, derivative
 from .spec import (
     H2_INPUTS,
     PAD,
@@ -65,11 +69,12 @@ def hessian_indices(variant: Variant, n_train: int, seed: int, epoch: int) -> np
     return np.sort(rng.choice(n_train, size=k, replace=False))
 
 
-def hessian_steps(data: Dataset, indices: np.ndarray, dtype: str) -> Steps:
-    """The examples of `indices` as Steps (lr unused: estimating h changes no parameter)."""
+def hessian_steps(data: Dataset, indices: np.ndarray, dtype: str, t: float = 1.0) -> Steps:
+    """The examples of `indices` as Steps, targets ±t (lr unused: estimating h changes no
+    parameter; Gauss-Newton's h does not depend on the targets)."""
     labels = data.train_labels[indices]
     return Steps(x=np.ascontiguousarray(data.train_x[indices], dtype=dtype),
-                 targets=targets_pm1(labels, dtype), labels=labels.astype(np.int64),
+                 targets=targets_pm1(labels, dtype, t), labels=labels.astype(np.int64),
                  lr=np.zeros(len(indices)))
 
 
@@ -103,28 +108,13 @@ def before_pass(session, variant: Variant, data: Dataset, seed: int, epoch: int,
                         f"implement SDLM (variant {variant.name}); declare it in Backend.supports")
     n_train = len(data.train_x) if limit is None else min(limit, len(data.train_x))
     idx = hessian_indices(variant, n_train, seed, epoch)
-    h = session.hessian_diag(hessian_steps(data, idx, dtype))
+    h = session.hessian_diag(hessian_steps(data, idx, dtype, variant.targets))
     check_hessian(h)
     session.set_step_scale(step_scale(h, variant.optimizer.mu, dtype))
     return {k: {"mean": float(np.mean(h[k])), "max": float(np.max(h[k]))} for k in PARAM_NAMES}
 
 
 # ----------------------------------------------------------------------------- NumPy reference
-
-
-def _derivative(name: str, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """f'(a) of activation `name`, from its input a and output y."""
-    if name == "tanh":
-        return 1.0 - y * y
-    if name == "relu":
-        return (a > 0).astype(a.dtype)
-    if name == "linear":
-        return np.ones_like(a)
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def _activation(name: str, a: np.ndarray) -> np.ndarray:
-    return {"tanh": np.tanh, "relu": lambda t: np.maximum(t, 0), "linear": lambda t: t}[name](a)
 
 
 def _pad(x: np.ndarray) -> np.ndarray:
@@ -161,15 +151,15 @@ def forward_numpy(params: dict[str, np.ndarray], variant: Variant, x: np.ndarray
     c: dict = {"u1": _pad(np.asarray(x).reshape(-1, 1, 16, 16))}  # (B, 1, 20, 20)
     b = len(c["u1"])
     c["a1"] = (p["H1w"].reshape(12, 25) @ _patches(c["u1"])).reshape(b, 12, 8, 8) + p["H1b"]
-    c["y1"] = _activation(act, c["a1"])  # (B, 12, 8, 8)
+    c["y1"] = activation(act)(c["a1"])  # (B, 12, 8, 8)
     c["u2"] = _pad(c["y1"])  # (B, 12, 12, 12)
     w2 = h2w_dense(p["H2w"]).reshape(12, 300)
     c["a2"] = (w2 @ _patches(c["u2"])).reshape(b, 12, 4, 4) + p["H2b"]
-    c["y2"] = _activation(act, c["a2"])  # (B, 12, 4, 4)
+    c["y2"] = activation(act)(c["a2"])  # (B, 12, 4, 4)
     c["a3"] = c["y2"].reshape(b, 192) @ p["H3w"] + p["H3b"]
-    c["y3"] = _activation(act, c["a3"])  # (B, 30)
+    c["y3"] = activation(act)(c["a3"])  # (B, 30)
     c["a4"] = c["y3"] @ p["outw"] + p["outb"]
-    c["out"] = _activation(variant.output_activation, c["a4"])  # (B, 10)
+    c["out"] = activation(variant.output_activation)(c["a4"])  # (B, 10)
     return c
 
 
@@ -190,9 +180,9 @@ def hessian_diag_numpy(params: dict[str, np.ndarray], variant: Variant, x: np.nd
     c = forward_numpy(p, variant, x)
     b = len(c["out"])
     act = variant.hidden_activation
-    fp = lambda i: _derivative(act, c[f"a{i}"], c[f"y{i}"]) ** 2
+    fp = lambda i: derivative(act, c[f"a{i}"], c[f"y{i}"]) ** 2
     h: dict[str, np.ndarray] = {}
-    d4 = variant.optimizer.output_curvature * _derivative(variant.output_activation, c["a4"], c["out"]) ** 2
+    d4 = variant.optimizer.output_curvature * derivative(variant.output_activation, c["a4"], c["out"]) ** 2
     h["outw"], h["outb"] = (c["y3"] ** 2).T @ d4, d4.sum(0)  # (30, 10), (10,)
     d3 = fp(3) * (d4 @ (p["outw"] ** 2).T)  # (B, 30)
     y2 = c["y2"].reshape(b, 192)

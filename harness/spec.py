@@ -18,9 +18,11 @@ like torch.nn.functional.conv2d), the windows starting at padded index 0, 2, 4..
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from .knobs import NONZERO, VALUE, Knob, show
 
 # Canonical layout (channel-major, like the paper's figures and torch's OIHW).
 PARAM_SHAPES: dict[str, tuple[int, ...]] = {
@@ -128,15 +130,23 @@ class AdamW:
     kind: str = "adamw"
 
 
+# LeNet-5 (LeCun et al. 1998) trained with "a schedule per pass" of 60,000 updates: an SDLM
+# schedule "per_update" counts its passes in those units rather than in passes over this data.
+LENET5_PASS_UPDATES = 60_000
+SDLM_SCHEDULES = ("per_pass", "per_update")
+
+
 @dataclass(frozen=True)
 class SDLM:
     """Stochastic diagonal Levenberg-Marquardt (LeCun 1987; Becker & LeCun 1988; "Efficient
     BackProp" 1998; LeNet-5, LeCun et al. 1998, appendix C and section III.C): parameter k steps by
-    eps_pass / (mu + h_k) times its gradient, h_k the diagonal Gauss-Newton estimate of the
+    eps / (mu + h_k) times its gradient, h_k the diagonal Gauss-Newton estimate of the
     Hessian averaged over `hessian_examples` training examples drawn before each pass
     (harness/sdlm.py; docs/sdlm.md derives the constants for this loss).
 
-    `epsilon`: ((passes, eps), ...) in order, then `epsilon_after` for every later pass.
+    `epsilon`: ((passes, eps), ...) in order, then `epsilon_after` for every later pass; each eps
+    times `eps_scale`. `schedule`: "per_pass" (a pass is one over the training data) or
+    "per_update" (a pass is LENET5_PASS_UPDATES updates, LeNet-5's).
     """
 
     epsilon: tuple[tuple[int, float], ...]
@@ -145,15 +155,21 @@ class SDLM:
     hessian_examples: int
     output_curvature: float  # Gauss-Newton d2E/dy2 of one output for this loss
     kind: str = "sdlm"
+    schedule: str = "per_pass"
+    eps_scale: float = 1.0
 
     def epsilon_of_pass(self, epoch: int) -> float:
-        """eps of pass `epoch` (0-based)."""
+        """eps of pass `epoch` (0-based) of the schedule (times eps_scale)."""
         end = 0
         for passes, eps in self.epsilon:
             end += passes
             if epoch < end:
-                return eps
-        return self.epsilon_after
+                return eps * self.eps_scale
+        return self.epsilon_after * self.eps_scale
+
+    def epsilon_at(self, step: int, per_pass: int) -> float:
+        """eps of global step `step` (0-based) when a pass over the data is `per_pass` steps."""
+        return self.epsilon_of_pass(step // (per_pass if self.schedule == "per_pass" else LENET5_PASS_UPDATES))
 
 
 # LeNet-5 (LeCun et al. 1998), section III.C, for the method of its appendix C: eps 0.0005 for
@@ -162,7 +178,7 @@ class SDLM:
 # eps * g / (mu + h) does not change when the loss is scaled by c if mu is scaled by c too
 # (g, h -> c g, c h). LeNet-5's loss is a plain sum of squares over its output
 # units (Gauss-Newton d2E/dy2 = 2 per unit); this one, the mean over 10 outputs of (y - t)^2, has
-# 2/10 per unit: c = 1/10, so mu = 0.02 / 10.
+# 2/10 per unit: c = 1/10, so mu = 0.02 / 10 (the knob sdlm_mu is LeNet-5's: scaled so by the loss).
 LENET5_EPSILON = ((2, 5e-4), (3, 2e-4), (3, 1e-4), (4, 5e-5))
 LENET5_EPSILON_AFTER = 1e-5
 LENET5_MU = 0.02
@@ -176,14 +192,23 @@ SDLM_1989 = SDLM(
     output_curvature=2.0 / MSE_MEAN_OVER,
 )
 
+# LeNet-5's and "Efficient BackProp"'s sigmoid, f(a) = A tanh(S a): f(±1) = ±1, f'(0) ~ 1.14.
+SCALED_TANH_A = 1.7159
+SCALED_TANH_S = 2.0 / 3.0
+HIDDEN_ACTIVATIONS = ("tanh", "scaled_tanh", "relu")
+OUTPUT_ACTIVATIONS = ("tanh", "scaled_tanh", "linear")
+REDUCTIONS = ("mean", "sum")
+
 
 @dataclass(frozen=True)
 class Variant:
-    name: str
-    hidden_activation: str  # "tanh" | "relu" in H1-H3
-    output_activation: str  # "tanh" | "linear"
-    # "mse": mean over the 10 outputs of (target - out)^2, ±1 targets (+1 at the label);
-    # "xent": -log softmax(out)[label] on the linear output (docs/spec.md)
+    """A recipe as the backends read it: built by `build_variant` from knob values (KNOBS)."""
+
+    name: str  # the named variant the recipe starts from
+    hidden_activation: str  # HIDDEN_ACTIVATIONS, in H1-H3
+    output_activation: str  # OUTPUT_ACTIVATIONS
+    # "mse": (t_k - out_k)^2 over the 10 outputs, `reduction` mean or sum, targets ±`targets`;
+    # "xent": -log softmax(out)[label] (docs/spec.md)
     loss: str
     optimizer: SGD | AdamW | SDLM
     epochs: int
@@ -192,6 +217,9 @@ class Variant:
     dropout: float = 0.0  # on H2's output, masks drawn by the core
     batch_size: int = 1  # per-example training; every variant
     init: str = "sqrt_fan_in"  # weight bounds 2.4/sqrt(F) or 2.4/F: see INITS
+    targets: float = 1.0  # mse: +t at the label, -t elsewhere (the core's Steps.targets)
+    reduction: str = "mean"  # mse over the 10 outputs: "mean" or "sum"
+    sets: tuple[tuple[str, object], ...] = ()  # the knobs set otherwise than `name` sets them (a Recipe's)
 
     def lr_schedule(self, n_steps_total: int, start: int, stop: int, per_pass: int | None = None) -> np.ndarray:
         """Learning rate of global steps [start, stop), float64 (SDLM: eps of each step's pass,
@@ -202,44 +230,119 @@ class Variant:
             return np.full(stop - start, opt.lr)
         if isinstance(opt, SDLM):
             n = per_pass or max(stop - start, 1)
-            return np.array([opt.epsilon_of_pass(int(s) // n) for s in steps], dtype=np.float64)
+            return np.array([opt.epsilon_at(int(s), n) for s in steps], dtype=np.float64)
         frac = steps / max(n_steps_total - 1, 1)
         return opt.lr_start + (opt.lr_end - opt.lr_start) * frac
 
+    @property
+    def label(self) -> str:
+        """The recipe's readable name: the variant's, then each knob set otherwise, e.g.
+        "1989 targets=0.8 init=fan_in"."""
+        return " ".join([self.name, *(f"{k}={show(v)}" for k, v in self.sets)])
+
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["sets"], d["label"] = dict(self.sets), self.label
         return d
 
 
-VARIANTS: dict[str, Variant] = {
-    "1989": Variant(
-        name="1989",
-        hidden_activation="tanh",
-        output_activation="tanh",
-        loss="mse",
-        optimizer=SGD(lr=0.03),
-        epochs=23,
-        outb_init=-1.0,
-    ),
-    "modern": Variant(
-        name="modern",
-        hidden_activation="relu",
-        output_activation="linear",
-        loss="xent",
-        optimizer=AdamW(
-            lr_start=3e-4, lr_end=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01
-        ),
-        epochs=80,
-        outb_init=0.0,
-        augment_shift=1,
-        dropout=0.25,
-    ),
-}
+_OPT = ("optimizer", ("sgd",)), ("optimizer", ("adamw",)), ("optimizer", ("sdlm",))
+_MSE = ("loss", ("mse",))
+_UNIT = {"lo": 0.0, "hi": 1.0}
+# Every recipe knob, once: name, values, formula in one line (docs/spec.md, "Recipe knobs", has
+# each in full), when it has an effect, and whether a backend computes it (it must then declare
+# the values it implements: harness.backend.knob_unsupported).
+KNOBS: dict[str, Knob] = {k.name: k for k in (
+    Knob("targets", "number", "mse targets: +t at the label, -t elsewhere", lo=0.0, hi=2.0, open="lo",
+         applies=_MSE),
+    Knob("activation", "choice", "H1-H3's f: tanh(a), 1.7159 tanh(2a/3), or max(a, 0)",
+         HIDDEN_ACTIVATIONS, backend=VALUE),
+    Knob("output_activation", "choice", "the output's f: tanh(a), 1.7159 tanh(2a/3), or a",
+         OUTPUT_ACTIVATIONS, backend=VALUE),
+    Knob("init", "choice", "weights U(-2.4/d, 2.4/d), d = sqrt(F) or F (F the fan-in)", INITS),
+    Knob("outb_init", "number", "the output biases' initial value", lo=-2.0, hi=2.0),
+    Knob("loss", "choice", "mse: (t - y)^2 over the outputs; xent: log sum exp(y) - y_label", ("mse", "xent"),
+         backend=VALUE),
+    Knob("reduction", "choice", "mse over the 10 outputs: their mean or their sum", REDUCTIONS, applies=_MSE,
+         backend=VALUE),
+    Knob("optimizer", "choice", "theta's update: sgd, adamw or sdlm", ("sgd", "adamw", "sdlm"), backend=VALUE),
+    Knob("sgd_lr", "number", "SGD: theta -= lr g", **_UNIT, open="lo", applies=_OPT[0]),
+    Knob("adamw_lr", "number", "AdamW: lr at the first step", **_UNIT, open="lo", applies=_OPT[1]),
+    Knob("adamw_lr_end", "number", "AdamW: lr at the last step (linear per step)", **_UNIT, applies=_OPT[1]),
+    Knob("adamw_beta1", "number", "AdamW: m <- b1 m + (1 - b1) g", **_UNIT, open="hi", applies=_OPT[1],
+         backend=VALUE),
+    Knob("adamw_beta2", "number", "AdamW: v <- b2 v + (1 - b2) g^2", **_UNIT, open="hi", applies=_OPT[1],
+         backend=VALUE),
+    Knob("adamw_eps", "number", "AdamW: m_hat / (sqrt(v_hat) + eps)", **_UNIT, open="both", applies=_OPT[1],
+         backend=VALUE),
+    Knob("adamw_weight_decay", "number", "AdamW: theta <- theta (1 - lr wd)", **_UNIT, open="hi",
+         applies=_OPT[1], backend=VALUE),
+    Knob("sdlm_mu", "number", "SDLM: eps / (mu c + h), mu of a sum of squares, c = 1/10 (mean) or 1 (sum)",
+         lo=0.0, hi=100.0, open="lo", applies=_OPT[2]),
+    Knob("sdlm_schedule", "choice", "SDLM: LeNet-5's eps schedule by pass of this data, or by LeNet-5's "
+         "60,000 updates", SDLM_SCHEDULES, applies=_OPT[2]),
+    Knob("sdlm_eps_scale", "number", "SDLM: every eps of the schedule times this", lo=0.0, hi=1000.0, open="lo",
+         applies=_OPT[2]),
+    Knob("sdlm_examples", "int", "SDLM: training examples h is averaged over, drawn before each pass",
+         lo=1, hi=100_000, applies=_OPT[2]),
+    Knob("shift", "int", "roll each training example by (dy, dx) in [-s, s]^2, wrap-around", lo=0, hi=4),
+    Knob("dropout", "number", "p: H2's outputs dropped (mask / (1 - p)) in training", lo=0.0, hi=0.9,
+         backend=NONZERO),
+    Knob("passes", "int", "passes over the training data", lo=1, hi=10_000),
+)}
+
+# A named variant is a named set of knob values: 1989's, and what each other changes.
+PRESETS: dict[str, dict] = {"1989": {
+    "targets": 1.0, "activation": "tanh", "output_activation": "tanh", "init": "sqrt_fan_in",
+    "outb_init": -1.0, "loss": "mse", "reduction": "mean", "optimizer": "sgd", "sgd_lr": 0.03,
+    "adamw_lr": 3e-4, "adamw_lr_end": 1e-4, "adamw_beta1": 0.9, "adamw_beta2": 0.999, "adamw_eps": 1e-8,
+    "adamw_weight_decay": 0.01, "sdlm_mu": LENET5_MU, "sdlm_schedule": "per_pass", "sdlm_eps_scale": 1.0,
+    "sdlm_examples": LENET5_HESSIAN_EXAMPLES, "shift": 0, "dropout": 0.0, "passes": 23,
+}}
+PRESETS["modern"] = {**PRESETS["1989"], "activation": "relu", "output_activation": "linear", "outb_init": 0.0,
+                     "loss": "xent", "optimizer": "adamw", "shift": 1, "dropout": 0.25, "passes": 80}
 # The paper's optimiser on the 1989 net and loss; the same initialisation as "1989", so the
 # comparison with it changes only the optimiser. And with the initialisation the paper prints
 # (2.4/F, not 2.4/sqrt(F)).
-VARIANTS["1989-sdlm"] = replace(VARIANTS["1989"], name="1989-sdlm", optimizer=SDLM_1989)
-VARIANTS["1989-sdlm-fanin"] = replace(VARIANTS["1989-sdlm"], name="1989-sdlm-fanin", init="fan_in")
+PRESETS["1989-sdlm"] = {**PRESETS["1989"], "optimizer": "sdlm"}
+PRESETS["1989-sdlm-fanin"] = {**PRESETS["1989-sdlm"], "init": "fan_in"}
+assert all(set(p) == set(KNOBS) for p in PRESETS.values())
+
+
+def build_variant(name: str, k: dict, sets: tuple = ()) -> Variant:
+    """The Variant of knob values `k` (every knob of KNOBS, values already checked); `sets`: the
+    knobs among them set otherwise than variant `name` sets them."""
+    mean = k["reduction"] == "mean"
+    curvature = 2.0 / MSE_MEAN_OVER if mean else 2.0  # d2E/dy2 of one output
+    optimizer = {
+        "sgd": lambda: SGD(lr=k["sgd_lr"]),
+        "adamw": lambda: AdamW(lr_start=k["adamw_lr"], lr_end=k["adamw_lr_end"], beta1=k["adamw_beta1"],
+                               beta2=k["adamw_beta2"], eps=k["adamw_eps"], weight_decay=k["adamw_weight_decay"]),
+        "sdlm": lambda: SDLM(epsilon=LENET5_EPSILON, epsilon_after=LENET5_EPSILON_AFTER,
+                             mu=k["sdlm_mu"] / MSE_MEAN_OVER if mean else k["sdlm_mu"],
+                             hessian_examples=k["sdlm_examples"], output_curvature=curvature,
+                             schedule=k["sdlm_schedule"], eps_scale=k["sdlm_eps_scale"]),
+    }[k["optimizer"]]()
+    return Variant(name=name, hidden_activation=k["activation"], output_activation=k["output_activation"],
+                   loss=k["loss"], optimizer=optimizer, epochs=k["passes"], outb_init=k["outb_init"],
+                   augment_shift=k["shift"], dropout=k["dropout"], init=k["init"], targets=k["targets"],
+                   reduction=k["reduction"], sets=tuple(sets))
+
+
+VARIANTS: dict[str, Variant] = {name: build_variant(name, values) for name, values in PRESETS.items()}
+
+
+def backend_knobs(v: Variant) -> dict:
+    """The values, read back from a Variant, of the knobs a backend computes (KNOBS whose
+    `backend` is set) that have an effect in it."""
+    out = {"activation": v.hidden_activation, "output_activation": v.output_activation, "loss": v.loss,
+           "optimizer": v.optimizer.kind, "dropout": v.dropout}
+    if v.loss == "mse":
+        out["reduction"] = v.reduction
+    if isinstance(v.optimizer, AdamW):
+        o = v.optimizer
+        out.update(adamw_beta1=o.beta1, adamw_beta2=o.beta2, adamw_eps=o.eps, adamw_weight_decay=o.weight_decay)
+    return out
 
 DTYPES = ("float32", "float64")
 

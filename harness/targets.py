@@ -17,6 +17,7 @@ from .backend import Backend, unsupported_reason
 from .config import RunConfig
 from .errors import DeviceUnavailable, UnknownStrategy, UnknownVariant, Unsupported
 from .plugins import one_line
+from .recipe import of_config
 from .spec import VARIANTS, Variant
 
 
@@ -117,13 +118,13 @@ def _bench_devices(devs: list[str]) -> list[str]:
     return [d for d in devs if not (d.startswith("cuda:") and "cuda" in devs)]
 
 
-def _unsupported(b: Backend, strategy: str, variant: str | None, dtype: str | None) -> str | None:
+def _unsupported(b: Backend, strategy: str, variant: str | None, dtype: str | None, recipe=None) -> str | None:
     # variant or dtype None: the caller does not ask about support (a selection made before either is known)
-    return None if variant is None or dtype is None else unsupported_reason(b, strategy, variant, dtype)
+    return None if variant is None or dtype is None else unsupported_reason(b, strategy, variant, dtype, recipe)
 
 
 def resolve(registry, backend: str, strategy: str | None, device: str, *,
-            variant: str | None, dtype: str | None) -> Target:
+            variant: str | None, dtype: str | None, recipe=None) -> Target:
     """The one target `harness run` trains: every mistake or unsupported combination is a usage error."""
     b = registry.get(backend)  # UnknownBackend / PluginError / BackendUnavailable
     strategy = strategy or b.strategies[0]
@@ -134,7 +135,7 @@ def resolve(registry, backend: str, strategy: str | None, device: str, *,
         reaches = devs if isinstance(devs, str) else ", ".join(devs) or "none"
         raise DeviceUnavailable(f"backend {b.name!r} strategy {strategy!r} cannot reach device {device!r} here; "
                                 f"available: {reaches}")
-    why = _unsupported(b, strategy, variant, dtype)
+    why = _unsupported(b, strategy, variant, dtype, recipe)
     if why:
         raise Unsupported(why)
     return Target(b, strategy, device)
@@ -143,15 +144,15 @@ def resolve(registry, backend: str, strategy: str | None, device: str, *,
 def resolve_config(registry, config: RunConfig) -> tuple[Target, RunConfig]:
     """The target a run's configuration names, and the configuration with its defaults made
     explicit (strategy, passes): what `harness run` trains and what its result records."""
-    variant = get_variant(config.variant)
-    target = resolve(registry, config.backend, config.strategy, config.device, variant=variant.name,
-                     dtype=config.dtype)
-    return target, config.resolved(strategy=target.strategy, epochs=config.epochs or variant.epochs)
+    recipe = of_config(config)
+    target = resolve(registry, config.backend, config.strategy, config.device, variant=config.variant,
+                     dtype=config.dtype, recipe=recipe)
+    return target, config.resolved(strategy=target.strategy, epochs=config.epochs or recipe.variant_spec().epochs)
 
 
 def resolve_matrix(registry, backends: Iterable[str] | None, strategies: Iterable[str] | None,
                    devices: Iterable[str] | None, *, variant: str | None, dtype: str | None,
-                   refuse_named: bool = False) -> Matrix:
+                   refuse_named: bool = False, recipe=None) -> Matrix:
     """Every backend x strategy x device selected (default: all available, each strategy on every
     device it reaches), minus what cannot run here, each left out with a note.
 
@@ -175,7 +176,7 @@ def resolve_matrix(registry, backends: Iterable[str] | None, strategies: Iterabl
             where = f"device {', '.join(repr(d) for d in wanted)}" if wanted else "any device"
             m.notes.append(f"{b.name}:{s} skipped: cannot reach {where} here (reaches: {', '.join(devs) or 'none'})")
             continue
-        why = _unsupported(b, s, variant, dtype)
+        why = _unsupported(b, s, variant, dtype, recipe)
         if why and refuse_named and (b.name, s) in named:
             raise Unsupported(why)
         if why:

@@ -28,6 +28,7 @@ from .backend import Backend, Steps, unsupported_reason
 from .config import ParityConfig, RunConfig
 from .data import load_dataset, resolve_data_dir
 from .errors import Unsupported
+from .recipe import of_config
 from .spec import PARAM_SHAPES, VARIANTS, init_params
 
 ACTIVATION_SHAPES = {"H1": (12, 8, 8), "H2": (12, 4, 4), "H3": (30,), "out": (10,)}
@@ -52,9 +53,11 @@ def _resolved(backend: str | Backend) -> Iterator[Backend]:
 def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: list[str] | None = None,
                variant: str = "1989", dtype: str = "float64", dataset: str = "synthetic",
                data_dir: str | None = None, device: str = "cpu", seed: int = 1337,
-               steps: tuple[int, ...] = (1, 10), passes: int = 1, limit: int | None = 64) -> dict:
+               steps: tuple[int, ...] = (1, 10), passes: int = 1, limit: int | None = 64,
+               recipe: dict | None = None) -> dict:
     """`harness parity` of every strategy of `backend` (or `strategies`) against `reference`
     ("BACKEND" or "BACKEND:STRATEGY"); returns the parity result (the JSON `harness parity` writes).
+    `recipe`: knobs of `variant` set otherwise ({knob: value}, as `--set`; harness/spec.py KNOBS).
 
     The options become a harness.config.ParityConfig, checked by the one validator (ConfigError,
     a ValueError, for a value out of bounds, e.g. limit=-5). Raises Unsupported when the backend
@@ -63,11 +66,11 @@ def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: 
     """
     config = ParityConfig(reference=reference, strategies=tuple(strategies) if strategies else None,
                           device=device, variant=variant, dataset=dataset, dtype=dtype, seed=seed,
-                          steps=par.parse_steps(steps), passes=passes, limit=limit)
+                          steps=par.parse_steps(steps), passes=passes, limit=limit, recipe=recipe or ())
     with _resolved(backend) as b:
         chosen = config.strategies or b.strategies
         for s in chosen:
-            reason = unsupported_reason(b, s, variant, dtype)
+            reason = unsupported_reason(b, s, variant, dtype, of_config(config))
             if reason is not None:
                 raise Unsupported(reason)
         config = replace(config, backends=(reference.partition(":")[0], b.name),

@@ -12,7 +12,8 @@ from .config import RunConfig
 from .data import Dataset, targets_pm1
 from .draws import pass_steps
 from .errors import NonFiniteLoss
-from .spec import VARIANTS, Variant
+from .recipe import of_config
+from .spec import Variant
 from .timing import clock, summarize
 
 
@@ -20,7 +21,8 @@ def losses_of(variant: Variant, outputs: np.ndarray, labels: np.ndarray) -> np.n
     """Per-example loss, computed by the core in float64 from a backend's outputs."""
     out = outputs.astype(np.float64)
     if variant.loss == "mse":
-        return ((out - targets_pm1(labels, "float64")) ** 2).mean(axis=1)
+        sq = (out - targets_pm1(labels, "float64", variant.targets)) ** 2
+        return sq.mean(axis=1) if variant.reduction == "mean" else sq.sum(axis=1)
     if variant.loss == "xent":
         m = out.max(axis=1, keepdims=True)
         lse = (m + np.log(np.exp(out - m).sum(axis=1, keepdims=True)))[:, 0]
@@ -125,10 +127,10 @@ def train(
 ) -> TrainLog:
     """Train for `config.epochs` passes (None: the variant's), evaluating train and test after each.
 
-    From `config` the core takes variant, seed, dtype, epochs, limit and window; the session
+    From `config` the core takes variant and recipe, seed, dtype, epochs, limit and window; the session
     already embodies backend, strategy and device.
     """
-    variant = VARIANTS[config.variant]
+    variant = of_config(config).variant_spec()
     seed, dtype, window, limit = config.seed, config.dtype, config.window, config.limit
     epochs = config.epochs or variant.epochs
     log = TrainLog()

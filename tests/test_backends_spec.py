@@ -21,15 +21,15 @@ SEED = 7
 LAYERS = {"H1": (12, 8, 8), "H2": (12, 4, 4), "H3": (30,), "out": (10,)}
 
 
-def cpu_targets(variant: str | None = None, dtype: str = "float64"):
+def cpu_targets(variant: str | None = None, dtype: str = "float64", recipe=None):
     """(backend name, strategy) for every registered backend and strategy that runs on the CPU here
-    (and supports `variant` in `dtype`, when given)."""
+    (and supports `variant` in `dtype`, and `recipe`'s knobs, when given)."""
     reg = plugins.get_registry()
     out = []
     for name in reg.available():
         b = reg.get(name)
         out += [(name, s) for s in b.strategies if "cpu" in b.strategy_devices(s)
-                and (variant is None or unsupported_reason(b, s, variant, dtype) is None)]
+                and (variant is None or unsupported_reason(b, s, variant, dtype, recipe) is None)]
     return out
 
 
@@ -58,6 +58,33 @@ def test_every_strategy_matches_the_reference_on_usps(usps, variant):
             for k, a in want.items():
                 assert got[k].shape == a.shape, f"{name}/{strategy} {k}"
                 np.testing.assert_allclose(got[k], a, rtol=0, atol=1e-12, err_msg=f"{name}/{strategy} {k}")
+
+
+# The activations knobs (spec.KNOBS) each strategy declares: its forward pass against the reference.
+ACTIVATION_RECIPES = [("1989", "activation=scaled_tanh output_activation=scaled_tanh"),
+                      ("1989", "activation=relu output_activation=linear"),
+                      ("modern", "activation=scaled_tanh output_activation=tanh")]
+
+
+@pytest.mark.parametrize("base,sets", ACTIVATION_RECIPES)
+def test_every_strategy_that_declares_an_activation_matches_the_reference(usps, base, sets):
+    from harness.recipe import Recipe
+
+    r = Recipe.of(base, sets.split())
+    v = r.variant_spec()
+    x = usps.train_x[:N].astype(np.float64)
+    want = reference.activations(init_params(SEED, "float64", v), v, x)
+    targets = cpu_targets(base, recipe=r)
+    assert {("torch", "eager"), ("jax", "step"), ("jax", "scan")} <= set(targets) or pytest.skip(
+        f"targets here: {targets}")
+    for name, strategy in targets:
+        s = session(name, strategy, v)
+        np.testing.assert_allclose(s.forward(x), want["out"], rtol=0, atol=1e-12, err_msg=f"{name}/{strategy}")
+        if hasattr(s, "activations"):
+            got = s.activations(x)
+            for k, a in want.items():
+                np.testing.assert_allclose(got[k], a, rtol=0, atol=1e-12, err_msg=f"{name}/{strategy} {k}")
+
 
 
 # A connection table unlike the paper's (groups moved and each group's planes in another order)

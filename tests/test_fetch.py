@@ -247,6 +247,21 @@ def test_data_fetch_then_run_on_a_machine_with_no_data(mirror, tmp_path, monkeyp
 
 
 @needs_usps
+@pytest.mark.parametrize("quiet", [True, False])
+def test_run_fetching_on_first_use_is_silent_only_when_quiet(quiet, mirror, tmp_path, monkeypatch, capsys):
+    """`run` fetches missing data itself; --quiet silences the fetch's lines as it does the pass lines."""
+    pytest.importorskip("torch")
+    base = mirror[0]
+    (tmp_path / "data").mkdir()  # an empty data directory: the run fetches usps into it
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "data"))
+    argv = ["run", "--epochs", "1", "--limit", "16", "--results-dir", str(tmp_path / "r")]
+    assert main(argv + (["--quiet"] if quiet else [])) == 0
+    err = capsys.readouterr().err
+    assert (tmp_path / "data" / "usps" / "usps.h5").is_file()
+    assert (f"{base}/usps/usps.h5" in err) is not quiet, err
+
+
+@needs_usps
 def test_a_mirror_serving_wrong_bytes_is_refused_in_one_line(mirror, tmp_path, capsys):
     base, routes, _log = mirror
     bad = bytearray(routes["/usps/usps.h5"])

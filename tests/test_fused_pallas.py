@@ -287,3 +287,34 @@ def test_triton_compiles_the_kernel_for_sm90(tmp_path, monkeypatch, name, dtype)
                               options={"num_warps": K.NUM_WARPS, "num_stages": 1})
     assert ".entry lenet1989_fused_" in compiled.asm["ptx"]
     assert len(compiled.asm["cubin"]) > 0
+
+
+# The knob values the fused kernel declares beyond the named variants' (backends/jax/fused.py
+# KNOBS): mixes of 1989's and modern's activations, losses, optimisers and dropout.
+KNOB_CASES = [("1989", "activation=relu"), ("1989", "output_activation=linear loss=xent"),
+              ("1989", "optimizer=adamw dropout=0.25"), ("modern", "activation=tanh output_activation=tanh loss=mse")]
+
+
+@pytest.mark.parametrize("base,sets", KNOB_CASES)
+def test_parity_of_declared_knob_values_on_usps(opted_in, usps, base, sets):
+    from harness.backend import unsupported_reason
+    from harness.recipe import Recipe
+
+    torch_b, jax_b = backends()
+    r = Recipe.of(base, sets.split())
+    assert unsupported_reason(jax_b, "fused", base, "float64", r) is None
+    ctx = context(usps, "float64", variant=r.variant_spec())
+    assert_passed(P.check_steps(ctx, P.Target(torch_b, "eager"), [P.Target(jax_b, "fused")], KS))
+
+
+def test_undeclared_knob_values_are_refused():
+    from harness.backend import unsupported_reason
+    from harness.recipe import Recipe
+
+    _, jax_b = backends()
+    for sets in ("activation=scaled_tanh", "output_activation=scaled_tanh", "reduction=sum", "optimizer=sdlm"):
+        why = unsupported_reason(jax_b, "fused", "1989", "float32", Recipe.of("1989", [sets]))
+        assert why and sets in why and "jax strategies that do: step, scan" in why, why
+    with pytest.raises(ValueError, match="reduction=sum"):
+        v = Recipe.of("1989", ["reduction=sum"]).variant_spec()
+        F.FusedSession(v, init_params(1, "float32", v), "float32", None, True)

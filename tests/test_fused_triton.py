@@ -91,11 +91,19 @@ def test_interpreted_kernel_matches_eager_longer():
 
 
 def test_fused_declares_the_1989_variant_only():
+    from harness.backend import unsupported_reason
+    from harness.recipe import Recipe
+
     b = TorchBackend()
-    assert b.supports("fused", "1989", "float32") is None
-    assert b.supports("fused", "1989", "float64") is None
-    assert "1989" in b.supports("fused", "modern", "float32")
-    assert b.supports("eager", "modern", "float32") is None
+    assert unsupported_reason(b, "fused", "1989", "float32") is None
+    assert unsupported_reason(b, "fused", "1989", "float64") is None
+    assert "activation=relu" in unsupported_reason(b, "fused", "modern", "float32")
+    assert unsupported_reason(b, "eager", "modern", "float32") is None
+    # its knobs: 1989's backend-computed values only (core knobs such as targets need nothing)
+    assert unsupported_reason(b, "fused", "1989", "float32", Recipe.of("1989", ["targets=0.8"])) is None
+    assert "scaled_tanh" in unsupported_reason(b, "fused", "1989", "float32",
+                                               Recipe.of("1989", ["activation=scaled_tanh"]))
+    assert unsupported_reason(b, "fused", "1989-sdlm", "float32", Recipe.of("1989-sdlm", ["optimizer=sgd"])) is None
 
 
 def test_fused_reaches_cpu_only_through_the_opt_in(monkeypatch):
@@ -111,7 +119,7 @@ def test_fused_session_refuses_the_modern_variant(monkeypatch):
     from backends.torch.fused import FusedSession
     from harness.spec import VARIANTS, init_params
 
-    with pytest.raises(ValueError, match="1989 variant only"):
+    with pytest.raises(ValueError, match="does not implement activation=relu"):
         FusedSession(torch, VARIANTS["modern"], init_params(0, "float32", "modern"), "float32", torch.device("cpu"))
 
 

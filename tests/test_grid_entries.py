@@ -30,6 +30,7 @@ ALT = {
     "backend": ("jax", "tensorflow"), "strategy": ("scan", "function"), "device": ("cuda", "cuda:1"),
     "variant": ("modern", "1989-sdlm"), "dataset": ("synthetic", "mnist"), "dtype": ("float64", "float64"),
     "seed": (11, 12), "epochs": (3, 4), "limit": (50, 60), "window": (64, 32), "threads": (2, 3),
+    "recipe": ({"dropout": 0.5}, {"targets": 0.8}),  # knobs of "modern" and of "1989-sdlm"
 }
 RESOURCES = ({"h100": 1}, {"a100": 2})
 

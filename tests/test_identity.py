@@ -40,7 +40,7 @@ BASE = RunConfig(backend="jax", strategy="scan", device="cpu", variant="1989", d
 # Another value of each field (None too, where a field may be None). A new field needs one here.
 OTHER = {"backend": ["torch"], "strategy": ["step"], "device": ["cuda"], "variant": ["modern"],
          "dataset": ["synthetic"], "dtype": ["float64"], "seed": [4], "epochs": [3], "limit": [None, 200],
-         "window": [64], "threads": [None, 2]}
+         "window": [64], "threads": [None, 2], "recipe": [{"targets": 0.8}, {"activation": "scaled_tanh"}]}
 
 
 def _cases(exclude=frozenset()):

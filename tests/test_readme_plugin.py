@@ -182,3 +182,23 @@ def test_conformance_kit_catches_the_wrong_h2_table(tmp_path):
             pytest.raises(AssertionError, match="first layer that differs: numpy_h2:eager H2"):
         assert_parity(backend, reference="numpy", steps=(1,), passes=0)  # a reference with activations()
     assert "numpy_h2" not in plugins.get_registry().names()
+
+
+def test_readme_plugin_declares_no_knobs_and_is_never_handed_one_it_does_not_compute(tmp_path, data_dir):
+    """Written before recipe knobs existed: the knobs the core computes reach it as data it already
+    reads (targets, initial values, learning rate) and it agrees with torch; a knob it would compute
+    (an activation) is never handed to it: it is skipped with the reason, torch checked against itself."""
+    mod = load_readme_plugin(tmp_path)
+    assert not hasattr(mod.NumpyBackend, "knobs")
+    with registered(mod, "readme-numpy-knobs"):
+        code, res = parity(tmp_path, "--backends", "torch,numpy", "--strategies", "eager", "--dtype", "float64",
+                           "--data-dir", str(data_dir), "--set", "targets=0.8", "--set", "init=fan_in",
+                           "--set", "sgd_lr=0.05", *QUICK)
+        assert code == 0, res["summary"]
+        assert res["config"]["targets"] == ["numpy:eager"] and res["recipe"]["label"] == \
+            "1989 targets=0.8 init=fan_in sgd_lr=0.05"
+        code, res = parity(tmp_path / "scaled", "--backends", "torch,numpy", "--strategies", "eager",
+                           "--dataset", "synthetic", "--set", "activation=scaled_tanh", "--steps", "1", "--passes", "0")
+    assert code == 0 and res["config"]["self_check"] is True
+    assert any("numpy:eager skipped" in n and "activation=scaled_tanh" in n and "declares no values" in n
+               for n in res["notes"]), res["notes"]

@@ -180,7 +180,7 @@ def test_report_writes_markdown_tables_and_pngs(results, tmp_path, capsys):
     md = (results / "REPORT.md").read_text()
 
     rows = table_rows(md_section(md, "Runs"))
-    got = {(r["backend"], r["strategy"], r["variant"]): r for r in rows}
+    got = {(r["backend"], r["strategy"], r["recipe"]): r for r in rows}
     assert set(got) == {("torch", "eager", "1989"), ("jax", "scan", "1989"), ("torch", "eager", "modern")}
     r = got["torch", "eager", "1989"]
     assert (r["train error"], r["train misses"], r["test error"], r["test misses"]) == ("0.14%", "10", "5.23%", "105")
@@ -207,7 +207,7 @@ def test_report_writes_markdown_tables_and_pngs(results, tmp_path, capsys):
     assert "bench-pytest.json" not in cap.err  # the benchmark file is used, not skipped
 
     # the gallery: the synthetic run gets one, the usps runs' data is not in --data-dir: a note
-    assert "Gallery skipped for variant 1989, usps" in md
+    assert "Gallery skipped for recipe 1989, usps" in md
     assert "note: gallery skipped" in cap.err
 
     # parity: per-check table and the divergence plot

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness import sdlm, spec
-from harness.backend import Steps
+from harness.backend import Steps, unsupported_reason
 from harness.config import RunConfig
 from harness.data import load_dataset, targets_pm1
 from harness.train import train
@@ -75,6 +75,11 @@ def test_unsupported_names_the_strategies_that_do():
     assert sdlm.unsupported(V, "eager", "torch", ("eager",)) is None
     why = sdlm.unsupported("1989-sdlm", "compiled", "torch", ("eager",))
     assert "torch:compiled" in why and "eager" in why
+
+
+# SDLM with the knobs its h depends on: the scaled tanh's f' and the sum's curvature 2 (harness/spec.py)
+KNOB_SETS = ["", "activation=scaled_tanh output_activation=scaled_tanh", "reduction=sum",
+             "activation=relu output_activation=linear"]
 
 
 # ----------------------------------------------------------------------------- the recursion, checked
@@ -159,27 +164,32 @@ def test_recursion_exact_where_each_weight_has_one_path_and_a_squared_jacobian_c
         assert np.abs(h[k] - exact[k]).max() > 1e-3 * np.abs(exact[k]).max(), k
 
 
-def test_numpy_forward_is_the_networks():
+@pytest.mark.parametrize("sets", KNOB_SETS)
+def test_numpy_forward_is_the_networks(sets):
     torch = pytest.importorskip("torch")
     from backends.torch.network import make_net
+    from harness import reference
+    from harness.recipe import variant_of
 
-    params = spec.init_params(3, "float64", V)
+    v = variant_of("1989-sdlm", sets.split())
+    params = spec.init_params(3, "float64", v)
     x = _x(5, 3)
-    want = make_net(torch, V)(params).double()(torch.tensor(x)).detach().numpy()
-    np.testing.assert_allclose(sdlm.forward_numpy(params, V, x)["out"], want, rtol=0, atol=1e-14)
+    want = make_net(torch, v)(params).double()(torch.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(sdlm.forward_numpy(params, v, x)["out"], want, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(reference.forward(params, v, x), want, rtol=0, atol=1e-14)
 
 
 # ----------------------------------------------------------------------------- the backends
 
 
-def _session(backend: str, strategy: str, dtype: str, seed: int = 3):
+def _session(backend: str, strategy: str, dtype: str, seed: int = 3, variant=V):
     if backend == "torch":
         pytest.importorskip("torch")
         from backends.torch import TorchBackend as B
     else:
         pytest.importorskip("jax")
         from backends.jax import JaxBackend as B
-    return B().session(variant=V, params=spec.init_params(seed, dtype, V), dtype=dtype, device="cpu",
+    return B().session(variant=variant, params=spec.init_params(seed, dtype, variant), dtype=dtype, device="cpu",
                        strategy=strategy)
 
 
@@ -188,11 +198,15 @@ TARGETS = [("torch", "eager"), ("jax", "step"), ("jax", "scan")]
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-13), ("float32", 5e-6)])
 @pytest.mark.parametrize("backend,strategy", TARGETS)
-def test_backend_h_matches_the_numpy_reference(backend, strategy, dtype, rtol, torch_one_thread):
-    s = _session(backend, strategy, dtype)
+@pytest.mark.parametrize("sets", KNOB_SETS)
+def test_backend_h_matches_the_numpy_reference(backend, strategy, dtype, rtol, sets, torch_one_thread):
+    from harness.recipe import variant_of
+
+    v = variant_of("1989-sdlm", sets.split())
+    s = _session(backend, strategy, dtype, variant=v)
     x = _x(9, 4, dtype)
     got = s.hessian_diag(_steps(x))
-    want = sdlm.hessian_diag_numpy(spec.init_params(3, "float64", V), V, x.astype("float64"))
+    want = sdlm.hessian_diag_numpy(spec.init_params(3, "float64", v), v, x.astype("float64"))
     for k in spec.PARAM_NAMES:
         assert got[k].shape == spec.PARAM_SHAPES[k]
         np.testing.assert_allclose(got[k], want[k], rtol=0, atol=rtol * np.abs(want[k]).max(), err_msg=k)
@@ -217,10 +231,11 @@ def test_torch_fast_strategies_declare_sdlm_unsupported():
     pytest.importorskip("torch")
     from backends.torch import TorchBackend
 
-    b = TorchBackend()
-    assert b.supports("eager", "1989-sdlm", "float64") is None
-    assert b.supports("compiled", "1989", "float64") is None
-    assert "eager" in b.supports("compiled", V, "float32")
+    b = TorchBackend()  # SDLM is the knob optimizer=sdlm, declared by Backend.knobs
+    assert unsupported_reason(b, "eager", "1989-sdlm", "float64") is None
+    assert unsupported_reason(b, "compiled", "1989", "float64") is None
+    why = unsupported_reason(b, "compiled", "1989-sdlm", "float32")
+    assert "optimizer=sdlm" in why and "strategies that do: eager" in why
     with pytest.raises(ValueError, match="does not implement SDLM"):
         b.session(variant=V, params=spec.init_params(0, "float32", V), dtype="float32", device="cpu",
                   strategy="compiled")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import RunConfig
+from harness.recipe import of_config
 from harness.sweep import driver as sweep_driver
 from harness.sweep.driver import SweepInterrupted, run_sweep
 from harness.sweep.grid import Grid, GridError, expand, load_toml, parse_ints
@@ -105,7 +106,8 @@ def _fake_result(cfg: RunConfig, test_error=0.05, with_config=True, **extra) -> 
                      "test_loss": 0.02} for i in range(cfg.epochs)],
          "final": {"train_error": 0.01, "test_error": test_error, "train_loss": 0.003, "test_loss": 0.02},
          "timing": {"us_per_example": 30.0, "us_per_example_mean": 33.0},
-         "environment": {"cpu_model": "Test CPU", "env_threads": {}}, **extra}
+         "environment": {"cpu_model": "Test CPU", "env_threads": {}},
+         "recipe": of_config(cfg).to_dict(), **extra}
     if with_config:
         r["config"] = cfg.to_dict()
     return r

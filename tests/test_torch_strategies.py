@@ -25,7 +25,7 @@ from backends.torch import TorchBackend, functional, graphs
 from backends.torch import compiled as torch_compiled
 from backends.torch.eager import EagerSession
 from backends.torch.network import make_net
-from harness.backend import DeviceUnavailable, Steps
+from harness.backend import DeviceUnavailable, Steps, unsupported_reason
 from harness.spec import PARAM_NAMES, VARIANTS, init_params
 
 SEED = 1234
@@ -38,7 +38,7 @@ CUDA = torch.cuda.is_available()
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 # The variants the fast strategies train (SDLM is eager only: tests/test_sdlm.py)
-FAST_VARIANTS = [n for n, v in VARIANTS.items() if TorchBackend().supports("compiled", v, "float64") is None]
+FAST_VARIANTS = [n for n in VARIANTS if unsupported_reason(TorchBackend(), "compiled", n, "float64") is None]
 
 
 def make_steps(variant, n: int, dtype: str, epoch: int = 0) -> Steps:
@@ -188,6 +188,63 @@ def test_compiled_defaults_float32_no_recompiles(variant):
     # variants): 2e-5 leaves room for other CPUs' vector widths without hiding a wrong update.
     np.testing.assert_allclose(np.concatenate([first, rest]), ref, rtol=0, atol=2e-5)
     assert_params_close(c.get_params(), e.get_params(), 2e-5)
+
+
+# ---------------------------------------------------------------- recipe knobs
+
+
+# The knob values compiled and cudagraph compute beyond the named variants (harness/spec.py KNOBS;
+# reduction=sum at lr 0.003: the steps of 1989's mean at 0.03, see tests/test_recipe_parity.py).
+KNOB_RECIPES = [("1989", "activation=scaled_tanh output_activation=scaled_tanh"),
+                ("1989", "reduction=sum sgd_lr=0.003"), ("1989", "loss=xent"),
+                ("modern", "activation=scaled_tanh output_activation=scaled_tanh"),
+                ("modern", "loss=mse output_activation=tanh reduction=sum")]
+
+
+def knob_variant(base: str, sets: str):
+    from harness.recipe import variant_of
+
+    v = variant_of(base, sets.split())
+    for strategy in ("compiled", "cudagraph"):  # declared, so these checks are what backs the claim
+        assert unsupported_reason(TorchBackend(), strategy, base, "float64", _recipe(v)) is None
+    return v
+
+
+def _recipe(v):
+    from harness.recipe import Recipe
+
+    return Recipe.of_variant(v)
+
+
+@pytest.mark.parametrize("base,sets", KNOB_RECIPES)
+def test_knobs_forward_grads_and_steps_match_eager_uncompiled(base, sets):
+    v = knob_variant(base, sets)
+    steps = make_steps(v, 40, "float64")
+    e, c = eager(v), compiled(v, unroll=4, compile=False)
+    np.testing.assert_allclose(c.forward(steps.x), e.forward(steps.x), rtol=0, atol=1e-13)
+    le, ge = e.loss_and_grads(steps.slice(3, 4))
+    lc, gc = c.loss_and_grads(steps.slice(3, 4))
+    assert abs(le - lc) <= 1e-13 * max(1.0, abs(le))
+    assert_params_close(gc, ge, 1e-12, "grad ")
+    bounds = [(0, 13), (13, 40)]
+    np.testing.assert_allclose(run_chunks(c, steps, bounds), run_chunks(e, steps, bounds), rtol=0, atol=TOL64)
+    assert_params_close(c.get_params(), e.get_params(), TOL64)
+    g = graphs.CudaGraphSession(v, init_params(SEED, "float64", v), "float64", "cpu", unroll=8, emulate=True)
+    np.testing.assert_allclose(run_chunks(g, steps, bounds), run_chunks(eager(v), steps, bounds), rtol=0,
+                               atol=TOL64)
+
+
+@pytest.mark.slow
+def test_knobs_compiled_matches_eager_float64():
+    """One recipe with every new value compiled computes (scaled tanh in and out, sum reduction),
+    under torch.compile (~40 s of compiling on a 2-core CPU: -m slow; the same functions
+    uncompiled are checked by default, above)."""
+    v = knob_variant("1989", "activation=scaled_tanh output_activation=scaled_tanh reduction=sum sgd_lr=0.003")
+    steps = make_steps(v, 30, "float64")
+    e, c = eager(v), compiled(v, unroll=2)
+    bounds = [(0, 13), (13, 30)]
+    np.testing.assert_allclose(run_chunks(c, steps, bounds), run_chunks(e, steps, bounds), rtol=0, atol=TOL64)
+    assert_params_close(c.get_params(), e.get_params(), TOL64)
 
 
 # ---------------------------------------------------------------- cudagraph

@@ -26,7 +26,8 @@ from __future__ import annotations
 import os
 
 from harness.hookspecs import hookimpl
-from harness.sdlm import unsupported as sdlm_unsupported
+from harness.knobs import ANY
+from harness.spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 from . import fused, threads
 from .framework import device_table, import_jax, resolve_device
@@ -57,6 +58,13 @@ def _sdlm(variant, params, dtype, device, strategy, device_name):
 SESSIONS = {"step": _xla, "scan": _xla, "fused": _fused}
 STRATEGIES = tuple(SESSIONS)
 SDLM_SESSIONS = {"step": _sdlm, "scan": _sdlm}  # the strategies that train the SDLM variant
+# The recipe knobs each strategy computes (harness.backend.Backend.knobs): step and scan every
+# value (SDLM's second-derivative pass included); fused what its Pallas kernel is written for
+# (fused.KNOBS: the 1989 and modern variants' activations, losses and optimisers; mean reduction).
+KNOBS = {s: {"activation": HIDDEN_ACTIVATIONS, "output_activation": OUTPUT_ACTIVATIONS, "loss": ("mse", "xent"),
+             "reduction": REDUCTIONS, "optimizer": ("sgd", "adamw", "sdlm"), **fused.ADAMW_KNOBS, "dropout": ANY}
+         for s in SDLM_SESSIONS}
+KNOBS["fused"] = {**fused.KNOBS, **fused.ADAMW_KNOBS}
 
 
 class JaxBackend:
@@ -79,12 +87,11 @@ class JaxBackend:
 
     def supports(self, strategy: str, variant, dtype: str) -> str | None:
         """None when `strategy` trains `variant` in `dtype`, else the reason (fused is partial;
-        SDLM: step and scan only)."""
-        if (why := sdlm_unsupported(variant, strategy, self.name, tuple(SDLM_SESSIONS))) is not None:
-            return why
-        if strategy == "fused":
-            return fused.unsupported(variant, dtype)
-        return None
+        the recipe's knobs, SDLM's included, are declared by knobs())."""
+        return fused.unsupported(variant, dtype) if strategy == "fused" else None
+
+    def knobs(self, strategy: str) -> dict:
+        return KNOBS.get(strategy, {})
 
     def environment(self, device: str) -> dict:
         jax = import_jax()
@@ -123,7 +130,10 @@ class JaxBackend:
         if str(dtype) not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, not {dtype!r}")
         dev = resolve_device(jax, device)
-        factories = SDLM_SESSIONS if strategy != "fused" and variant.optimizer.kind == "sdlm" else SESSIONS
+        if variant.optimizer.kind == "sdlm" and strategy not in SDLM_SESSIONS:
+            raise ValueError(f"jax:{strategy} does not implement SDLM; jax strategies that do: "
+                             f"{', '.join(SDLM_SESSIONS)}")
+        factories = SDLM_SESSIONS if variant.optimizer.kind == "sdlm" else SESSIONS
         return factories[strategy](variant, params, str(dtype), dev, strategy, device)
 
 

@@ -68,7 +68,8 @@ def make_loss(variant: Variant, model):
     def loss(params, x, target, label, mask):
         out = model.apply({"params": params}, x, mask)  # (10,)
         if variant.loss == "mse":
-            return jnp.mean((target - out) ** 2)
+            sq = (target - out) ** 2
+            return jnp.mean(sq) if variant.reduction == "mean" else jnp.sum(sq)
         return optax.softmax_cross_entropy_with_integer_labels(out, label)
 
     return loss

@@ -29,7 +29,8 @@ import os
 
 import numpy as np
 
-from harness.backend import Steps
+from harness.backend import Steps, undeclared
+from harness.knobs import ANY
 from harness.spec import H2_INPUTS, PARAM_NAMES, PARAM_SHAPES, Variant, check_params
 
 from . import fused_kernel as K
@@ -61,15 +62,17 @@ def fused_devices(device_table: dict) -> list[str]:
     return devs
 
 
+# The recipe knobs the kernel computes (JaxBackend.knobs; its AdamW constants: any value).
+KNOBS = {"activation": ("tanh", "relu"), "output_activation": ("tanh", "linear"), "loss": ("mse", "xent"),
+         "reduction": ("mean",), "optimizer": ("sgd", "adamw"), "dropout": ANY}
+ADAMW_KNOBS = {"adamw_beta1": ANY, "adamw_beta2": ANY, "adamw_eps": ANY, "adamw_weight_decay": ANY}
+
+
 def recipe_of(variant: Variant) -> K.Recipe:
     """What the kernel must do for `variant`; ValueError naming what it cannot."""
-    if variant.hidden_activation not in ("tanh", "relu") or variant.output_activation not in ("tanh", "linear"):
-        raise ValueError(f"jax fused has no {variant.hidden_activation}/{variant.output_activation} activation")
-    if variant.loss not in ("mse", "xent"):
-        raise ValueError(f"jax fused has no {variant.loss!r} loss")
+    if why := undeclared(variant, {**KNOBS, **ADAMW_KNOBS}, "jax fused"):
+        raise ValueError(why)
     opt = variant.optimizer
-    if getattr(opt, "kind", None) not in ("sgd", "adamw"):
-        raise ValueError(f"jax fused has no {type(opt).__name__} optimiser")
     if variant.batch_size != 1:
         raise ValueError("jax fused trains one example at a time")
     adamw = (opt.beta1, opt.beta2, opt.eps) if opt.kind == "adamw" else None
@@ -77,15 +80,12 @@ def recipe_of(variant: Variant) -> K.Recipe:
 
 
 def unsupported(variant: Variant | str, dtype: str) -> str | None:
-    """None when the fused kernel trains `variant` in `dtype`, else the reason."""
-    from harness.spec import VARIANTS
-
-    if isinstance(variant, str):
-        if variant not in VARIANTS:
-            return f"unknown variant {variant!r}"
-        variant = VARIANTS[variant]
+    """None when the fused kernel trains `variant` in `dtype`, else the reason. A variant's name is
+    judged by its dtype only (its knobs, by KNOBS through JaxBackend.knobs); a Variant by its knobs too."""
     if str(dtype) not in ("float32", "float64"):
         return f"jax fused supports float32 and float64, not {dtype!r}"
+    if isinstance(variant, str):
+        return None
     try:
         recipe_of(variant)
     except ValueError as e:

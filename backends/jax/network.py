@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from harness.spec import SCALED_TANH_A, SCALED_TANH_S
+
 from . import layout
 
 HI = lax.Precision.HIGHEST  # on every dot and convolution: full fp32 on GPU/TPU
@@ -77,7 +79,10 @@ def h2_product(pad_value: float, h2_inputs: tuple):
 
 
 def activation(name: str):
-    return {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda t: t}[name]
+    """The nonlinearity `name` (spec.HIDDEN_ACTIVATIONS / OUTPUT_ACTIVATIONS) in jnp."""
+    A, S = SCALED_TANH_A, SCALED_TANH_S
+    return {"tanh": jnp.tanh, "scaled_tanh": lambda a: A * jnp.tanh(S * a), "relu": jax.nn.relu,
+            "linear": lambda a: a}[name]
 
 
 def conv_nhwc(x, w):

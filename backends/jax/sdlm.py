@@ -17,9 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from harness.reference import derivative
 from harness.spec import H2_INPUTS, PARAM_NAMES
 
 from . import layout
+from .network import activation as _act
 from .optimizers import ScaleState
 from .session import JaxSession
 
@@ -36,15 +38,8 @@ def _pad(x):
 
 
 def _derivative(name, a, y):
-    if name == "tanh":
-        return 1 - y * y
-    if name == "relu":
-        return (a > 0).astype(a.dtype)
-    return jnp.ones_like(a)
-
-
-def _act(name):
-    return {"tanh": jnp.tanh, "relu": jax.nn.relu, "linear": lambda t: t}[name]
+    """f'(a) from the input a and output y = f(a): harness.reference's formula on jax arrays."""
+    return derivative(name, a, y, lambda t: (t > 0).astype(t.dtype), jnp.ones_like)
 
 
 _H2_ROWS = np.array([list(ins) for ins in H2_INPUTS], np.int32)  # (12, 8): the H1 planes each H2 plane sees

@@ -17,12 +17,16 @@ network of network.py and the spec's SGD/AdamW of optim.py):
             over them inside the compiled function (xla.py).
 Each strategy is a lazy factory: its module (which imports tensorflow) is imported when a
 session of it is asked for. Parameters live in the channels-last layout of layout.py.
-SDLM (variants 1989-sdlm*) is not implemented: supports() says so.
+SDLM (variants 1989-sdlm*) is not implemented: knobs() says so (its optimizer values), and every
+other recipe knob value is (KNOBS: the activations, the losses and their reduction, AdamW's constants,
+dropout).
 """
 from __future__ import annotations
 
 from harness.backend import DeviceUnavailable
 from harness.hookspecs import hookimpl
+from harness.knobs import ANY
+from harness.spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 from . import settings
 
@@ -46,6 +50,10 @@ def _xla(variant, params, dtype, device):
 SESSIONS = {"eager": _eager, "function": _function, "xla": _xla}
 STRATEGIES = tuple(SESSIONS)
 DTYPES = ("float32", "float64")
+# The recipe knobs every strategy computes (harness.backend.Backend.knobs): all values but SDLM.
+KNOBS = {"activation": HIDDEN_ACTIVATIONS, "output_activation": OUTPUT_ACTIVATIONS, "loss": ("mse", "xent"),
+         "reduction": REDUCTIONS, "optimizer": ("sgd", "adamw"), "adamw_beta1": ANY, "adamw_beta2": ANY,
+         "adamw_eps": ANY, "adamw_weight_decay": ANY, "dropout": ANY}
 
 
 def tf_device(device: str) -> str:
@@ -76,11 +84,13 @@ class TensorFlowBackend:
         self._strategy(strategy)
         return self.devices()
 
-    def supports(self, strategy: str, variant, dtype: str) -> str | None:
-        """None for SGD and AdamW variants; SDLM's second-derivative pass is not written here."""
-        from harness.spec import VARIANTS
+    def knobs(self, strategy: str) -> dict:
+        return KNOBS
 
-        v = VARIANTS.get(variant) if isinstance(variant, str) else variant
+    def supports(self, strategy: str, variant, dtype: str) -> str | None:
+        """None for SGD and AdamW; SDLM's second-derivative pass is not written here. A variant's name
+        passes (its knobs, the optimiser's included, are judged by knobs()); a Variant is judged here."""
+        v = None if isinstance(variant, str) else variant
         if v is not None and v.optimizer.kind not in ("sgd", "adamw"):
             return (f"the tensorflow backend implements SGD and AdamW (docs/spec.md), not "
                     f"{v.optimizer.kind.upper()} (variant {v.name}: second-derivative pass, per-parameter steps)")

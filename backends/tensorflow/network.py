@@ -49,6 +49,13 @@ def _identity(t):
     return t
 
 
+def activation(name: str):
+    """The nonlinearity `name` (spec.HIDDEN_ACTIVATIONS / OUTPUT_ACTIVATIONS) in TensorFlow ops."""
+    A, S = spec.SCALED_TANH_A, spec.SCALED_TANH_S
+    return {"tanh": tf.tanh, "scaled_tanh": lambda a: A * tf.tanh(S * a), "relu": tf.nn.relu,
+            "linear": _identity}[name]
+
+
 class Net:
     """LeCun et al. 1989 as TensorFlow ops for `variant`, under the spec as it stood when built."""
 
@@ -56,8 +63,7 @@ class Net:
         if key != spec_key():
             raise ValueError("a Net is built under the spec it is keyed by")
         self.variant = variant
-        self.act = {"tanh": tf.tanh, "relu": tf.nn.relu}[variant.hidden_activation]
-        self.out_act = {"tanh": tf.tanh, "linear": _identity}[variant.output_activation]
+        self.act, self.out_act = activation(variant.hidden_activation), activation(variant.output_activation)
         if variant.loss not in ("mse", "xent"):
             raise ValueError(f"unknown loss {variant.loss!r}")
         self.pad_value, pad, _ = key
@@ -94,8 +100,11 @@ class Net:
         return self.loss_of(self.output(p, x, mask), target, label)
 
     def loss_of(self, out, target, label):
-        """mse: mean over the outputs of (target - out)^2; xent: softmax cross-entropy; batch mean."""
+        """mse: (target - out)^2, its mean over the outputs (or, reduction "sum", its sum); xent:
+        softmax cross-entropy; batch mean."""
         if self.variant.loss == "mse":
+            if self.variant.reduction == "sum":
+                return tf.reduce_mean(tf.reduce_sum(tf.square(target - out), axis=-1))
             return tf.reduce_mean(tf.square(target - out))
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label, logits=out))
 

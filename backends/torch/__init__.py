@@ -26,7 +26,9 @@ from __future__ import annotations
 import os
 
 from harness.hookspecs import hookimpl
+from harness.knobs import ANY
 from harness.sdlm import unsupported as sdlm_unsupported
+from harness.spec import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS, REDUCTIONS
 
 from . import fused
 from .framework import all_devices, import_torch, resolve_device
@@ -78,6 +80,15 @@ SESSIONS = {"eager": _eager, "compiled": _compiled, "cudagraph": _cudagraph, "fu
 STRATEGIES = tuple(SESSIONS)
 SDLM_SESSIONS = {"eager": _sdlm_eager}  # the strategies that train the SDLM variant
 CUDA_ONLY = ("cudagraph",)  # strategies no other device reaches
+# The recipe knobs each strategy computes (harness.backend.Backend.knobs): eager every value
+# (SDLM's second-derivative pass included), compiled and cudagraph (one functional step, two
+# launchers) all but SDLM; fused only the 1989 variant's values.
+_FUNCTIONAL_KNOBS = {"activation": HIDDEN_ACTIVATIONS, "output_activation": OUTPUT_ACTIVATIONS,
+                     "loss": ("mse", "xent"), "reduction": REDUCTIONS, "optimizer": ("sgd", "adamw"),
+                     "adamw_beta1": ANY, "adamw_beta2": ANY, "adamw_eps": ANY, "adamw_weight_decay": ANY,
+                     "dropout": ANY}
+KNOBS = {"eager": {**_FUNCTIONAL_KNOBS, "optimizer": ("sgd", "adamw", "sdlm")},
+         "compiled": _FUNCTIONAL_KNOBS, "cudagraph": _FUNCTIONAL_KNOBS, "fused": fused.KNOBS}
 
 
 class TorchBackend:
@@ -100,11 +111,11 @@ class TorchBackend:
         return devs
 
     def supports(self, strategy: str, variant: str, dtype: str) -> str | None:
-        if (why := sdlm_unsupported(variant, strategy, self.name, tuple(SDLM_SESSIONS))) is not None:
-            return why
-        if strategy == "fused":
-            return fused.unsupported(variant, dtype)
-        return None
+        # SDLM, activations, losses...: the recipe's knobs, declared by knobs()
+        return fused.unsupported(variant, dtype) if strategy == "fused" else None
+
+    def knobs(self, strategy: str) -> dict:
+        return KNOBS.get(strategy, {})
 
     def environment(self, device: str) -> dict:
         """Versions and settings; reads only. The thread count and precision are those session()
@@ -132,7 +143,7 @@ class TorchBackend:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown torch strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
         if (reason := sdlm_unsupported(variant, strategy, self.name, tuple(SDLM_SESSIONS))) is not None:
-            raise ValueError(reason)
+            raise ValueError(reason)  # a Variant object here: its optimiser, whatever its name
         dev = resolve_device(torch, device, self.strategy_devices(strategy))
         pin_precision(torch)
         apply_threads(torch)

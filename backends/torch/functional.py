@@ -20,6 +20,8 @@ from harness import spec, tables
 from harness.backend import Steps
 from harness.spec import Variant
 
+from .network import activation, squared_error
+
 N_PIX = 256
 PATCHES = ("index", "unfold")
 
@@ -67,6 +69,7 @@ class StepConfig(NamedTuple):
     hidden: str  # "tanh" | "relu"
     output: str  # "tanh" | "linear"
     loss: str  # "mse" | "xent"
+    reduction: str  # mse over the outputs: "mean" | "sum"
     patches: str  # "index": gathers with index tables; "unfold": F.pad + F.unfold
     pad_value: float  # spec.PAD_VALUE
     feed: FeedLayout
@@ -78,7 +81,7 @@ def step_config(variant: Variant, patches: str) -> StepConfig:
         raise ValueError(f"patches must be one of {', '.join(PATCHES)}, not {patches!r}")
     opt = variant.optimizer
     adam = (opt.beta1, opt.beta2, opt.eps) if opt.kind == "adamw" else ()
-    return StepConfig(variant.hidden_activation, variant.output_activation, variant.loss, patches,
+    return StepConfig(variant.hidden_activation, variant.output_activation, variant.loss, variant.reduction, patches,
                       float(spec.PAD_VALUE), feed_layout(variant), adam)
 
 
@@ -139,7 +142,7 @@ def pack_feed(variant: Variant, steps: Steps, first_step: int, dtype) -> np.ndar
 
 
 def _act(name: str):
-    return {"tanh": torch.tanh, "relu": torch.relu, "linear": (lambda t: t)}[name]
+    return activation(torch, name)
 
 
 def _with_pad(a, pad_value: float):
@@ -219,10 +222,10 @@ def eval_forward(P, x, dense_index, cfg: StepConfig):
     return eval_layers(P, x, dense_index, cfg)["out"]
 
 
-def loss_of(out, tgt, label, loss: str):
+def loss_of(out, tgt, label, loss: str, reduction: str = "mean"):
     """Loss of one example, as network.loss_fn computes it; out (1, 10)."""
     if loss == "mse":
-        return torch.mean((tgt - out) ** 2)
+        return squared_error(torch, out, tgt, reduction)
     return F.cross_entropy(out, label)
 
 
@@ -233,7 +236,7 @@ def step_loss(P, row, T: Tables, cfg: StepConfig):
     mask = row[f.mask:f.mask + f.n_mask].reshape(1, 192) if f.n_mask else None
     out = net_forward(P, x, T, cfg, mask)
     label = row[f.label:f.label + 1].to(torch.int64)
-    return loss_of(out, row[f.tgt:f.tgt + 10].reshape(1, 10), label, cfg.loss)
+    return loss_of(out, row[f.tgt:f.tgt + 10].reshape(1, 10), label, cfg.loss, cfg.reduction)
 
 
 def _sgd_update(P, S, G, hyper, cfg: StepConfig):

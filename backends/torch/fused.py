@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 
+from harness.backend import undeclared
 from harness.spec import PARAM_NAMES, PARAM_SHAPES, Variant
 
 from . import kernels
@@ -43,11 +44,16 @@ def interpret_requested() -> bool:
     return os.environ.get(INTERPRET_ENV) == "1"
 
 
-def unsupported(variant: str, dtype: str) -> str | None:
-    """Why the fused kernel cannot train `variant` in `dtype`, or None."""
-    if variant != "1989":
-        return ("the fused Triton kernel implements the 1989 variant only (tanh, MSE, SGD); "
-                f"{variant!r} is not written for it")
+# The recipe knobs the kernel computes (TorchBackend.knobs): the 1989 variant's values only.
+KNOBS = {"activation": ("tanh",), "output_activation": ("tanh",), "loss": ("mse",), "reduction": ("mean",),
+         "optimizer": ("sgd",), "dropout": (0.0,)}
+
+
+def unsupported(variant: str | Variant, dtype: str) -> str | None:
+    """Why the fused kernel cannot train `variant` in `dtype`, or None. A variant's name is judged by
+    its dtype only (its knobs, by KNOBS through TorchBackend.knobs); a Variant by its knobs too."""
+    if not isinstance(variant, str) and (why := undeclared(variant, KNOBS, "the fused Triton kernel")):
+        return why + "; it is written for the 1989 variant's tanh, mean squared error and SGD"
     if dtype not in ("float32", "float64"):
         return f"the fused Triton kernel runs float32 and float64, not {dtype}"
     return None
@@ -92,7 +98,7 @@ def blocks_from_env(default: dict[str, int]) -> dict[str, int]:
 
 class FusedSession:
     def __init__(self, torch, variant: Variant, params, dtype: str, device):
-        reason = unsupported(variant.name, dtype)
+        reason = unsupported(variant, dtype)
         if reason:
             raise ValueError(reason)
         self.torch, self.variant, self.device, self.dtype = torch, variant, device, dtype

@@ -11,12 +11,24 @@ from harness import spec, tables
 from harness.spec import PARAM_NAMES, Variant
 
 
+def activation(torch, name: str):
+    """The nonlinearity `name` (spec.HIDDEN_ACTIVATIONS / OUTPUT_ACTIVATIONS) in torch."""
+    A, S = spec.SCALED_TANH_A, spec.SCALED_TANH_S
+    return {"tanh": torch.tanh, "scaled_tanh": lambda a: A * torch.tanh(S * a), "relu": torch.relu,
+            "linear": lambda a: a}[name]
+
+
+def squared_error(torch, out, target, reduction: str):
+    """The mse loss of docs/spec.md: (target - out)^2 over the 10 outputs, their mean or sum."""
+    sq = (target - out) ** 2
+    return torch.mean(sq) if reduction == "mean" else torch.sum(sq)
+
+
 def make_net(torch, variant: Variant):
     """The nn.Module class for `variant`; padding value and H2's connections read from harness.spec
     when the class is made (so a session follows the spec it was built under)."""
     nn, F = torch.nn, torch.nn.functional
-    act = torch.tanh if variant.hidden_activation == "tanh" else torch.relu
-    out_act = torch.tanh if variant.output_activation == "tanh" else (lambda t: t)
+    act, out_act = activation(torch, variant.hidden_activation), activation(torch, variant.output_activation)
     pad, pad_value = (spec.PAD,) * 4, float(spec.PAD_VALUE)
     groups = tables.h2_groups()  # (output planes, the H1 planes they see), in output order
 
@@ -53,7 +65,7 @@ def make_net(torch, variant: Variant):
 def loss_fn(torch, variant: Variant):
     F = torch.nn.functional
     if variant.loss == "mse":
-        return lambda out, target, label: torch.mean((target - out) ** 2)
+        return lambda out, target, label: squared_error(torch, out, target, variant.reduction)
     return lambda out, target, label: F.cross_entropy(out, label)
 
 

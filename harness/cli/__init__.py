@@ -43,6 +43,7 @@ from .options import (  # noqa: F401 -- also importable from here, as before
     data_options,
 )
 from .parity import parity
+from .recipes import recipes
 from .report import report
 from .run import run
 from .sweep import sweep
@@ -113,4 +114,5 @@ cli.add_command(parity)
 cli.add_command(report)
 cli.add_command(bench)
 cli.add_command(sweep)
+cli.add_command(recipes)
 cli.add_command(data)  # `harness data fetch|list`: its own module, harness/data/command.py

@@ -10,6 +10,7 @@ from ..config import BenchConfig
 from ..data import load_dataset, resolve_data_dir
 from ..errors import UsageError
 from ..progress import out_console
+from ..recipe import of_config
 from ..results import ensure_writable, write_result
 from ..targets import resolve_matrix
 from .options import _err, _list_not_empty, _names, bounds, common_options
@@ -27,15 +28,16 @@ from .tables import bench_table
               help="Timed rounds after one warm-up round; the median is reported.")
 @click.option("--kernels", is_flag=True, help="Also count kernels (GPU) or operators (CPU) per example "
               "with each framework's profiler, over one more window after the timing.")
-def bench(backend_names, strategies, devices, variant, dataset, data_dir, seed, dtype, results_dir, window, rounds,
-          kernels):
+def bench(backend_names, strategies, devices, variant, sets, dataset, data_dir, seed, dtype, results_dir, window,
+          rounds, kernels):
     """Time the whole matrix this machine offers: every available backend x strategy x device,
     --window per-example steps per round after a warm-up round; print one table and write it
     as a result file. What to run first on a new machine."""
     c = BenchConfig(backends=_names(backend_names), strategies=_names(strategies), devices=_names(devices),
                     variant=variant, dataset=dataset, dtype=dtype, seed=seed, window=window, rounds=rounds,
-                    kernels=kernels, threads=click.get_current_context().meta.get("harness_threads"))
+                    kernels=kernels, threads=click.get_current_context().meta.get("harness_threads"), recipe=sets)
     m = resolve_matrix(plugins.get_registry(), c.backends, c.strategies, c.devices, variant=c.variant, dtype=c.dtype,
+                       recipe=of_config(c),
                        refuse_named=True)
     if not m.targets:
         raise UsageError("nothing to time: " + ("; ".join(m.notes) or "no backend is available"))

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from ..config import RULES
+from ..progress import out_console
+from ..recipe import parse_sets
 from ..spec import DTYPES, VARIANTS
 
 
@@ -63,6 +65,25 @@ def _list_not_empty(ctx, param, value):
     return value
 
 
+def _sets(ctx, param, value):
+    """--set KNOB=VALUE, repeatable -> {knob: value text}; `--set help` lists the knobs and exits."""
+    if any(v.strip() == "help" for v in value):
+        from .tables import knobs_table
+
+        out_console().print(knobs_table())
+        ctx.exit(0)
+    return parse_sets(value)
+
+
+SET_HELP = ("Set a recipe knob of the variant, KNOB=VALUE; repeatable (e.g. --set targets=0.8 --set "
+            "init=fan_in). `--set help` or `harness recipes` lists every knob, its values and each "
+            "variant's setting; the formulas: docs/spec.md.")
+
+
+def recipe_option(f):
+    return click.option("--set", "sets", multiple=True, metavar="KNOB=VALUE", callback=_sets, help=SET_HELP)(f)
+
+
 def common_options(f):
     f = click.option("--threads", type=bounds("threads"), default=None, callback=_set_threads,
                      expose_value=False, is_eager=True,
@@ -76,5 +97,5 @@ def common_options(f):
     f = click.option("--seed", type=SEED, default=1337, show_default=True,
                      help="Seed of the initial parameters and of every random draw of training.")(f)
     f = click.option("--variant", default="1989", show_default=True,
-                     help=f"Network and training recipe: {', '.join(VARIANTS)}.")(f)
-    return data_options(f)
+                     help=f"Network and training recipe: {', '.join(VARIANTS)} (a named set of knobs: --set).")(f)
+    return data_options(recipe_option(f))

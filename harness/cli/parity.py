@@ -9,9 +9,18 @@ from .. import plugins
 from ..config import ParityConfig
 from ..data import load_dataset, resolve_data_dir
 from ..progress import out_console
+from ..recipe import of_config
 from ..results import ensure_writable, write_result
 from ..spec import DTYPES, VARIANTS
-from .options import SEED, _dir_not_empty, _list_not_empty, _names, bounds, data_options
+from .options import (
+    SEED,
+    _dir_not_empty,
+    _list_not_empty,
+    _names,
+    bounds,
+    data_options,
+    recipe_option,
+)
 from .tables import parity_table
 
 
@@ -28,7 +37,9 @@ from .tables import parity_table
               help="Device; a backend that cannot reach it is skipped with a note.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True,
               help="Floating-point type (float64: backends must agree to ~1e-10; float32: measured tolerances).")
-@click.option("--variant", default="1989", show_default=True, help=f"Network and recipe: {', '.join(VARIANTS)}.")
+@click.option("--variant", default="1989", show_default=True,
+              help=f"Network and recipe: {', '.join(VARIANTS)} (a named set of knobs: --set).")
+@recipe_option
 @data_options
 @click.option("--seed", type=SEED, default=1337, show_default=True,
               help="Seed of the initial parameters and of every random draw.")
@@ -42,7 +53,7 @@ from .tables import parity_table
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", callback=_dir_not_empty,
               show_default=True, help="Where the parity JSON file is written.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every tensor's row, not only the worst per group.")
-def parity(backend_list, strategies, reference, device, dtype, variant, dataset, data_dir, seed, steps_text,
+def parity(backend_list, strategies, reference, device, dtype, variant, sets, dataset, data_dir, seed, steps_text,
            passes, limit, results_dir, verbose):
     """Do the backends compute the same thing? Compare every backend x strategy against a reference,
     from the same seed, parameters, examples and random draws: forward outputs, loss and gradients,
@@ -54,7 +65,7 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
         raise click.UsageError(str(e))
     c = ParityConfig(backends=_names(backend_list), strategies=_names(strategies), reference=reference,
                      device=device, variant=variant, dataset=dataset, dtype=dtype, seed=seed, steps=ks,
-                     passes=passes, limit=limit)
+                     passes=passes, limit=limit, recipe=sets)
     sel = par.select(plugins.get_registry(), c)
     ensure_writable(results_dir)
     data = load_dataset(c.dataset, resolve_data_dir(data_dir), dtype=c.dtype, seed=c.seed)
@@ -64,7 +75,7 @@ def parity(backend_list, strategies, reference, device, dtype, variant, dataset,
         console.print(f"note: {note}")
     n_train = len(data.train_x) if c.limit is None else min(c.limit, len(data.train_x))
     console.print(f"harness parity: {', '.join(t.label for t in sel.targets)} vs reference {sel.reference.label}; "
-                  f"device {c.device}, {c.dtype}, variant {c.variant}, dataset {data.name} ({n_train} train / "
+                  f"device {c.device}, {c.dtype}, recipe {of_config(c).label}, dataset {data.name} ({n_train} train / "
                   f"{len(data.test_x)} test), seed {c.seed}, steps {','.join(map(str, c.steps)) or '-'}, "
                   f"passes {c.passes}")
     result = par.run_parity(sel, c, data, log=lambda m: err.print(f"[dim]checking {m}[/]"))

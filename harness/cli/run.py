@@ -7,6 +7,7 @@ from .. import plugins
 from ..config import RunConfig
 from ..data import load_dataset, resolve_data_dir
 from ..progress import pass_progress
+from ..recipe import of_config
 from ..results import ensure_writable
 from ..run import run_training
 from ..targets import resolve_config
@@ -27,20 +28,21 @@ from .options import bounds, common_options
               help="Train on the first N training examples only (quick checks; recorded in the result).")
 @click.option("--save-params", is_flag=True, help="Also write the final canonical parameters as .npz next to the result.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-pass lines or progress bar.")
-def run(backend, device, strategy, variant, dataset, data_dir, seed, dtype, results_dir, epochs, window,
+def run(backend, device, strategy, variant, sets, dataset, data_dir, seed, dtype, results_dir, epochs, window,
         limit, save_params, quiet):
     """Train one backend x strategy x device, evaluate train and test after every pass, time
     per-example training, and write one result JSON file into --results-dir."""
     asked = RunConfig(backend=backend, strategy=strategy, device=device, variant=variant, dataset=dataset,
                       dtype=dtype, seed=seed, epochs=epochs, limit=limit, window=window,
-                      threads=click.get_current_context().meta.get("harness_threads"))
+                      threads=click.get_current_context().meta.get("harness_threads"), recipe=sets)
     target, config = resolve_config(plugins.get_registry(), asked)
     ensure_writable(results_dir)
-    data = load_dataset(config.dataset, resolve_data_dir(data_dir), dtype=config.dtype, seed=config.seed)
+    data = load_dataset(config.dataset, resolve_data_dir(data_dir), dtype=config.dtype, seed=config.seed,
+                        quiet=quiet)
     epochs = config.epochs
     n_train = len(data.train_x) if config.limit is None else min(config.limit, len(data.train_x))
-    click.echo(f"harness run: backend {backend}, strategy {config.strategy}, device {device}, variant "
-               f"{config.variant}, dataset {data.name} ({n_train} train / {len(data.test_x)} test), {epochs} passes, "
+    click.echo(f"harness run: backend {backend}, strategy {config.strategy}, device {device}, recipe "
+               f"{of_config(config).label}, dataset {data.name} ({n_train} train / {len(data.test_x)} test), {epochs} passes, "
                f"{dtype}, seed {seed}")
     if warning := busy_warning():  # on stdout with the run's header: stderr is for errors only
         click.echo(warning)

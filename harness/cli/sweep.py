@@ -17,6 +17,7 @@ from ..sweep.driver import SweepInterrupted, run_sweep
 from ..sweep.grid import (
     AXES,
     MAX_POINTS,
+    SET,
     Grid,
     GridError,
     check_resources,
@@ -113,8 +114,13 @@ LIST_HELP = {
               help="Refuse a grid of more points than this (a range such as 1-10000000 is most likely a typo).")
 @click.option("--point-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Stop a point still running after this long and fail it, saying so (default: no limit).")
+@click.option("--set", "sets", multiple=True, metavar="KNOB=V1,V2",
+              help="A recipe knob and its values, repeatable: every combination is a point of its own (e.g. "
+                   "--set targets=0.8,0.9 --set init=fan_in). In a GRID_FILE: a table `set = {targets = [0.8, "
+                   "0.9]}` (a product) or `recipe = {...}` (one recipe, e.g. per [[configs]]). `harness recipes` "
+                   "lists the knobs.")
 def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir, data_dir, window, save_params,
-          dry_run, max_points, point_timeout, **lists):
+          dry_run, max_points, point_timeout, sets, **lists):
     """Run a grid of `harness run` points (from lists, or GRID_FILE, a TOML file), each in its own
     process; points that already have a result in --results-dir are skipped (matched by
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
@@ -123,7 +129,11 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
     failed, 130 if interrupted, 143 if terminated (finished points are kept)."""
     try:
         _ray_only(executor, ray_address=ray_address, share_cores=share_cores, resources=resources)
-        grid = build_grid(grid_file, lists, window, _parse_resources(resources), max_points)
+        if sets and grid_file is not None:
+            raise GridError("--set is for grids given by options; in a grid file, write its knobs in a "
+                            "`set` or `recipe` table")
+        grid = build_grid(grid_file, {**lists, SET: list(sets) or None}, window, _parse_resources(resources),
+                          max_points)
     except GridError as e:
         raise click.UsageError(str(e)) from None
     if executor == "local" and any(grid.resources.values()):

@@ -86,7 +86,8 @@ def bench_table(result: dict, dataset: str, kernels: bool):
     """`harness bench`'s rows, fastest first on each device."""
     from rich.table import Table
 
-    table = Table(title=f"harness bench: variant {result['variant']}, {dataset}, {result['dtype']}, "
+    recipe = (result.get("recipe") or {}).get("label", result["variant"])
+    table = Table(title=f"harness bench: recipe {recipe}, {dataset}, {result['dtype']}, "
                         "us per training example")
     for col in ("backend", "strategy", "device", "us/example (median)", "p25-p75", "examples/s",
                 "compile s", "speed-up vs slowest") + (("per example (profiler)",) if kernels else ()):
@@ -95,4 +96,42 @@ def bench_table(result: dict, dataset: str, kernels: bool):
         table.add_row(r["backend"], r["strategy"], r["device"], f"{r['us_per_example']:.1f}",
                       f"{r['p25']:.1f}-{r['p75']:.1f}", f"{r['examples_per_s']:.0f}", f"{r['compile_s']:.1f}",
                       f"{r['speedup_vs_slowest']:.1f}x", *((kernels_cell(r),) if kernels else ()))
+    return table
+
+
+def knobs_table():
+    """Every recipe knob (harness.recipe.knob_rows): values, who computes it, each variant's value."""
+    from rich.table import Table
+
+    from ..recipe import knob_rows
+    from ..spec import PRESETS
+
+    table = Table(title="recipe knobs: --set KNOB=VALUE (a named variant is a named set of them)")
+    for col in ("knob", "values", "computed by", *PRESETS, "what it sets"):
+        table.add_column(col)
+    for row in knob_rows():
+        table.add_row(*row)
+    return table
+
+
+def knob_support_table(registry):
+    """Per available backend:strategy, the values of each backend-computed knob it implements
+    (Backend.knobs; "variant's" where it declares none: the named variant's own value only)."""
+    from rich.table import Table
+
+    from ..knobs import ANY, show
+    from ..spec import KNOBS
+
+    names = [k for k, knob in KNOBS.items() if knob.backend]
+    table = Table(title="knobs a backend computes, by strategy (other values are refused, naming the strategies "
+                        "that have them)")
+    for col in ("backend:strategy", *names):
+        table.add_column(col)
+    for name in registry.available():
+        b = registry.get(name)
+        declared = getattr(b, "knobs", None)
+        for s in b.strategies:
+            d = declared(s) if callable(declared) else {}
+            table.add_row(f"{name}:{s}", *("any" if d.get(k) == ANY else ", ".join(map(show, d[k])) if k in d
+                                           else "variant's" for k in names))
     return table

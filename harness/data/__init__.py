@@ -92,13 +92,13 @@ class Dataset:
     source: dict = field(default_factory=dict)  # JSON-able provenance
 
 
-def targets_pm1(labels, dtype="float32") -> np.ndarray:
-    """(n, 10) targets: +1 at the label, -1 elsewhere (the 1989 targets)."""
+def targets_pm1(labels, dtype="float32", t: float = 1.0) -> np.ndarray:
+    """(n, 10) targets: +t at the label, -t elsewhere (the 1989 targets: t = 1; the knob `targets`)."""
     labels = np.asarray(labels)
     if labels.ndim != 1 or (labels.size and (labels.min() < 0 or labels.max() > 9)):
         raise ValueError(f"labels must be a 1-d array of digits 0..9, got shape {labels.shape}")
-    out = np.full((labels.shape[0], 10), -1.0, dtype=np.dtype(dtype))
-    out[np.arange(labels.shape[0]), labels.astype(np.int64)] = 1.0
+    out = np.full((labels.shape[0], 10), -float(t), dtype=np.dtype(dtype))
+    out[np.arange(labels.shape[0]), labels.astype(np.int64)] = float(t)
     return out
 
 

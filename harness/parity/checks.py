@@ -11,8 +11,8 @@ from ..backend import Steps
 from ..config import CHUNK, N_FORWARD, N_GRAD, ParityConfig
 from ..data import Dataset
 from ..draws import pass_steps
+from ..recipe import of_config
 from ..spec import PARAM_NAMES, Variant, init_params
-from ..targets import get_variant
 from ..train import evaluate
 from .compare import compare, compare_count
 from .rows import row, versus
@@ -39,7 +39,7 @@ class Context:
         if config.steps and config.steps[-1] > len(data.train_x):
             raise ValueError(f"--steps {config.steps[-1]} exceeds the {len(data.train_x)} training examples "
                              f"of {data.name}")
-        v = get_variant(config.variant)
+        v = of_config(config).variant_spec()  # the variant with its recipe knobs
         first = pass_steps(v, data, config.seed, 0, max(config.passes, v.epochs), config.dtype)
         return cls(config, data, v, init_params(config.seed, config.dtype, v), first, tolerances(config.dtype, v))
 

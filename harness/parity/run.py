@@ -8,6 +8,7 @@ from ..backend import unsupported_reason
 from ..config import PARITY_CHECKS, ParityConfig
 from ..data import Dataset
 from ..errors import Unsupported
+from ..recipe import of_config
 from ..results import now_iso
 from ..sdlm import is_sdlm
 from ..timing import environment
@@ -35,16 +36,17 @@ def parse_steps(text: str | list[int] | tuple[int, ...]) -> list[int]:
     return sorted({v for v in vals if v > 0})
 
 
-def supported(selection: Selection, variant: str, dtype: str) -> Selection:
-    """The selection without the targets whose backend does not support `variant` in `dtype` (each
-    skipped with a note, never a failure). An unsupported reference is a usage error (Unsupported)."""
+def supported(selection: Selection, variant: str, dtype: str, recipe=None) -> Selection:
+    """The selection without the targets whose backend does not support `variant` in `dtype` (and
+    `recipe`'s knobs) (each skipped with a note, never a failure). An unsupported reference is a
+    usage error (Unsupported)."""
     ref = selection.reference
-    reason = unsupported_reason(ref.backend, ref.strategy, variant, dtype)
+    reason = unsupported_reason(ref.backend, ref.strategy, variant, dtype, recipe)
     if reason is not None:
         raise Unsupported(f"reference {ref.label}: {reason}; choose another with --reference")
     notes, targets = list(selection.notes), []
     for t in selection.targets:
-        reason = unsupported_reason(t.backend, t.strategy, variant, dtype)
+        reason = unsupported_reason(t.backend, t.strategy, variant, dtype, recipe)
         if reason is None:
             targets.append(t)
         else:
@@ -72,7 +74,7 @@ def select(registry, config: ParityConfig) -> Selection:
     """The reference and targets `config` names (its backends, strategies, reference, device), through
     the one resolver; what its backends declare they do not support is skipped with a note."""
     return select_targets(registry, config.backends, config.strategies, config.reference, config.device,
-                          variant=config.variant, dtype=config.dtype)
+                          variant=config.variant, dtype=config.dtype, recipe=of_config(config))
 
 
 def _run_checks(ctx: ch.Context, sel: Selection, log) -> list[dict]:
@@ -103,7 +105,7 @@ def run_parity(selection: Selection, config: ParityConfig, data: Dataset, *,
     """Run every check `config` asks for; return the result (JSON-able) with `passed` overall. Never
     raises for a backend's failure: a backend that raises is a failed row naming it, and the others go on."""
     ctx = ch.Context.build(config, data)  # ValueError when the data has fewer examples than max(steps)
-    selection = supported(selection, config.variant, config.dtype)
+    selection = supported(selection, config.variant, config.dtype, of_config(config))
     started = now_iso()
     env = environments(selection, config.device)
     results = _run_checks(ctx, selection, log or (lambda msg: None))
@@ -119,6 +121,7 @@ def run_parity(selection: Selection, config: ParityConfig, data: Dataset, *,
             "self_check": selection.self_check, "variant_config": ctx.variant.to_dict(),
             "dataset": data.name, "dataset_source": data.source,
         },
+        "recipe": of_config(config).to_dict(),  # the variant, its label, the knobs set and every knob's value
         "notes": list(selection.notes),
         "tolerances": {k: t.to_dict() for k, t in ctx.tol.items()},
         "environment": env,

@@ -20,25 +20,27 @@ class Selection:
 
 def select_targets(registry, backends: list[str] | None, strategies: list[str] | None,
                    reference: str | None, device: str, *, variant: str | None = None,
-                   dtype: str | None = None) -> Selection:
+                   dtype: str | None = None, recipe=None) -> Selection:
     """Resolve --backends / --strategies / --reference / --device into a reference and targets,
     through the one resolver (harness.targets).
 
     Unknown names raise the usage errors of harness.errors (exit 2). A backend or strategy
     that cannot reach `device`, or (when `variant` and `dtype` are given) does not support
-    them, is skipped with a note; an error only when nothing is left to compare or the
+    them (and `recipe`'s knobs, a harness.recipe.Recipe), is skipped with a note; an error only
+    when nothing is left to compare or the
     reference asked for cannot run.
     """
-    m = resolve_matrix(registry, backends, strategies, [device], variant=variant, dtype=dtype)
+    m = resolve_matrix(registry, backends, strategies, [device], variant=variant, dtype=dtype, recipe=recipe)
     if reference:
-        ref = resolve(registry, *split_spec(reference), device, variant=variant, dtype=dtype)
+        ref = resolve(registry, *split_spec(reference), device, variant=variant, dtype=dtype, recipe=recipe)
     elif not m.targets:
         error = Unsupported if m.skipped else DeviceUnavailable
         raise error(f"nothing to compare on device {device!r}: " + "; ".join(m.notes))
     else:
         # The first backend's first strategy (its idiomatic one), even where --strategies left it out.
         try:
-            ref = resolve(registry, m.targets[0].backend.name, None, device, variant=variant, dtype=dtype)
+            ref = resolve(registry, m.targets[0].backend.name, None, device, variant=variant, dtype=dtype,
+                          recipe=recipe)
         except UsageError:
             ref = m.targets[0]
     targets = [t for t in m.targets if t.label != ref.label]

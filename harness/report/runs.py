@@ -63,6 +63,13 @@ def run_timing(d: dict) -> dict:
             "train_s": num(t.get("train_s_total")), "eval_s": num(t.get("eval_s_total"))}
 
 
+def recipe_label(d: dict) -> str:
+    """The recipe a run trained (its variant and the knobs set otherwise, e.g. "1989 targets=0.8"):
+    the result's recipe label, or its variant for results recorded before knobs existed."""
+    label = (d.get("recipe") or {}).get("label") if isinstance(d.get("recipe"), dict) else None
+    return label if isinstance(label, str) else str(d["variant"])
+
+
 def run_label(d: dict, extra: tuple[str, ...] = ()) -> str:
     s = f"{d['backend']}/{d['strategy']}/{d['device']}"
     for k in extra:
@@ -90,7 +97,7 @@ def varying(dicts: list[dict], keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k for k in keys if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1)
 
 
-RUNS_HEADER = ["backend", "strategy", "device", "variant", "dataset", "dtype", "passes", "train n",
+RUNS_HEADER = ["backend", "strategy", "device", "recipe", "dataset", "dtype", "passes", "train n",
                "train error", "train misses", "test error", "test misses", "us/example (median)",
                "us/example p25-p75", "compile s", "environment", "result"]
 
@@ -102,7 +109,7 @@ def runs_table(runs: list[Loaded], results_dir: Path) -> tuple[list[str], list[l
         d = r.data
         f, t = run_final(d), run_timing(d)
         spread = f"{fmt_us(t['p25'])}-{fmt_us(t['p75'])}" if t["p25"] is not None and t["p75"] is not None else "-"
-        names = [esc(d[k]) for k in ("backend", "strategy", "device", "variant")]
+        names = [esc(d[k]) for k in ("backend", "strategy", "device")] + [esc(recipe_label(d))]
         rows.append(names + [esc(d.get("dataset", "-")), esc(d.get("dtype", "-")), len(d["epochs"]),
                              int_or_dash(d.get("n_train")), fmt_pct(f["train_error"]), int_or_dash(f["train_misses"]),
                              fmt_pct(f["test_error"]), int_or_dash(f["test_misses"]), fmt_us(t["median"]), spread,
@@ -120,10 +127,10 @@ def latest_per_label(runs: list[Loaded], extra: tuple[str, ...]) -> dict[str, Lo
 
 
 def curve_groups(runs: list[Loaded]) -> dict[str, dict[str, Loaded]]:
-    """variant -> {line label -> latest run}: what each learning-curve figure draws."""
+    """recipe (harness.recipe label) -> {line label -> latest run}: what each learning-curve figure draws."""
     by_variant: dict[str, list[Loaded]] = {}
     for r in runs:
-        by_variant.setdefault(r.data["variant"], []).append(r)
+        by_variant.setdefault(recipe_label(r.data), []).append(r)
     out = {}
     for v in sorted(by_variant, key=lambda v: (v != "1989", v != "modern", v)):
         rs = by_variant[v]
@@ -144,7 +151,7 @@ def curve_series(lines: dict[str, Loaded]) -> list[dict]:
 
 
 def gallery_choices(runs: list[Loaded]) -> list[Loaded]:
-    """One run per (variant, dataset): the one trained longest on most data, latest on ties."""
+    """One run per (recipe, dataset): the one trained longest on most data, latest on ties."""
     best: dict[tuple, Loaded] = {}
 
     def score(r: Loaded):
@@ -153,7 +160,7 @@ def gallery_choices(runs: list[Loaded]) -> list[Loaded]:
     for r in runs:
         if not isinstance(r.data.get("test_missed"), dict):
             continue
-        key = (r.data["variant"], r.data.get("dataset"))
+        key = (recipe_label(r.data), r.data.get("dataset"))
         if key not in best or score(r) >= score(best[key]):
             best[key] = r
     return [best[k] for k in sorted(best, key=lambda k: (str(k[0]), str(k[1])))]

@@ -20,6 +20,7 @@ from .runs import (
     curve_groups,
     curve_series,
     gallery_choices,
+    recipe_label,
     run_label,
     runs_table,
     subset_note,
@@ -89,9 +90,9 @@ def curves(ctx: Context) -> list[str]:
         title = plain(variant, 30)
         name = ctx.figure(f"curves-{slug(variant)}.png", lambda plt, v=title, s=series, ds=datasets:
                           figures.learning_curves(plt, v, s, PAPER_1989, ds))
-        md += [f"### Variant {esc(variant)}", ""]
+        md += [f"### Recipe {esc(variant)}", ""]
         if name:
-            md += [image(name, f"learning curves, variant {variant}"), ""]
+            md += [image(name, f"learning curves, recipe {variant}"), ""]
         md += [(f"Train and test error after each pass, one line per backend/strategy/device (the latest "
                 f"run of each); dashed: the paper's 1989 figures. {len(lines)} line(s)."), ""]
     return md
@@ -135,7 +136,7 @@ def seeds(ctx: Context) -> list[str]:
 
 def _gallery_one(ctx: Context, r) -> list[str]:
     d = r.data
-    what = (f"variant {d['variant']}, {d.get('dataset')}: {run_label(d)} after {len(d['epochs'])} passes "
+    what = (f"recipe {recipe_label(d)}, {d.get('dataset')}: {run_label(d)} after {len(d['epochs'])} passes "
             f"({r.path.name})")
     tiles, why = gallery_images(r, ctx.data_dir)
     if tiles is None:
@@ -144,10 +145,10 @@ def _gallery_one(ctx: Context, r) -> list[str]:
     if not tiles:
         return [f"For {esc(what)}: no test digit missed.", ""]
     n_missed, n_test = len(d["test_missed"]["indices"]), d.get("n_test")
-    title = (f"Test digits missed by {run_label(d)}{subset_note(d)}, variant {d['variant']}, after "
+    title = (f"Test digits missed by {run_label(d)}{subset_note(d)}, recipe {recipe_label(d)}, after "
              f"{len(d['epochs'])} passes: {n_missed}" + (f" of {n_test}" if isinstance(n_test, int) else "")
              + ("" if n_missed <= len(tiles) else f" (first {len(tiles)} shown)"))
-    name = ctx.figure(f"gallery-{slug(d['variant'])}-{slug(d.get('dataset'))}.png",
+    name = ctx.figure(f"gallery-{slug(recipe_label(d))}-{slug(d.get('dataset'))}.png",
                       lambda plt: figures.gallery(plt, tiles, plain(title, 160)))
     md = [f"### {esc(what)}", ""]
     if name:
@@ -168,6 +169,8 @@ def _parity_facts(d: dict) -> list[str]:
     cfg = d.get("config") or {}
     facts = [f"{k} {cfg[k]}" for k in ("reference", "device", "dtype", "variant", "dataset", "seed")
              if k in cfg and cfg[k] is not None]
+    if isinstance(d.get("recipe"), dict) and d["recipe"].get("set"):  # a parity of a recipe: its label
+        facts.append(f"recipe {d['recipe'].get('label')}")
     if cfg.get("self_check"):
         facts.append("self-check (the reference against itself)")
     return facts

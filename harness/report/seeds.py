@@ -10,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..config import result_config
+from ..knobs import show
 from . import figures
 from .fmt import plain
 from .markdown import esc
@@ -17,8 +18,10 @@ from .markdown import esc
 # LeCun et al. 1989, on their data (USPS): the 1989 variant's figures after 23 passes.
 PAPER_1989 = {"train_error": 0.0014, "test_error": 0.0500, "train_loss": 2.5e-3, "test_loss": 1.8e-2}
 # Everything but the seed (and the timing window) that a sweep point is: runs on other thread counts
-# compute the same errors but are timed apart, so they are other groups (docs/sweep.md, "Over seeds").
-GROUP_FIELDS = ("backend", "strategy", "device", "variant", "dataset", "dtype", "epochs", "limit", "threads")
+# compute the same errors but are timed apart, so they are other groups (docs/sweep.md, "Over seeds");
+# runs that differ in a recipe knob (RunConfig.recipe) compute other things: groups apart too.
+GROUP_FIELDS = ("backend", "strategy", "device", "variant", "recipe", "dataset", "dtype", "epochs", "limit",
+                "threads")
 
 
 def _text(v) -> str | None:
@@ -103,7 +106,8 @@ def _label(key: tuple, markdown: bool = True) -> str:
     """The configuration's name; for markdown, escaped for markdown and HTML (its parts come from
     result files); else plain text for a figure."""
     d = dict(zip(GROUP_FIELDS, key))
-    text = (f"{d['backend']}:{d['strategy']} {d['variant']} {d['dataset']} {d['dtype']} {d['epochs']} passes"
+    recipe = " ".join([str(d["variant"]), *(f"{k}={show(v)}" for k, v in d["recipe"])])
+    text = (f"{d['backend']}:{d['strategy']} {recipe} {d['dataset']} {d['dtype']} {d['epochs']} passes"
             + ("" if d["limit"] is None else f" limit {d['limit']}")
             + ("" if d["threads"] is None else f" threads {d['threads']}"))
     return esc(text) if markdown else plain(text)

@@ -18,8 +18,9 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as the package it c
     import tomli as tomllib
 
 from ..config import RunConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, RecipeError
 from ..files import MAX_GRID_BYTES, FileRefused, read_bounded
+from ..recipe import parse_sets
 from ..spec import VARIANTS
 
 
@@ -138,14 +139,49 @@ def _resolve(cfg: RunConfig, strategies_of: dict[str, tuple] | None) -> RunConfi
     return replace(cfg, strategy=strategy, epochs=VARIANTS[cfg.variant].epochs if cfg.epochs is None else cfg.epochs)
 
 
+# Recipe knobs in a grid: `set` (the command line's --set KNOB=V1,V2, a TOML table of knob = value
+# or list) forms a product like the lists; `recipe` (a TOML table, e.g. in a [[configs]] table)
+# is one recipe. Values are checked by the one validator (harness.recipe) as each point is made.
+SET = "set"
+
+
+def knob_lists(value, where: str = "--set") -> dict[str, list]:
+    """{knob: [values]} from --set texts ("KNOB=V1,V2") or a TOML table; GridError when malformed."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        try:
+            texts = parse_sets(value)
+        except RecipeError as e:
+            raise GridError(str(e)) from None
+        return {k: parse_names(v) or [v] for k, v in texts.items()}
+    if not isinstance(value, dict):
+        raise GridError(f"{where}: set must be a table of knob = value or list of values, not {_show(value)}")
+    out = {}
+    for k, v in value.items():
+        vals = v if isinstance(v, list) else [v]
+        if not vals or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in vals):
+            raise GridError(f"{where}: set.{k} = {_show(v)} should be a value or a list of values")
+        out[str(k)] = list(dict.fromkeys(vals))
+    return out
+
+
+def _recipes(knobs: dict[str, list], base: dict) -> list[dict | None]:
+    """Every combination of the knob lists, over the base's own `recipe` ([None]: no knob at all)."""
+    if not knobs:
+        return [None]
+    own = dict(base.get("recipe") or {})
+    return [{**own, **dict(zip(knobs, combo))} for combo in itertools.product(*knobs.values())]
+
+
 def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple] | None = None,
            max_points: int = MAX_POINTS) -> list[RunConfig]:
-    """The full product of the given lists (keys of AXES; None or absent: the default).
+    """The full product of the given lists (keys of AXES, and SET; None or absent: the default).
 
-    `base` holds scalar RunConfig fields shared by every point (e.g. window). `strategies_of`
+    `base` holds scalar RunConfig fields shared by every point (e.g. window, a recipe). `strategies_of`
     maps each backend to its strategies (the first is its default) to resolve and check them.
     A product of more than `max_points` points is refused before it is built.
     """
+    lists = dict(lists)
+    recipes = _recipes(knob_lists(lists.pop(SET)) if lists.get(SET) else {}, base or {})
     unknown = set(lists) - set(AXES)
     if unknown:
         raise GridError(f"unknown grid list(s) {', '.join(sorted(unknown))}; available: {', '.join(AXES)}")
@@ -157,14 +193,14 @@ def expand(lists: dict, base: dict | None = None, strategies_of: dict[str, tuple
     pairs = _pairs(backends, strategies, strategies_of)
     if not pairs:
         raise GridError("no backend x strategy pair matches the lists given")
-    n = len(pairs) * math.prod(len(vals[k]) for k in vals)
+    n = len(pairs) * len(recipes) * math.prod(len(vals[k]) for k in vals)
     if n > max_points:
         raise _too_many(n, max_points, "the grid")
     points = []
     rest = list(vals)
-    for (b, s), combo in itertools.product(pairs, itertools.product(*(vals[k] for k in rest))):
+    for (b, s), recipe, combo in itertools.product(pairs, recipes, itertools.product(*(vals[k] for k in rest))):
         d = dict(base or {})
-        d.update({"backend": b, "strategy": s})
+        d.update({"backend": b, "strategy": s, **({"recipe": recipe} if recipe is not None else {})})
         d.update({AXES[k]: v for k, v in zip(rest, combo) if v is not None})
         points.append(_resolve(_point({k: v for k, v in d.items() if v is not None or k == "strategy"}),
                                strategies_of))
@@ -205,6 +241,14 @@ def _check_value(where: str, key: str, v) -> None:
     """A TOML value of the type its key takes (a scalar where a value is expected, a name or a
     list of names for a name axis, integers or ranges for an integer axis); GridError otherwise."""
     axis = key if key in AXES else AXIS_OF_FIELD.get(key)
+    if key == SET:  # a table of knob = value or list of values
+        knob_lists(v, where)
+        return
+    if key == "recipe":  # one recipe: a table of knob = value
+        if not isinstance(v, dict):
+            raise GridError(f"{where}: recipe = {_show(v)} should be a table of knob = value")
+        knob_lists({k: [x] for k, x in v.items()}, where)
+        return
     if axis in INT_AXES:
         one, want = (lambda x: _is_int(x) or isinstance(x, str)), "an integer, a range such as \"1-10\", or a list of them"
     elif axis is not None:
@@ -222,7 +266,7 @@ def _lists_of(doc: dict, where: str) -> dict:
     other RunConfig fields stay under their own names. Every value is type-checked."""
     out: dict = {}
     for k, v in doc.items():
-        if k not in AXES and k not in CONFIG_FIELDS:
+        if k not in AXES and k not in CONFIG_FIELDS and k != SET:
             continue
         _check_value(where, k, v)
         axis = k if k in AXES else AXIS_OF_FIELD.get(k, k)
@@ -256,7 +300,7 @@ def _configs_of(doc: dict, where: str) -> list[dict]:
     if not isinstance(configs, list) or not configs or not all(isinstance(c, dict) for c in configs):
         raise GridError(f"{where}: configs must be one or more [[configs]] tables, not {_show(configs)}")
     for i, entry in enumerate(configs):
-        bad = set(entry) - CONFIG_FIELDS - set(AXES) - {"resources"}
+        bad = set(entry) - CONFIG_FIELDS - set(AXES) - {"resources", SET}
         if bad:
             raise GridError(f"{where}: unknown field(s) in [[configs]] #{i + 1}: {', '.join(sorted(bad))}")
     return configs
@@ -270,10 +314,10 @@ def load_toml(path: Path, strategies_of: dict[str, tuple] | None = None, max_poi
     doc = read_toml(path)
     configs = _configs_of(doc, where)
     resources = check_resources(doc.pop("resources", {}), where)
-    if doc.keys() - AXES.keys() - CONFIG_FIELDS:
-        bad = sorted(doc.keys() - AXES.keys() - CONFIG_FIELDS)
+    if doc.keys() - AXES.keys() - CONFIG_FIELDS - {SET}:
+        bad = sorted(doc.keys() - AXES.keys() - CONFIG_FIELDS - {SET})
         raise GridError(f"{where}: unknown key(s) {', '.join(bad)}; lists: {', '.join(AXES)}; "
-                        f"fields: {', '.join(sorted(CONFIG_FIELDS))}; tables: configs, resources")
+                        f"fields: {', '.join(sorted(CONFIG_FIELDS))}; tables: configs, resources, set, recipe")
     top = _lists_of(doc, where)
     grid = Grid(points=[], spec={"file": str(path), **doc, "configs": configs if configs != [{}] else None,
                                  "resources": resources})
@@ -281,8 +325,8 @@ def load_toml(path: Path, strategies_of: dict[str, tuple] | None = None, max_poi
         entry = dict(entry)
         res = {**resources, **check_resources(entry.pop("resources", {}), f"{where}, [[configs]] #{i + 1}")}
         merged = {**top, **_lists_of(entry, f"{where}, [[configs]] #{i + 1}")}  # a config's own values win
-        lists = {k: v for k, v in merged.items() if k in AXES}
-        base = {k: v for k, v in merged.items() if k not in AXES}
+        lists = {k: v for k, v in merged.items() if k in AXES or k == SET}
+        base = {k: v for k, v in merged.items() if k not in AXES and k != SET}
         for cfg in expand(lists, base, strategies_of, max_points):
             if cfg not in grid.resources:
                 grid.points.append(cfg)

@@ -128,3 +128,25 @@ def test_one_line_bounds_a_long_message():
     line = one_line(ValueError("x" * 500))
     assert line == "ValueError: " + "x" * 197 + "..."
     assert one_line(ValueError("y" * 200)) == "ValueError: " + "y" * 200
+
+
+def test_one_line_cuts_from_201_characters():
+    assert one_line(ValueError("z" * 201)) == "ValueError: " + "z" * 197 + "..."
+
+
+def _inner():
+    raise KeyError("deep")
+
+
+def test_one_line_names_the_innermost_frame_of_a_deep_traceback():
+    with pytest.raises(KeyError) as ei:
+        _inner()
+    line = one_line(ei.value)
+    assert line.startswith("KeyError: 'deep' (at test_parity_compare.py:")
+    assert int(line.rsplit(":", 1)[1][:-1]) == _inner.__code__.co_firstlineno + 1  # the raise, not the call
+
+
+def test_one_line_of_code_without_a_file_path():
+    with pytest.raises(ValueError) as ei:
+        exec("raise ValueError('from a string')")  # noqa: S102 -- code whose frame has no file path
+    assert one_line(ei.value) == "ValueError: from a string (at <string>:1)"

@@ -145,3 +145,18 @@ def test_open_registers_each_point_once_with_its_config(tmp_path):
     finally:
         c.close("ended")
         b.close("ended")
+
+
+def test_a_manifest_result_outside_the_directory_or_failing_the_schema_is_not_the_points(tmp_path):
+    b = Book(tmp_path)
+    try:
+        write_result(tmp_path / "sub", _fake_result(A), "run-a")
+        inside = next((tmp_path / "sub").glob("*.json")).name
+        assert b._result_ok(f"sub/{inside}", A) is False  # a path, not a name in the directory
+        bad = {**_fake_result(A), "epochs": []}  # the schema wants at least one epoch
+        name = write_result(tmp_path, bad, "run-bad").name
+        assert b._result_ok(name, A) is False
+        good = write_result(tmp_path, _fake_result(A), "run-good").name
+        assert b._result_ok(good, A) is True
+    finally:
+        b.close("ended")

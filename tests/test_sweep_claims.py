@@ -169,3 +169,10 @@ def test_host_slot_is_one_holder_at_a_time(tmp_path):
     t.join(30)
     assert order == ["first done", "second"]
     assert (tmp_path / "slots" / f"slot-{host_tag()}").is_file()
+
+
+def test_pid_1_is_a_process_like_any_other():
+    """A sweep run as a container's first process has pid 1: its claims are alive while it runs."""
+    if cl._proc_stat(1)[0] is None:
+        pytest.skip("no process 1 visible here")
+    assert process_alive(1) and process_alive(1, cl._proc_stat(1)[1])

@@ -176,3 +176,15 @@ def test_pid_1_is_a_process_like_any_other():
     if cl._proc_stat(1)[0] is None:
         pytest.skip("no process 1 visible here")
     assert process_alive(1) and process_alive(1, cl._proc_stat(1)[1])
+
+
+def test_touch_survives_a_claim_file_removed_under_it(tmp_path):
+    """Another sweep broke the claim (or the directory went): the heartbeat goes on for the rest."""
+    c = Claims(tmp_path, owner("s"))
+    c.acquire("gone")
+    c.acquire("kept")
+    c.held["gone"].unlink()
+    old = time.time() - 1000
+    os.utime(c.held["kept"], (old, old))
+    c.touch()
+    assert c.held["kept"].stat().st_mtime > old + 500 and not c.held["gone"].exists()

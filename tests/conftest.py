@@ -93,3 +93,18 @@ def usps(data_dir):
 # (tox -e jax) they skip, saying why, instead of failing on the missing framework.
 requires_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                     reason="torch is not installed (a jax-only environment)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """tests/bench holds benchmarks (marked `bench`), run only when asked: `--benchmark-only`
+    (`pytest tests/bench --benchmark-only`, as pytest-benchmark's users type it) or a `-m` that
+    names bench (`-m bench`, as tox -e bench did); the default run leaves them out, deselected."""
+    bench = [i for i in items if "tests/bench/" in i.path.as_posix()]
+    for item in bench:
+        item.add_marker(pytest.mark.bench)
+    if not bench or config.getoption("benchmark_only", False) or "bench" in (config.option.markexpr or ""):
+        return  # asked for: the -m expression (if any) decides, as for any marker
+    chosen = set(map(id, bench))
+    config.hook.pytest_deselected(items=bench)
+    items[:] = [i for i in items if id(i) not in chosen]

@@ -401,3 +401,19 @@ def test_compare_rules():
     assert c["passed"] and c["within_tol"] is False and c["unjudged"] == 1  # beyond the horizon: reported only
     assert not par.compare(np.array([1.0, 0.0]), np.array([0.0, 0.0]), horizon, np.array([10, 400]))["passed"]
     assert par.Tol(3, rtol=0.02, count=True).allowed_count(2000) == 43
+
+
+@pytest.mark.parametrize("sets, horizon", [
+    ({}, None),                                   # 1989 itself: judged whole
+    ({"targets": "0.8", "init": "fan_in"}, None),  # the same step size and arithmetic kind
+    ({"activation": "scaled_tanh", "output_activation": "scaled_tanh"}, 2048),
+    ({"sgd_lr": "0.05"}, 2048),                   # steps up to 0.1: the measured horizon, by analogy
+    ({"reduction": "sum", "sgd_lr": "0.003"}, None),  # the sum's step 10 x 0.003 = 1989's 0.03
+    ({"reduction": "sum"}, 50),                   # step 0.3: parts by 1e-10 at ~60 steps (measured)
+    ({"sgd_lr": "0.2"}, 50),
+])
+def test_per_step_horizon_follows_the_step_size_of_the_recipe(sets, horizon):
+    from harness.recipe import variant_of
+    tol = par.tolerances("float64", variant_of("1989", sets))
+    assert tol["params"].horizon == horizon and tol["step_losses"].horizon == horizon
+    assert tol["forward"].horizon is None and tol["grads"].horizon is None  # always judged whole

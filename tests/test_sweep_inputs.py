@@ -164,6 +164,10 @@ def test_toml_grids_are_bounded_too(tmp_path, capsys):
     assert main(["sweep", str(f), "--seeds", "1-80", "--max-points", "100", "--dry-run", "--results-dir",
                  str(tmp_path / "r")]) == 2  # the command line's seeds replace the file's: 2 x 80
     assert "the grid has 160 points, more than the 100" in _one_line(capsys)
+    # any other list beside a grid file would be dropped silently (--threads 1 ran on every core)
+    assert main(["sweep", str(f), "--threads", "1", "--devices", "cpu", "--dry-run", "--results-dir",
+                 str(tmp_path / "r")]) == 2
+    assert "--threads, --devices are for grids given by options" in _one_line(capsys)
 
 
 @pytest.mark.parametrize("args, words", [

@@ -13,14 +13,15 @@ from ..progress import out_console
 from ..recipe import of_config
 from ..results import ensure_writable, write_result
 from ..targets import resolve_matrix
-from .options import _err, _list_not_empty, _names, bounds, common_options
+from .jsonout import emit, json_option, written
+from .options import _err, _names, bounds, common_options, list_option
 from .tables import bench_table
 
 
 @click.command()
-@click.option("--backends", "backend_names", default=None, callback=_list_not_empty, help="Comma-separated backends (default: every available one).")
-@click.option("--strategies", default=None, callback=_list_not_empty, help="Comma-separated strategies, `name` or `backend:name` (default: all).")
-@click.option("--devices", default=None, callback=_list_not_empty, help="Comma-separated devices (default: every device each strategy reaches).")
+@list_option("backend", "Backends (default: every available one).", "backend_names")
+@list_option("strategy", "Strategies, `name` or `backend:name` (default: all).", "strategies")
+@list_option("device", "Devices (default: every device each strategy reaches).", "devices")
 @common_options
 @click.option("--window", type=bounds("window"), default=256, show_default=True,
               help="Per-example steps in one timed round.")
@@ -28,8 +29,9 @@ from .tables import bench_table
               help="Timed rounds after one warm-up round; the median is reported.")
 @click.option("--kernels", is_flag=True, help="Also count kernels (GPU) or operators (CPU) per example "
               "with each framework's profiler, over one more window after the timing.")
+@json_option
 def bench(backend_names, strategies, devices, variant, sets, dataset, data_dir, seed, dtype, results_dir, window,
-          rounds, kernels):
+          rounds, kernels, as_json):
     """Time the whole matrix this machine offers: every available backend x strategy x device,
     --window per-example steps per round after a warm-up round; print one table and write it
     as a result file. What to run first on a new machine."""
@@ -50,11 +52,15 @@ def bench(backend_names, strategies, devices, variant, sets, dataset, data_dir, 
     if not timed.rows:  # nothing measured: the first refusal is the answer
         raise timed.errors[0]
     result = bench_result(c, m, data, timed)
-    out_console().print(bench_table(result, data.name, c.kernels))
+    if not as_json:
+        out_console().print(bench_table(result, data.name, c.kernels))
     for note in result["notes"]:  # what the matrix left out or refused, and why
-        click.echo(f"note: {note}")
+        click.echo(f"note: {note}", err=as_json)
     path = write_result(results_dir, result, stem=result_stem(c, m))
-    click.echo(f"result: {path}")
+    if as_json:
+        emit("bench", written(path))
+    else:
+        click.echo(f"result: {path}")
     if timed.refused:
         _err(f"{len(timed.refused)} target(s) refused ({'; '.join(timed.refusal_notes())}); "
              f"the {len(result['rows'])} measured are in {path}")

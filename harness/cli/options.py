@@ -58,11 +58,32 @@ def _dir_not_empty(ctx, param, value):
 
 
 def _list_not_empty(ctx, param, value):
-    """A comma-separated list that names nothing ('' or ',') would silently mean 'all': refuse it."""
-    if value is not None and not value.replace(",", "").strip():
-        raise click.BadParameter("names nothing; name at least one, or leave the option out for all",
-                                 param=param)
-    return value
+    """A comma-separated list that names nothing ('' or ',') would silently mean 'all': refuse it.
+    A repeated option (a tuple) is checked value by value, then joined with commas:
+    `--backend a --backend b` = `--backends a,b`."""
+    values = list(value) if isinstance(value, (tuple, list)) else [] if value is None else [value]
+    for v in values:
+        if not v.replace(",", "").strip():
+            raise click.UsageError(f"{param.opts[0]} {v!r} names nothing; name at least one, or leave the "
+                                   "option out for all")
+    return ",".join(values) if values else None
+
+
+# The one vocabulary (docs/cli.md): what a command takes as a list answers to the plural and the
+# singular name alike, repeated or comma-separated, with the same short flag on every command.
+SHORT = {"backend": "-b", "strategy": "-s", "device": "-d"}
+PLURAL = {"backend": "backends", "strategy": "strategies", "device": "devices", "variant": "variants",
+          "dataset": "datasets", "seed": "seeds", "dtype": "dtypes"}
+
+
+def list_option(noun: str, help: str, dest: str | None = None, metavar: str = "NAME[,NAME...]"):
+    """`--NOUNS/--NOUN [-x]` taking a list: repeat it or separate values with commas (one string,
+    comma-joined, reaches the command; None when not given)."""
+    names = [f"--{PLURAL[noun]}", f"--{noun}", *([SHORT[noun]] if noun in SHORT else [])]
+    return click.option(*names, *([dest] if dest else []), multiple=True, callback=_list_not_empty,
+                        metavar=metavar,
+                        help=f"{help} Repeat the option or separate with commas; --{noun} and "
+                             f"--{PLURAL[noun]} are the same option.")
 
 
 def _sets(ctx, param, value):

@@ -12,24 +12,23 @@ from ..progress import out_console
 from ..recipe import of_config
 from ..results import ensure_writable, write_result
 from ..spec import DTYPES, VARIANTS
+from .jsonout import emit, json_option, written
 from .options import (
     SEED,
     _dir_not_empty,
-    _list_not_empty,
     _names,
     bounds,
     data_options,
+    list_option,
     recipe_option,
 )
 from .tables import parity_table
 
 
 @click.command()
-@click.option("--backends", "-b", "backend_list", default=None, callback=_list_not_empty,
-              help="Comma-separated backends to compare (default: every available backend, torch first).")
-@click.option("--strategies", "-s", default=None, callback=_list_not_empty,
-              help="Comma-separated strategies, each NAME (every selected backend that has it) or "
-                   "BACKEND:NAME (default: every strategy of each backend, each compared on its own).")
+@list_option("backend", "Backends to compare (default: every available backend, torch first).", "backend_list")
+@list_option("strategy", "Strategies, each NAME (every selected backend that has it) or BACKEND:NAME "
+             "(default: every strategy of each backend, each compared on its own).", "strategies")
 @click.option("--reference", "-r", default=None,
               help="BACKEND or BACKEND:STRATEGY everything is compared against "
                    "(default: the first backend's first strategy).")
@@ -53,8 +52,9 @@ from .tables import parity_table
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", callback=_dir_not_empty,
               show_default=True, help="Where the parity JSON file is written.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every tensor's row, not only the worst per group.")
+@json_option
 def parity(backend_list, strategies, reference, device, dtype, variant, sets, dataset, data_dir, seed, steps_text,
-           passes, limit, results_dir, verbose):
+           passes, limit, results_dir, verbose, as_json):
     """Do the backends compute the same thing? Compare every backend x strategy against a reference,
     from the same seed, parameters, examples and random draws: forward outputs, loss and gradients,
     parameters after k steps and along the trajectory, and whole passes. Exit 0 when everything
@@ -69,8 +69,8 @@ def parity(backend_list, strategies, reference, device, dtype, variant, sets, da
     sel = par.select(plugins.get_registry(), c)
     ensure_writable(results_dir)
     data = load_dataset(c.dataset, resolve_data_dir(data_dir), dtype=c.dtype, seed=c.seed)
-    console = out_console()
     err = Console(stderr=True, highlight=False)
+    console = err if as_json else out_console()  # --json: stdout holds the JSON object alone
     for note in sel.notes:
         console.print(f"note: {note}")
     n_train = len(data.train_x) if c.limit is None else min(c.limit, len(data.train_x))
@@ -79,11 +79,14 @@ def parity(backend_list, strategies, reference, device, dtype, variant, sets, da
                   f"{len(data.test_x)} test), seed {c.seed}, steps {','.join(map(str, c.steps)) or '-'}, "
                   f"passes {c.passes}")
     result = par.run_parity(sel, c, data, log=lambda m: err.print(f"[dim]checking {m}[/]"))
+    path = write_result(results_dir, result, par.result_stem(result))
+    if as_json:
+        emit("parity", written(path, passed=result["passed"]))
+        return 0 if result["passed"] else 1
     for check in result["checks"]:
         console.print(f"\n[bold]{check['name']}[/]: {check['title']}")
         console.print(parity_table(check, verbose))
         console.print(("[green]" if check["passed"] else "[red]") + check["summary"] + "[/]")
-    path = write_result(results_dir, result, par.result_stem(result))
     verdict = "[green]PASS[/]: every backend agrees" if result["passed"] else \
         f"[red]FAIL[/]: mismatch in {', '.join(result['failed_targets'])}"
     console.print(f"parity {verdict}")

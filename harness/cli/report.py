@@ -7,7 +7,18 @@ import click
 
 from ..errors import UsageError
 from ..report import ReportError, build_report, compare_files
+from ..report.compare import compare_pairs, compare_rows, load_figures
+from .jsonout import emit, json_option
 from .options import _dir_not_empty
+
+
+def compare_doc(a: Path, b: Path) -> dict:
+    """`report --compare A B --json`: the files, each matched pair's figures with B/A, what only one
+    side has, and the table's notes (keys: docs/cli.md)."""
+    ka, fa = load_figures(a)
+    kb, fb = load_figures(b)
+    return {"a": {"path": a, "kind": ka}, "b": {"path": b, "kind": kb}, **compare_pairs(fa, fb),
+            "notes": compare_rows(fa, fb)[1]}
 
 
 @click.command()
@@ -19,18 +30,26 @@ from .options import _dir_not_empty
 @click.option("--compare", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               metavar="A B", help="Compare two result files or two pytest-benchmark JSON files: ratio B/A of "
                                   "us/example and final errors, and whether it exceeds the recorded spread.")
-def report(results_dir, data_dir, compare):
+@json_option
+def report(results_dir, data_dir, compare, as_json):
     """Write REPORT.md and PNG figures into --results-dir from every result there (runs, bench,
     parity, pytest-benchmark JSON): the table of runs, learning curves, throughput, missed test
     digits, parity. Files that are not usable results are listed as skipped. With --compare A B,
     print a comparison table instead (writes nothing)."""
     try:
         if compare:
-            click.echo(compare_files(*compare))
+            if as_json:
+                emit("report --compare", compare_doc(*compare))
+            else:
+                click.echo(compare_files(*compare))
             return 0
         outcome = build_report(results_dir, data_dir)
     except ReportError as e:
         raise UsageError(str(e)) from e
+    if as_json:
+        emit("report", {"report": outcome.report, "figures": outcome.figures, "notes": outcome.notes,
+                        "skipped": [{"path": p, "reason": why} for p, why in outcome.skipped]})
+        return 0
     for path, why in outcome.skipped:
         click.echo(f"skipped: {path}: {why}", err=True)
     for note in outcome.notes:

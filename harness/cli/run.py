@@ -12,13 +12,18 @@ from ..results import ensure_writable
 from ..run import run_training
 from ..targets import resolve_config
 from ..timing import busy_warning
+from .idiom import ROUNDS as IDIOM_ROUNDS
+from .idiom import idiom_cost as idiom_line
 from .options import bounds, common_options
 
 
 @click.command()
 @click.option("--backend", "-b", default="torch", show_default=True, help="Backend to train with (see `harness backends`).")
 @click.option("--device", "-d", default="cpu", show_default=True, help="Device: cpu, cuda, cuda:N, mps, tpu (as the backend reaches).")
-@click.option("--strategy", "-s", default=None, help="Strategy of the backend (default: its first, the idiomatic one).")
+@click.option("--strategy", "-s", default=None,
+              help="Strategy of the backend (default: its first, the idiomatic loop most ports write, e.g. torch "
+                   "eager: slow on a CPU, ~5 min for 23 passes on 2 cores; `--strategy compiled` trains them in "
+                   "under a minute there). `harness backends` lists each backend's strategies.")
 @common_options
 @click.option("--epochs", type=bounds("epochs"), default=None,
               help="Training passes (default: the variant's, 23 for 1989, 80 for modern).")
@@ -28,8 +33,12 @@ from .options import bounds, common_options
               help="Train on the first N training examples only (quick checks; recorded in the result).")
 @click.option("--save-params", is_flag=True, help="Also write the final canonical parameters as .npz next to the result.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-pass lines or progress bar.")
+@click.option("--idiom-cost/--no-idiom-cost", default=None,
+              help="After a run with a strategy other than the backend's idiomatic first one, time the idiom "
+                   f"over {IDIOM_ROUNDS} windows here and say what it costs next to this run "
+                   "(default: on, off with --quiet).")
 def run(backend, device, strategy, variant, sets, dataset, data_dir, seed, dtype, results_dir, epochs, window,
-        limit, save_params, quiet):
+        limit, save_params, quiet, idiom_cost):
     """Train one backend x strategy x device, evaluate train and test after every pass, time
     per-example training, and write one result JSON file into --results-dir."""
     asked = RunConfig(backend=backend, strategy=strategy, device=device, variant=variant, dataset=dataset,
@@ -57,8 +66,15 @@ def run(backend, device, strategy, variant, sets, dataset, data_dir, seed, dtype
 
         path, result = run_training(target, config, data, results_dir, save_params=save_params,
                                     on_epoch=on_epoch, progress=bar.advance)
+    fin = result["final"]
+    click.echo(f"final: train error {fin['train_error'] * 100:.2f}% ({fin['train_misses']} missed), test error "
+               f"{fin['test_error'] * 100:.2f}% ({fin['test_misses']} missed) after {epochs} passes")
     _say_timing(result["timing"], window)
     click.echo(f"result: {path}")
+    wanted = idiom_cost if idiom_cost is not None else not quiet
+    median = result["timing"]["us_per_example_stats"]["median"]
+    if wanted and (line := idiom_line(target, config, data, median, n_train)):
+        click.echo(line)
     return 0
 
 

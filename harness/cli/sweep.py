@@ -29,7 +29,8 @@ from ..sweep.manifest import point_id
 from ..sweep.match import finished_points, point_key, result_for, result_key
 from ..sweep.progress import echo_points
 from ..sweep.ray_exec import RayUnavailable
-from .options import _dir_not_empty, bounds
+from .jsonout import emit, json_option
+from .options import PLURAL, _dir_not_empty, _list_not_empty, bounds, list_option
 
 EXECUTORS = ("local", "ray")
 
@@ -52,6 +53,12 @@ def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict
     strategies_of = {n: tuple(reg.backends[n].strategies) for n in reg.names() if n in reg.backends}
     given = {k: v for k, v in lists.items() if v is not None}
     if grid_file is not None:
+        ignored = [k for k in given if k not in ("seeds", SET)]  # a list the file's grid would silently drop
+        if ignored:
+            opts = ", ".join(f"--{k}" for k in ignored)
+            raise GridError(f"{opts} {'is' if len(ignored) == 1 else 'are'} for grids given by options; with a "
+                            f"grid file (only --seeds replaces the file's), write "
+                            f"{', '.join(f'{k} = ...' for k in ignored)} in the file")
         grid = load_toml(grid_file, strategies_of, max_points)
         if given.get("seeds"):  # the command line's seeds replace the file's
             seeds = parse_ints(given["seeds"], "seeds", max_points)
@@ -70,6 +77,14 @@ def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict
     return grid
 
 
+def dry_run_doc(grid: Grid, done: set[str], results_dir) -> dict:
+    """`sweep --dry-run --json`: each point, found or pending, with its configuration (keys: docs/cli.md)."""
+    points = [{"id": point_id(c), "state": "found" if point_id(c) in done else "pending", "config": c.to_dict(),
+               "resources": grid.resources.get(c) or None} for c in grid.points]
+    return {"results_dir": str(results_dir), "count": len(points), "found": len(done & {p["id"] for p in points}),
+            "pending": sum(p["state"] == "pending" for p in points), "points": points}
+
+
 def _ray_only(executor: str, **given) -> None:
     """The local executor refuses options only Ray uses, rather than ignore them."""
     named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
@@ -79,15 +94,22 @@ def _ray_only(executor: str, **given) -> None:
 
 
 def _list_option(name: str, help: str):
-    return click.option(f"--{name}", default=None, help=help)
+    """A grid axis takes a list, repeated or comma-separated: the plural and singular names of the
+    one vocabulary (--seeds/--seed, ...) where there are both (options.PLURAL), else its one name
+    (--epochs, --limit, --threads)."""
+    noun = next((n for n, p in PLURAL.items() if p == name), None)
+    if noun is not None:
+        return list_option(noun, help, name, metavar="RANGE" if name == "seeds" else "NAME[,NAME...]")
+    return click.option(f"--{name}", multiple=True, callback=_list_not_empty, metavar="N[,N...]",
+                        help=f"{help} Repeat the option or separate with commas.")
 
 
 LIST_HELP = {
-    "seeds": "Seeds: 1-10, 1,2,5 or 1-3,7.", "backends": "Comma-separated backends (default: torch).",
-    "strategies": "Comma-separated strategies, backend:name or a name every chosen backend has "
+    "seeds": "Seeds: 1-10, 1,2,5 or 1-3,7.", "backends": "Backends (default: torch).",
+    "strategies": "Strategies, backend:name or a name every chosen backend has "
                   "(default: each backend's first).",
-    "devices": "Comma-separated devices (default: cpu).", "variants": "Comma-separated variants (default: 1989).",
-    "dtypes": "Comma-separated dtypes (default: float32).", "datasets": "Comma-separated data sets (default: usps).",
+    "devices": "Devices (default: cpu).", "variants": "Variants (default: 1989).",
+    "dtypes": "Dtypes (default: float32).", "datasets": "Data sets (default: usps).",
     "epochs": "Passes, one or a list (default: each variant's own).",
     "limit": "Train on the first N examples; one or a list.", "threads": "CPU threads per point; one or a list "
     "(default: none declared, the point claims the whole machine).",
@@ -119,14 +141,17 @@ LIST_HELP = {
                    "--set targets=0.8,0.9 --set init=fan_in). In a GRID_FILE: a table `set = {targets = [0.8, "
                    "0.9]}` (a product) or `recipe = {...}` (one recipe, e.g. per [[configs]]). `harness recipes` "
                    "lists the knobs.")
+@json_option(help="With --dry-run: print the points as one JSON object on stdout (keys: docs/cli.md).")
 def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir, data_dir, window, save_params,
-          dry_run, max_points, point_timeout, sets, **lists):
+          dry_run, max_points, point_timeout, sets, as_json, **lists):
     """Run a grid of `harness run` points (from lists, or GRID_FILE, a TOML file), each in its own
     process; points that already have a result in --results-dir are skipped (matched by
     configuration), failed ones retried. A manifest (sweep-manifest.json) records each point's
     state; sweeps may share a results directory (each point runs once, the others wait for it).
     Prints a seed table (mean and spread over seeds) at the end. Exit status 1 if a point
     failed, 130 if interrupted, 143 if terminated (finished points are kept)."""
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (a sweep's results are the files it writes)")
     try:
         _ray_only(executor, ray_address=ray_address, share_cores=share_cores, resources=resources)
         if sets and grid_file is not None:
@@ -141,7 +166,11 @@ def sweep(grid_file, executor, ray_address, resources, share_cores, results_dir,
                    err=True)
     if dry_run:
         found = finished_points(results_dir)
-        echo_points(grid.points, {point_id(c) for c in grid.points if result_for(found, c)}, grid.resources)
+        done = {point_id(c) for c in grid.points if result_for(found, c)}
+        if as_json:
+            emit("sweep --dry-run", dry_run_doc(grid, done, results_dir))
+            return 0
+        echo_points(grid.points, done, grid.resources)
         click.echo(f"{len(grid.points)} point(s)")
         return 0
     env = {k: v for k, v in os.environ.items() if k.startswith("HARNESS_") and k != "HARNESS_COTENANTS"}

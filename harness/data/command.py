@@ -54,7 +54,7 @@ def data():
 
 
 @data.command()
-@click.option("--dataset", "datasets", multiple=True, metavar="NAME",
+@click.option("--datasets", "--dataset", "datasets", multiple=True, metavar="NAME",
               help=f"Data set(s) to fetch: {', '.join(REGISTRY)} or {_ALL} (repeat, or comma-separated; "
                    "default: usps, the one every command uses unless told otherwise).")
 @_data_dir_option

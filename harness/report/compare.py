@@ -97,6 +97,23 @@ def _pair_rows(fa: Figure, fb: Figure) -> list[list]:
     return rows
 
 
+def compare_pairs(a: list[Figure], b: list[Figure]) -> dict:
+    """The comparison as data (`report --compare --json`, docs/cli.md): each matched pair's figures
+    with B/A, and the labels of what only one side has."""
+    pairs, only_a, only_b = _pair(a, b)
+
+    def side(f: Figure) -> dict:
+        return {"label": f.label, "us_per_example": f.median, "p25": f.p25, "p75": f.p75,
+                "train_error": f.train_error, "test_error": f.test_error, "train_misses": f.train_misses,
+                "test_misses": f.test_misses, "n_train": f.n_train}
+
+    return {"pairs": [{"a": side(fa), "b": side(fb), "ratio_us_per_example": _ratio(fa.median, fb.median),
+                       "ratio_test_error": _ratio(fa.test_error, fb.test_error),
+                       "beyond_spread": {"yes": True, "no": False}.get(beyond_spread(fa, fb))}
+                      for fa, fb in pairs],
+            "only_a": [f.label for f in only_a], "only_b": [f.label for f in only_b]}
+
+
 def compare_rows(a: list[Figure], b: list[Figure]) -> tuple[list[list], list[str]]:
     """Rows [figure, metric, A, B, B/A, beyond spread?], and notes: warnings on pairs trained on
     different numbers of examples, then unmatched figures."""

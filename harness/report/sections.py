@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import figures
 from . import seeds as S
+from .ablation import section as ablation
 from .fmt import fmt_pct, fmt_s, fmt_us, plain
 from .gallery import gallery_images
 from .load import Scan
@@ -221,4 +222,4 @@ def skipped(ctx: Context) -> list[str]:
             + [f"- note: {esc(n)}" for n in ctx.notes] + [""])
 
 
-SECTIONS = (header, runs, seeds, curves, throughput, gallery, parity, skipped)
+SECTIONS = (header, runs, seeds, ablation, curves, throughput, gallery, parity, skipped)

@@ -196,3 +196,18 @@ def test_a_snapshot_and_its_journal_are_not_folded_twice(tmp_path):
 
 def test_no_manifest_reads_as_none(tmp_path):
     assert read_manifest(tmp_path) is None
+
+
+def test_counts_add_up_per_state_and_keep_a_hand_edited_one():
+    v = _fold(*({"op": "state", "id": f"p{i}", "state": "done", "result": "r"} for i in range(3)),
+              {"op": "state", "id": "q", "state": "failed"})
+    assert v.counts() == {"pending": 0, "running": 0, "done": 3, "failed": 1}
+    odd = View.from_snapshot({"sweeps": {}, "points": [{"id": "x", "state": "paused"}, {"id": "y", "state": "paused"}]})
+    assert odd.counts() == {"pending": 0, "running": 0, "done": 0, "failed": 0, "paused": 2}
+
+
+def test_to_dict_names_every_part():
+    v = _fold({"op": "sweep", "sweep": "s", "state": "running"})
+    d = v.to_dict()
+    assert set(d) == {"kind", "manifest_version", "updated", "journal", "counts", "sweeps", "points"}
+    assert d["sweeps"] == {"s": {"state": "running"}} and d["journal"] is None and d["updated"]

@@ -75,6 +75,6 @@ def one_line(e: BaseException) -> str:
     msg = msg if len(msg) <= 200 else msg[:197] + "..."
     tb = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
     where = f" (at {tb[0].filename.rsplit('/', 1)[-1]}:{tb[0].lineno})" if tb else ""
-    return f"{type(e).__name__}: {msg}{where}".replace(": (at", " (at")
+    return (f"{type(e).__name__}: {msg}" if msg else type(e).__name__) + where
 
 

@@ -56,7 +56,7 @@ def migrate(data: dict) -> dict:
     while isinstance(v, int) and not isinstance(v, bool) and v in MIGRATIONS and v < SCHEMA_VERSION:
         data = MIGRATIONS[v](data)
         v = data.get("schema_version")
-    if v != SCHEMA_VERSION:
+    if v != SCHEMA_VERSION or isinstance(v, bool):  # True == 1, and is no version
         raise ValueError(f"schema version {_short(repr(v), 40)}, expected {SCHEMA_VERSION}")
     return data
 

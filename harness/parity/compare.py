@@ -104,4 +104,6 @@ def one_line(e: BaseException, backend=None) -> str:
         where = f" (at {_short(tb[-1])}; no frame of the plugin's own code)"
     else:
         where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
-    return f"{type(e).__name__}: {msg}{where}".replace(": (", " (")
+    return (f"{type(e).__name__}: {msg}" if msg else type(e).__name__) + where
+
+

@@ -270,6 +270,16 @@ def undeclared(variant: Variant, declared: dict, what: str) -> str | None:
     return None
 
 
+def declared_support(backend) -> dict[str, list[str] | None]:
+    """What a backend declares it runs: {"variants": [...], "dtypes": [...]}, None for "everything"
+    (nothing declared). `supports()` and `knobs()` may narrow it per strategy."""
+    out = {}
+    for what in ("variants", "dtypes"):
+        declared = getattr(backend, what, None)
+        out[what] = None if declared is None else [str(v) for v in declared]
+    return out
+
+
 def unsupported_reason(backend, strategy: str, variant: str, dtype: str, recipe=None) -> str | None:
     """Why `backend` cannot run `strategy` with `variant` in `dtype` (and, given a
     harness.recipe.Recipe of that variant, its knobs), or None if it can.

@@ -70,6 +70,7 @@ def time_target(t: Target, config: BenchConfig, data: Dataset, *,
         "backend": t.backend.name, "strategy": t.strategy, "device": t.device, "dtype": config.dtype,
         "us_per_example": s["median"], "p25": s["p25"], "p75": s["p75"], "min": s["min"], "max": s["max"],
         "rounds": config.rounds, "window": window,
+        "us_per_example_windows": [round(u, 4) for u in us],  # each timed round: what `harness compare` tests
         "examples_per_s": 1e6 / s["median"],
         "compile_s": max(warm_s - window * s["median"] * 1e-6, 0.0),
         "environment": t.backend.environment(t.device),

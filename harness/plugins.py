@@ -27,6 +27,7 @@ class Registry:
     broken: dict[str, BrokenPlugin] = field(default_factory=dict)
     _unavailable: dict[str, str] = field(default_factory=dict)
     _checked: set[str] = field(default_factory=set)
+    empty: set[str] = field(default_factory=set)  # plugins (by name) that registered no backend
 
     def reason_unavailable(self, name: str) -> str | None:
         """None when the backend can be used, else why not (the framework's import error...)."""
@@ -53,13 +54,25 @@ class Registry:
         if name in self.broken:
             raise PluginError(f"backend plugin {name!r} is broken: {self.broken[name].reason}")
         if name not in self.backends:
-            known = ", ".join(self.names()) or "none"
-            raise UnknownBackend(f"unknown backend {name!r}; known backends: {known}")
+            known = ", ".join(n for n in self.names() if n not in self.empty) or "none"
+            empty = "".join(f"; plugin {n!r} {self.broken[n].reason}" for n in sorted(self.empty))
+            raise UnknownBackend(f"unknown backend {name!r}; known backends: {known}{empty}")
         reason = self.reason_unavailable(name)
         if reason is not None:
             avail = ", ".join(self.available()) or "none"
             raise BackendUnavailable(f"backend {name!r} is unavailable: {reason} (available: {avail})")
         return self.backends[name]
+
+
+def _registers_nothing(pm: pluggy.PluginManager, plugin: object) -> str:
+    """Why a plugin that loaded registered no backend, in words its author can act on."""
+    if pm.get_hookcallers(plugin):
+        return "registered no backend: its harness_register_backends never called register(...)"
+    if callable(getattr(plugin, "harness_register_backends", None)):
+        return ("registered no backend: its harness_register_backends is not marked @hookimpl "
+                "(harness.hookimpl), so pluggy never calls it")
+    what = getattr(plugin, "__name__", type(plugin).__name__)
+    return f"registered no backend: the entry point's object ({what}) has no harness_register_backends"
 
 
 def one_line(e: BaseException) -> str:
@@ -113,6 +126,10 @@ def get_registry(refresh: bool = False) -> Registry:
                 caller(register=registered.append)
             except Exception as e:  # noqa: BLE001 -- a failing registration is listed, not fatal
                 reg.broken[name] = BrokenPlugin(name, f"registration failed: {one_line(e)}")
+                continue
+            if not registered:  # a forgotten @hookimpl reads as "unknown backend" unless said here
+                reg.broken[name] = BrokenPlugin(name, _registers_nothing(pm, plugin))
+                reg.empty.add(name)
                 continue
             for backend in registered:
                 if backend.name in reg.backends:

@@ -190,12 +190,18 @@ def read_json(path: Path, limit: int | None = MAX_RESULT_BYTES, what: str = "a r
         raise ValueError(f"not valid JSON ({e})") from None
 
 
+# What `harness sweep` writes beside the results (harness.sweep.manifest): not a result, never a bad file
+SWEEP_MANIFEST = "sweep-manifest.json"
+
+
 def load_results(results_dir: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
     """Every harness result in `results_dir` that passes its schema: (loaded [(path, result)],
     skipped [(path, why)]). Anything else is skipped with the reason, never fatal; pytest-benchmark
     files are skipped here ("pytest-benchmark file") and read by the report on their own."""
     loaded, skipped = [], []
     for path in sorted(Path(results_dir).glob("*.json")):
+        if path.name == SWEEP_MANIFEST:
+            continue
         if not path.is_file():
             skipped.append((path, "not a file"))
             continue

@@ -377,6 +377,18 @@ def init_params(seed: int, dtype: str = "float32", variant: str | Variant = "198
     return params
 
 
+def nonzero_params(seed: int, dtype: str = "float32", variant: str | Variant = "1989") -> dict[str, np.ndarray]:
+    """init_params(seed, dtype, variant) with every bias drawn too (U(-0.5, 0.5), from a stream of its own):
+    parameters where no tensor is zero, so a forward pass that drops or misplaces a bias shows
+    (at the initial parameters every bias but outb is 0)."""
+    params = init_params(seed, dtype, variant)
+    rng = np.random.default_rng([seed, 1989])  # not the weights' stream: the weights stay init_params's
+    for name in PARAM_NAMES:
+        if name not in FAN_IN:
+            params[name] = rng.uniform(-0.5, 0.5, size=PARAM_SHAPES[name]).astype(dtype)
+    return params
+
+
 def check_params(params: dict[str, np.ndarray]) -> None:
     """Raise ValueError unless `params` is a complete canonical parameter set."""
     missing = set(PARAM_NAMES) - set(params)

@@ -158,8 +158,8 @@ def resolve_matrix(registry, backends: Iterable[str] | None, strategies: Iterabl
 
     Unknown names raise usage errors; an empty matrix is the caller's to judge. A combination a
     backend does not support is skipped with its reason, unless `refuse_named` and the user named
-    it (BACKEND:STRATEGY in `strategies`, or a backend in `backends` with nothing supported left):
-    then it is refused (Unsupported)."""
+    it (BACKEND, BACKEND:STRATEGY or a plain strategy NAME that then runs nowhere): then it is refused,
+    whatever left it out (refuse_skipped_names)."""
     backends = list(backends) if backends else None
     strategies = list(strategies) if strategies else None
     wanted = list(dict.fromkeys(devices)) if devices else None
@@ -185,8 +185,39 @@ def resolve_matrix(registry, backends: Iterable[str] | None, strategies: Iterabl
             continue
         m.targets += [Target(b, s, d) for d in here]
     if refuse_named:
-        for name in backends or ():
-            reasons = [x["reason"] for x in m.skipped if x["backend"] == name]
-            if reasons and not any(t.backend.name == name for t in m.targets):
-                raise Unsupported(reasons[0])
+        refuse_skipped_names(m, backends, strategies, m.targets)
     return m
+
+
+def _why_left_out(m: Matrix, backend: str, strategy: str | None = None) -> tuple[type, str]:
+    """The error class and the notes that say why `backend` (or its `strategy`) has no target."""
+    reasons = [x["reason"] for x in m.skipped if x["backend"] == backend
+               and (strategy is None or x["strategy"] == strategy)]
+    if reasons:  # what the backend declares it does not support: its own words
+        return Unsupported, reasons[0]
+    heads = (f"backend {backend} skipped", f"{backend}:{strategy or ''}")
+    notes = [n for n in m.notes if n.startswith(heads)]
+    error = DeviceUnavailable if any("cannot reach" in n for n in notes) else UnknownStrategy
+    return error, "; ".join(notes) or "nothing of it was selected"
+
+
+def refuse_skipped_names(m: Matrix, backends: Iterable[str] | None, strategies: Iterable[str] | None,
+                         used: Iterable[Target]) -> None:
+    """A backend or strategy the user named that nothing in `used` runs is a usage error (exit 2),
+    never a quiet skip: a verdict over the rest would claim what was not checked. BACKEND and
+    BACKEND:NAME must each run somewhere; a plain NAME must run on at least one backend."""
+    used = list(used)
+    for name in dict.fromkeys(backends or ()):
+        if not any(t.backend.name == name for t in used):
+            error, why = _why_left_out(m, name)
+            raise error(why if error is Unsupported else f"backend {name} was asked for but nothing of it "
+                        f"can run: {why}")
+    for spec in dict.fromkeys(s.strip() for s in strategies or () if s.strip()):
+        name, strategy = split_spec(spec)
+        if strategy is None:  # a plain NAME: every selected backend that has it
+            if not any(t.strategy == name for t in used):
+                raise UnknownStrategy(f"strategy {name} was asked for but runs nowhere: "
+                                      + ("; ".join(n for n in m.notes if f":{name} skipped" in n) or "no backend has it"))
+        elif not any((t.backend.name, t.strategy) == (name, strategy) for t in used):
+            error, why = _why_left_out(m, name, strategy)
+            raise error(why if error is Unsupported else f"{spec} was asked for but cannot run: {why}")

@@ -27,9 +27,11 @@ from . import plugins
 from .backend import Backend, Steps, unsupported_reason
 from .config import ParityConfig, RunConfig
 from .data import load_dataset, resolve_data_dir
-from .errors import Unsupported
+from .errors import ConfigError, DeviceUnavailable, Unsupported
+from .parity.compare import one_line
 from .recipe import of_config
 from .spec import PARAM_SHAPES, VARIANTS, init_params
+from .targets import strategy_devices
 
 ACTIVATION_SHAPES = {"H1": (12, 8, 8), "H2": (12, 4, 4), "H3": (30,), "out": (10,)}
 
@@ -68,16 +70,35 @@ def run_parity(backend: str | Backend, *, reference: str = "torch", strategies: 
                           device=device, variant=variant, dataset=dataset, dtype=dtype, seed=seed,
                           steps=par.parse_steps(steps), passes=passes, limit=limit, recipe=recipe or ())
     with _resolved(backend) as b:
-        chosen = config.strategies or b.strategies
-        for s in chosen:
-            reason = unsupported_reason(b, s, variant, dtype, of_config(config))
-            if reason is not None:
-                raise Unsupported(reason)
-        config = replace(config, backends=(reference.partition(":")[0], b.name),
+        chosen = _strategies(b, config)
+        config = replace(config, backends=tuple(dict.fromkeys((reference.partition(":")[0], b.name))),
                          strategies=tuple(f"{b.name}:{s}" for s in chosen))
         sel = par.select(plugins.get_registry(), config)
+        if sel.self_check:
+            raise ConfigError(f"{sel.reference.label} is both the reference and the only strategy of "
+                              f"{b.name} asked for: nothing would be compared; choose another reference")
         data = load_dataset(config.dataset, resolve_data_dir(data_dir), dtype=config.dtype, seed=config.seed)
         return par.run_parity(sel, config, data)
+
+
+def _devices(b: Backend, strategy: str) -> list[str]:
+    devs = strategy_devices(b, strategy)  # a str: why it could not be told
+    return devs if isinstance(devs, list) else []
+
+
+def _strategies(b: Backend, config: ParityConfig) -> list[str]:
+    """The strategies of `b` to compare: those named, else every one that reaches the device (none:
+    DeviceUnavailable); a named one it does not support: Unsupported, never a vacuous pass."""
+    chosen = list(config.strategies or [])
+    if not chosen:
+        chosen = [s for s in b.strategies if config.device in _devices(b, s)]
+        if not chosen:
+            raise DeviceUnavailable(f"no strategy of backend {b.name!r} reaches device {config.device!r}")
+    for s in chosen:
+        reason = unsupported_reason(b, s, config.variant, config.dtype, of_config(config))
+        if reason is not None:
+            raise Unsupported(reason)
+    return chosen
 
 
 def assert_parity(backend: str | Backend, **kwargs) -> dict:
@@ -85,8 +106,8 @@ def assert_parity(backend: str | Backend, **kwargs) -> dict:
     passed and actually compared the backend; returns the result."""
     res = run_parity(backend, **kwargs)
     name = backend if isinstance(backend, str) else backend.name
-    compared = [t for t in res["config"]["targets"] if t.split(":")[0] == name]
-    if not res["passed"] or not compared:
+    compared = [t for t in res["config"]["targets"] if t.split(":")[0] == name and t != res["config"]["reference"]]
+    if not res["passed"] or not compared or res["config"].get("self_check"):
         lines = [*res["summary"], *(f"note: {n}" for n in res["notes"])]
         raise AssertionError(f"parity of {name} against {res['config']['reference']} failed:\n  " + "\n  ".join(lines))
     return res
@@ -110,33 +131,41 @@ def assert_session_conforms(backend: str | Backend, *, strategy: str | None = No
                     variant=variant, dtype=dtype, device=device, seed=seed)
     with _resolved(backend) as b:
         strategy = cfg.strategy or b.strategies[0]
-        v = VARIANTS[cfg.variant]
-        p0 = init_params(seed, dtype, v)
-        s = b.session(variant=v, params={k: a.copy() for k, a in p0.items()}, dtype=dtype, device=device,
-                      strategy=strategy)
-        label = f"{b.name}:{strategy}"
-        _check_params(label, s.get_params(), p0, same=True)
-        rng = np.random.default_rng(seed)
-        x = rng.uniform(-1, 1, (3, 1, 16, 16)).astype(dtype)
-        out = np.asarray(s.forward(x))
-        _expect(out.shape == (3, 10), f"{label}: forward returned shape {out.shape}, expected (3, 10)")
-        if hasattr(s, "activations"):
-            acts = s.activations(x)
-            for k, shape in ACTIVATION_SHAPES.items():
-                got = None if k not in acts else np.asarray(acts[k]).shape
-                _expect(got == (3, *shape), f"{label}: activations()[{k!r}] has shape {got}, expected {(3, *shape)}")
-            np.testing.assert_allclose(acts["out"], out, rtol=1e-5, atol=1e-6, err_msg=f"{label}: activations out")
-        steps = _steps(rng, 3, dtype, v)
-        loss, grads = s.loss_and_grads(steps.slice(0, 1))
-        _expect(np.isfinite(loss), f"{label}: loss_and_grads returned a non-finite loss {loss}")
-        _check_params(label, grads, p0, same=False, what="loss_and_grads gradient")
-        _check_params(label, s.get_params(), p0, same=True, what="get_params after loss_and_grads")
-        losses = np.asarray(s.train_steps(steps))
-        _expect(losses.shape == (3,) and bool(np.all(np.isfinite(losses))),
-                f"{label}: train_steps returned {losses!r}, expected 3 finite losses")
-        s.sync()
-        after = s.get_params()
-        _expect(any(not np.array_equal(after[k], p0[k]) for k in p0), f"{label}: train_steps changed no parameter")
+        try:
+            _conforms(b, strategy, VARIANTS[cfg.variant], dtype, device, seed)
+        except AssertionError:
+            raise
+        except Exception as e:  # a method that raises or is missing: its words and the plugin's own frame
+            raise AssertionError(f"{b.name}:{strategy}: {one_line(e, b)}") from e
+
+
+def _conforms(b: Backend, strategy: str, v, dtype: str, device: str, seed: int) -> None:
+    p0 = init_params(seed, dtype, v)
+    s = b.session(variant=v, params={k: a.copy() for k, a in p0.items()}, dtype=dtype, device=device,
+                  strategy=strategy)
+    label = f"{b.name}:{strategy}"
+    _check_params(label, s.get_params(), p0, same=True)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (3, 1, 16, 16)).astype(dtype)
+    out = np.asarray(s.forward(x))
+    _expect(out.shape == (3, 10), f"{label}: forward returned shape {out.shape}, expected (3, 10)")
+    if hasattr(s, "activations"):
+        acts = s.activations(x)
+        for k, shape in ACTIVATION_SHAPES.items():
+            got = None if k not in acts else np.asarray(acts[k]).shape
+            _expect(got == (3, *shape), f"{label}: activations()[{k!r}] has shape {got}, expected {(3, *shape)}")
+        np.testing.assert_allclose(acts["out"], out, rtol=1e-5, atol=1e-6, err_msg=f"{label}: activations out")
+    steps = _steps(rng, 3, dtype, v)
+    loss, grads = s.loss_and_grads(steps.slice(0, 1))
+    _expect(np.isfinite(loss), f"{label}: loss_and_grads returned a non-finite loss {loss}")
+    _check_params(label, grads, p0, same=False, what="loss_and_grads gradient")
+    _check_params(label, s.get_params(), p0, same=True, what="get_params after loss_and_grads")
+    losses = np.asarray(s.train_steps(steps))
+    _expect(losses.shape == (3,) and bool(np.all(np.isfinite(losses))),
+            f"{label}: train_steps returned {losses!r}, expected 3 finite losses")
+    s.sync()
+    after = s.get_params()
+    _expect(any(not np.array_equal(after[k], p0[k]) for k in p0), f"{label}: train_steps changed no parameter")
 
 
 def _steps(rng: np.random.Generator, n: int, dtype: str, variant) -> Steps:

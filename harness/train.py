@@ -79,6 +79,8 @@ class TrainLog:
             # the mean over the whole pass: steady windows' train time / their examples
             "us_per_example_mean": (self.train_s - self.warmup_s) * 1e6 / steady if steady else None,
             "us_per_example_stats": stats,
+            # every steady window's us/example, in order: the samples `harness compare` tests
+            "us_per_example_windows": [round(u, 4) for u in self.window_us],
             "examples_per_s": (1e6 / med) if med else None,
             "window": window,
             "warmup_s": self.warmup_s,

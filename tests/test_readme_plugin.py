@@ -95,7 +95,8 @@ def _wrong_h2_table(mod):
 
 def test_wrong_h2_table_named_as_the_first_layer_that_differs(tmp_path):
     """Two copies of the example backend, the second with a wrong H2 connection table: forward compares
-    each layer's activations and names H2 (H1 agrees, H2 and everything after it differs)."""
+    each layer's activations and names H2 (H1 agrees, H2 and everything after it differs); the
+    gradient check names H2 too (issue 18 item 2: before, it named `out`)."""
     good, bad = load_readme_plugin(tmp_path, "readme_good"), load_readme_plugin(tmp_path, "readme_bad")
     _wrong_h2_table(bad)
     with registered(good, "readme-good"), registered(bad, "readme-bad"):
@@ -104,11 +105,17 @@ def test_wrong_h2_table_named_as_the_first_layer_that_differs(tmp_path):
     assert code == 1
     fwd = check(res, "forward")
     assert fwd["first_layer"] == {"numpy_h2:eager": "H2"}
-    rows = {r["tensor"]: r["passed"] for r in fwd["rows"]}
+    rows = {r["tensor"]: r["passed"] for r in fwd["rows"] if r["params"] == "initial parameters"}
     assert rows == {"outputs": False, "H1 activations": True, "H2 activations": False, "H3 activations": False,
                     "out activations": False}
     assert "first layer that differs: numpy_h2:eager H2" in fwd["summary"]
     print(fwd["summary"])
+    # the gradient check, which would name `out` (the first in backprop order), defers to forward's H2
+    grads = check(res, "grads")
+    assert grads["passed"] is False and grads["first_layer"] == {"numpy_h2:eager": "H2"}
+    assert grads["first_layer_from_forward"] == ["numpy_h2:eager"]
+    assert "first layer that differs, from the forward check: numpy_h2:eager H2" in grads["summary"]
+    assert "(backprop order out, H3, H2, H1): numpy_h2:eager out" not in grads["summary"]
 
 
 def test_wrong_h2_gradient_named_in_backprop_order(tmp_path):
@@ -136,21 +143,24 @@ def test_wrong_h2_gradient_named_in_backprop_order(tmp_path):
 
 @pytest.mark.parametrize("dtype, variant, compared", [
     ("float32", "1989", True), ("float64", "1989", False), ("float32", "modern", False)])
-def test_declared_support_skips_never_fails(tmp_path, capsys, dtype, variant, compared):
-    """The example backend declaring only 1989 and float32: compared there, skipped with the reason
-    elsewhere (torch then checked against itself), exit 0 either way."""
+def test_declared_support_compared_where_declared_refused_where_named_elsewhere(tmp_path, capsys, dtype, variant,
+                                                                                compared):
+    """The example backend declaring only 1989 and float32: compared there; named elsewhere, a usage
+    error (exit 2, one line with the reason, no result), never torch checked against itself as a PASS."""
     mod = load_readme_plugin(tmp_path)
     mod.NumpyBackend.variants, mod.NumpyBackend.dtypes = ("1989",), ("float32",)
+    args = ["--backends", "torch,numpy", "--strategies", "eager", "--dataset", "synthetic", "--dtype", dtype,
+            "--variant", variant, "--steps", "1", "--passes", "0"]
     with registered(mod, "readme-numpy-1989-f32"):
-        code, res = parity(tmp_path, "--backends", "torch,numpy", "--strategies", "eager", "--dataset", "synthetic",
-                           "--dtype", dtype, "--variant", variant, "--steps", "1", "--passes", "0")
-    assert code == 0, res["summary"]
-    assert (res["config"]["targets"] == ["numpy:eager"]) is compared
-    if not compared:
-        what = f"dtype '{dtype}'" if dtype != "float32" else f"variant '{variant}'"
-        assert any(n.startswith("numpy:eager skipped") and what in n for n in res["notes"]), res["notes"]
-        assert res["config"]["self_check"] is True
-        assert "numpy:eager skipped" in capsys.readouterr().out
+        if compared:
+            code, res = parity(tmp_path, *args)
+            assert code == 0 and res["config"]["targets"] == ["numpy:eager"], res["summary"]
+            return
+        code = main(["parity", "--results-dir", str(tmp_path / "results"), *args])
+    assert code == 2 and not list((tmp_path / "results").glob("parity-*.json"))
+    what = f"dtype '{dtype}'" if dtype != "float32" else f"variant '{variant}'"
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "numpy" in line and what in line
 
 
 def test_numpy_example_agrees_with_itself_batched(tmp_path):
@@ -184,10 +194,11 @@ def test_conformance_kit_catches_the_wrong_h2_table(tmp_path):
     assert "numpy_h2" not in plugins.get_registry().names()
 
 
-def test_readme_plugin_declares_no_knobs_and_is_never_handed_one_it_does_not_compute(tmp_path, data_dir):
+def test_readme_plugin_declares_no_knobs_and_is_never_handed_one_it_does_not_compute(tmp_path, data_dir, capsys):
     """Written before recipe knobs existed: the knobs the core computes reach it as data it already
     reads (targets, initial values, learning rate) and it agrees with torch; a knob it would compute
-    (an activation) is never handed to it: it is skipped with the reason, torch checked against itself."""
+    (an activation) is never handed to it: named, it is refused with the reason (exit 2), never
+    skipped into a PASS of torch against itself."""
     mod = load_readme_plugin(tmp_path)
     assert not hasattr(mod.NumpyBackend, "knobs")
     with registered(mod, "readme-numpy-knobs"):
@@ -197,8 +208,10 @@ def test_readme_plugin_declares_no_knobs_and_is_never_handed_one_it_does_not_com
         assert code == 0, res["summary"]
         assert res["config"]["targets"] == ["numpy:eager"] and res["recipe"]["label"] == \
             "1989 targets=0.8 init=fan_in sgd_lr=0.05"
-        code, res = parity(tmp_path / "scaled", "--backends", "torch,numpy", "--strategies", "eager",
-                           "--dataset", "synthetic", "--set", "activation=scaled_tanh", "--steps", "1", "--passes", "0")
-    assert code == 0 and res["config"]["self_check"] is True
-    assert any("numpy:eager skipped" in n and "activation=scaled_tanh" in n and "declares no values" in n
-               for n in res["notes"]), res["notes"]
+        capsys.readouterr()
+        code = main(["parity", "--results-dir", str(tmp_path / "scaled"), "--backends", "torch,numpy",
+                     "--strategies", "eager", "--dataset", "synthetic", "--set", "activation=scaled_tanh",
+                     "--steps", "1", "--passes", "0"])
+    assert code == 2 and not list((tmp_path / "scaled").glob("parity-*.json"))
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "numpy" in line and "activation=scaled_tanh" in line and "declares no values" in line, line

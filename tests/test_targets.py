@@ -218,7 +218,7 @@ def test_bench_keeps_the_rows_measured_when_a_later_target_is_refused(tmp_path, 
 @pytest.mark.parametrize("args, needle", [
     (["--strategies", "warp"], "no selected backend has a strategy 'warp'; available: torch:eager"),
     (["--backends", "torch", "--strategies", "torch:warp"], "backend 'torch' has no strategy 'warp'; available: eager"),
-    (["--backends", "torch", "--devices", "tpu"], "nothing to time: torch:eager skipped: cannot reach device 'tpu'"),
+    (["--backends", "torch", "--devices", "tpu"], "backend torch was asked for but nothing of it can run: torch:eager skipped: cannot reach device 'tpu'"),
 ])
 def test_bench_with_an_unknown_name_is_an_error_not_dropped(tmp_path, capsys, args, needle):
     pytest.importorskip("torch")
@@ -235,13 +235,11 @@ def _parity(tmp_path, *args):
 
 
 @pytest.mark.usefixtures("torch_one_thread")
-def test_parity_skips_what_a_backend_does_not_support_never_fails_it(only1989, tmp_path, capsys):
+def test_parity_refuses_a_named_backend_where_unsupported_compares_it_where_supported(only1989, tmp_path, capsys):
+    # named, it is refused with the reason (never torch compared with itself as a PASS)
     code, res = _parity(tmp_path, "--backends", "torch,only1989", "--strategies", "eager", "--dtype", "float64")
-    assert code == 0 and res["passed"]
-    assert res["config"]["targets"] == ["torch:eager"] and res["config"]["self_check"]
-    note = "only1989:eager skipped: backend 'only1989' does not support dtype 'float64' (supports: float32)"
-    assert note in res["notes"] and note in capsys.readouterr().out
-    assert all(r["target"] != "only1989:eager" for c in res["checks"] for r in c["rows"])
+    assert code == 2 and res is None
+    assert "backend 'only1989' does not support dtype 'float64' (supports: float32)" in _one_line(capsys)
     # where it is supported, it is compared
     code, res = _parity(tmp_path, "--backends", "torch,only1989", "--strategies", "eager", "--dtype", "float32")
     assert code == 0 and res["config"]["targets"] == ["only1989:eager"]

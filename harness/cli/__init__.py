@@ -6,6 +6,7 @@ One module per command, each building its record through the module it belongs t
     run       one training run (harness.run)            parity  the cross-backend checks (harness.parity)
     bench     the timing matrix (harness.bench)         report  REPORT.md, --compare (harness.report)
     sweep     a grid of runs (harness.sweep)              data    fetch, list (harness/data/command.py)
+    compare   B's timing against A's, the regression gate (harness.report.gate)
     export    CSV and TensorBoard files (harness.report.export)
 
 `options` holds what several commands share (option sets, callbacks, bounds taken from
@@ -32,6 +33,7 @@ from ..signals import (
 from ..threads import threads_from_env
 from .backends import backends
 from .bench import bench
+from .compare import compare
 from .export import export
 from .options import (  # noqa: F401 -- also importable from here, as before
     SEED,
@@ -115,6 +117,7 @@ cli.add_command(run)
 cli.add_command(parity)
 cli.add_command(report)
 cli.add_command(bench)
+cli.add_command(compare)
 cli.add_command(sweep)
 cli.add_command(export)
 cli.add_command(recipes)

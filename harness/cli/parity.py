@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from .. import parity as par
 from .. import plugins
@@ -87,8 +88,7 @@ def parity(backend_list, strategies, reference, device, dtype, variant, sets, da
         console.print(f"\n[bold]{check['name']}[/]: {check['title']}")
         console.print(parity_table(check, verbose))
         console.print(("[green]" if check["passed"] else "[red]") + check["summary"] + "[/]")
-    verdict = "[green]PASS[/]: every backend agrees" if result["passed"] else \
-        f"[red]FAIL[/]: mismatch in {', '.join(result['failed_targets'])}"
-    console.print(f"parity {verdict}")
+    head, _, rest = par.verdict(result).partition(" ")
+    console.print(f"parity [{'green' if result['passed'] else 'red'}]{head}[/] {escape(rest)}")
     console.print(f"result: {path}")
     return 0 if result["passed"] else 1

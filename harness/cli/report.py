@@ -8,6 +8,7 @@ import click
 from ..errors import UsageError
 from ..report import ReportError, build_report, compare_files
 from ..report.compare import compare_pairs, compare_rows, load_figures
+from ..report.gate import compare_paths, compare_text
 from .jsonout import emit, json_option
 from .options import _dir_not_empty
 
@@ -29,7 +30,9 @@ def compare_doc(a: Path, b: Path) -> dict:
                    "(default: $HARNESS_DATA_DIR, else a per-user cache; no data: no gallery).")
 @click.option("--compare", nargs=2, type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               metavar="A B", help="Compare two result files or two pytest-benchmark JSON files: ratio B/A of "
-                                  "us/example and final errors, and whether it exceeds the recorded spread.")
+                                  "us/example and final errors, and whether it exceeds the recorded spread; then "
+                                  "`harness compare A B`'s test of the timed windows (its alias; the gate: "
+                                  "harness compare --fail-above).")
 @json_option
 def report(results_dir, data_dir, compare, as_json):
     """Write REPORT.md and PNG figures into --results-dir from every result there (runs, bench,
@@ -37,11 +40,15 @@ def report(results_dir, data_dir, compare, as_json):
     digits, parity. Files that are not usable results are listed as skipped. With --compare A B,
     print a comparison table instead (writes nothing)."""
     try:
-        if compare:
+        if compare:  # the table of figures, then `harness compare`'s test of the timed windows
             if as_json:
                 emit("report --compare", compare_doc(*compare))
-            else:
-                click.echo(compare_files(*compare))
+                return 0
+            click.echo(compare_files(*compare))
+            try:
+                click.echo("\n" + compare_text(compare_paths(*compare)))
+            except ImportError as e:  # scipy: the [report] extra
+                click.echo(f"\n(no test of the timed windows: {e}; pip install 'lecun1989-harness[report]')")
             return 0
         outcome = build_report(results_dir, data_dir)
     except ReportError as e:

@@ -69,7 +69,7 @@ def run(backend, device, strategy, variant, sets, dataset, data_dir, seed, dtype
     fin = result["final"]
     click.echo(f"final: train error {fin['train_error'] * 100:.2f}% ({fin['train_misses']} missed), test error "
                f"{fin['test_error'] * 100:.2f}% ({fin['test_misses']} missed) after {epochs} passes")
-    _say_timing(result["timing"], window)
+    _say_timing(result["timing"], min(window, result.get("n_train") or window))  # a pass is at most one window
     click.echo(f"result: {path}")
     wanted = idiom_cost if idiom_cost is not None else not quiet
     median = result["timing"]["us_per_example_stats"]["median"]
@@ -82,7 +82,7 @@ def _say_timing(t: dict, window: int) -> None:
     s = t["us_per_example_stats"]
     if s["median"] is not None:
         click.echo(f"us_per_example: median {s['median']:.1f} (p25 {s['p25']:.1f}, p75 {s['p75']:.1f}, "
-                   f"{s['n']} windows of {window}); mean {t['us_per_example_mean']:.1f} over those windows; "
+                   f"{s['n']} windows of up to {window} examples); mean {t['us_per_example_mean']:.1f} over those windows; "
                    f"{t['examples_per_s']:.0f} examples/s")
     else:
         click.echo("us_per_example: no steady-state window (run longer or use a smaller --window)")

@@ -4,6 +4,7 @@ the bench's.
 rich is imported when a table is built. Passing groups are folded by parity.fold, as in REPORT.md."""
 from __future__ import annotations
 
+from ..backend import declared_support
 from ..kernels import kernels_cell
 from ..parity.fold import fold, group_key
 
@@ -63,22 +64,27 @@ def parity_table(check: dict, verbose: bool = False):
 
 
 def backends_table(reg):
-    """`harness backends`: every registered backend, available or not (and why), strategies, devices."""
+    """`harness backends`: every registered backend, available or not (and why), strategies, devices,
+    and the variants and dtypes it declares ("all" where it declares none; supports() may narrow
+    them per strategy)."""
     from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="harness backends")
-    for col in ("backend", "status", "strategies", "devices", "description / reason"):
+    for col in ("backend", "status", "strategies", "devices", "variants", "dtypes", "description / reason"):
         table.add_column(col)
     for name in reg.names():
         reason = reg.reason_unavailable(name)
         b = reg.backends.get(name)
+        decl = declared_support(b) if b is not None else {"variants": [], "dtypes": []}
+        support = ["-" if b is None else "all" if v is None else escape(", ".join(v)) for v in decl.values()]
         if reason is None:
             devs = [f"{s}: {', '.join(b.strategy_devices(s)) or 'no device here'}" for s in b.strategies]
-            table.add_row(name, "[green]available[/]", ", ".join(b.strategies), "\n".join(devs), b.description)
+            table.add_row(name, "[green]available[/]", ", ".join(b.strategies), "\n".join(devs), *support,
+                          b.description)
         else:
             table.add_row(name, "[red]unavailable[/]", ", ".join(getattr(b, "strategies", ())) if b else "-",
-                          "-", escape(reason))  # a reason's "pip install '...[extra]'" is not markup
+                          "-", *support, escape(reason))  # a reason's "pip install '...[extra]'" is not markup
     return table
 
 

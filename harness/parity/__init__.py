@@ -58,6 +58,7 @@ from .run import (
     run_parity,
     select,
     supported,
+    verdict,
 )
 from .select import Selection, Target, select_targets
 from .tolerances import TOLERANCES, Tol, tolerances
@@ -66,5 +67,5 @@ __all__ = [
     "CHECKS", "CHUNK", "DEFAULT_STEPS", "EPS", "LAYERS", "N_FORWARD", "N_GRAD", "TOLERANCES", "Context", "Selection",
     "Target", "Tol", "check_forward", "check_grads", "check_passes", "check_result", "check_steps",
     "check_trajectory", "compare", "compare_count", "environments", "error_row", "one_line", "parse_steps",
-    "result_stem", "row", "run_parity", "select", "select_targets", "supported", "tolerances", "versus",
+    "result_stem", "row", "run_parity", "select", "select_targets", "supported", "tolerances", "verdict", "versus",
 ]

@@ -12,7 +12,7 @@ from ..config import CHUNK, N_FORWARD, N_GRAD, ParityConfig
 from ..data import Dataset
 from ..draws import pass_steps
 from ..recipe import of_config
-from ..spec import PARAM_NAMES, Variant, init_params
+from ..spec import PARAM_NAMES, Variant, init_params, nonzero_params
 from ..train import evaluate
 from .compare import compare, compare_count
 from .rows import row, versus
@@ -55,8 +55,8 @@ class Context:
     def seed(self) -> int:
         return self.config.seed
 
-    def session(self, target: Target):
-        params = {n: p.copy() for n, p in self.params0.items()}
+    def session(self, target: Target, params0: dict[str, np.ndarray] | None = None):
+        params = {n: p.copy() for n, p in (self.params0 if params0 is None else params0).items()}
         s = target.backend.session(variant=self.variant, params=params, dtype=self.dtype,
                                    device=self.device, strategy=target.strategy)
         if sdlm.is_sdlm(self.variant):  # SDLM: its own estimate of h before training (harness/sdlm.py)
@@ -84,29 +84,44 @@ def _say_first(result: dict, first: dict[str, str | None], what: str) -> dict:
     return result
 
 
+# where the forward check looks: the initial parameters (every bias but outb is 0 there, so a dropped
+# bias is invisible), and the same weights with every bias drawn by the core (nonzero_params)
+FORWARD_AT = (("initial parameters", ""), ("every bias non-zero", " (non-zero biases)"))
+
+
 def check_forward(ctx: Context, ref: Target, targets: list[Target], n: int = N_FORWARD) -> dict:
-    """Outputs on test images, and each layer's activations where both sessions have activations()."""
-    title = f"forward outputs on the first {min(n, len(ctx.data.test_x))} test images (evaluation mode)"
+    """Outputs on test images, and each layer's activations where both sessions have activations(),
+    at the initial parameters and again where every tensor is non-zero (FORWARD_AT)."""
+    title = (f"forward outputs on the first {min(n, len(ctx.data.test_x))} test images (evaluation mode), "
+             "at the initial parameters and with every bias non-zero")
     x = np.ascontiguousarray(ctx.data.test_x[:n], dtype=ctx.dtype)
     tol = ctx.tol["forward"]
     unlocalised: list[str] = []
+    drawn = nonzero_params(ctx.seed, ctx.dtype, ctx.variant)
 
     def run(t: Target):
-        s = ctx.session(t)
-        out = np.asarray(s.forward(x))
-        acts = getattr(s, "activations", None)
-        return out, None if acts is None else {k: np.asarray(v) for k, v in acts(x).items()}
+        got = []
+        for params in (None, drawn):
+            s = ctx.session(t, params)
+            out = np.asarray(s.forward(x))
+            acts = getattr(s, "activations", None)
+            got.append((out, None if acts is None else {k: np.asarray(v) for k, v in acts(x).items()}))
+        return got
 
-    def rows_of(t: Target, got, want):
-        rows = [row(t.label, "outputs", compare(got[0], want[0], tol), tol)]
+    def rows_at(t: Target, got, want, at: str, suffix: str):
+        rows = [row(t.label, "outputs" + suffix, compare(got[0], want[0], tol), tol, params=at)]
         if got[1] is None or want[1] is None:
-            unlocalised.append(t.label)
             return rows
         missing = [k for k in LAYERS if k not in got[1]]
         if missing:
             raise KeyError(f"activations() returned no {', '.join(missing)}")
-        return rows + [row(t.label, f"{k} activations", compare(got[1][k], want[1][k], tol), tol, layer=k)
-                       for k in LAYERS]
+        return rows + [row(t.label, f"{k} activations{suffix}", compare(got[1][k], want[1][k], tol), tol,
+                           layer=k, params=at) for k in LAYERS]
+
+    def rows_of(t: Target, got, want):
+        if got[0][1] is None or want[0][1] is None:
+            unlocalised.append(t.label)
+        return [r for (at, suffix), g, w in zip(FORWARD_AT, got, want) for r in rows_at(t, g, w, at, suffix)]
 
     result = versus("forward", title, ref, targets, run, rows_of, {"forward": tol})
     first = _first_failing(result["rows"], LAYERS, lambda r: r.get("layer"))
@@ -133,9 +148,12 @@ def _worst_per_tensor(label: str, got: list, want: list, tl: Tol, tg: Tol) -> li
     return [row(label, k, c, tl if k == "loss" else tg, example=i) for k, (c, i) in per_tensor.items()]
 
 
-def check_grads(ctx: Context, ref: Target, targets: list[Target], n: int = N_GRAD) -> dict:
+def check_grads(ctx: Context, ref: Target, targets: list[Target], n: int = N_GRAD,
+                forward_first: dict[str, str | None] | None = None) -> dict:
     """Loss and every gradient on single examples; names the layer whose gradient goes wrong first
-    in backpropagation order (out, H3, H2, H1)."""
+    in backpropagation order (out, H3, H2, H1), unless the forward check already named the first
+    layer that differs (`forward_first`, its first_layer): a wrong forward pass makes every gradient
+    after it wrong too, so that layer is the one to look at."""
     n = min(n, len(ctx.first_steps))
     title = f"loss and gradient of every parameter on each of the first {n} training examples (pass 1's draws)"
     tl, tg = ctx.tol["loss"], ctx.tol["grads"]
@@ -152,7 +170,16 @@ def check_grads(ctx: Context, ref: Target, targets: list[Target], n: int = N_GRA
         t.label, got, want, tl, tg), {"loss": tl, "grads": tg})
     layer_of = lambda r: r["tensor"][:-1] if r["tensor"] in PARAM_NAMES else None  # "H2w" -> "H2"
     first = _first_failing(result["rows"], LAYERS[::-1], layer_of)
-    return _say_first(result, first, "first layer whose gradient differs (backprop order out, H3, H2, H1)")
+    fwd = {t: f for t, f in (forward_first or {}).items() if f is not None and t in first}
+    if fwd:
+        result["first_layer_from_forward"] = sorted(fwd)
+    _say_first(result, {t: f for t, f in first.items() if t not in fwd},
+               "first layer whose gradient differs (backprop order out, H3, H2, H1)")
+    result["first_layer"].update(fwd)
+    if fwd:
+        result["summary"] += "; first layer that differs, from the forward check: " + ", ".join(
+            f"{t} {f}" for t, f in fwd.items())
+    return result
 
 
 def _params_rows(label: str, got: dict, want: dict, tol: Tol, step: int | None, **extra) -> list[dict]:

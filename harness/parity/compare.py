@@ -1,7 +1,9 @@
 """Comparing one tensor (or count) of a target with the reference's under a tolerance."""
 from __future__ import annotations
 
+import inspect
 import math
+import os
 import traceback
 
 import numpy as np
@@ -69,12 +71,39 @@ def compare_count(a: int, b: int, tol: Tol, n: int, step: int | None = None) -> 
     return out
 
 
-def one_line(e: BaseException) -> str:
-    """The exception's one-line summary, with the innermost frame: 'ValueError: ... (at f.py:12)'."""
+def _plugin_root(backend) -> str | None:
+    """Where the plugin that defines `backend` lives: its class's file, or that file's folder when the
+    class is in a package (the session may be in another of its modules); None when not a file."""
+    cls = type(backend)
+    try:
+        path = inspect.getfile(cls)
+    except (TypeError, OSError):  # a module imported from a file, not in sys.modules: its methods know
+        path = next((f.__code__.co_filename for f in vars(cls).values() if hasattr(f, "__code__")), None)
+    if path is None:
+        return None
+    in_package = "." in cls.__module__ or os.path.basename(path) == "__init__.py"
+    return os.path.dirname(path) + os.sep if in_package else path
+
+
+def _short(f: traceback.FrameSummary) -> str:
+    return f"{'/'.join(f.filename.replace(os.sep, '/').split('/')[-2:])}:{f.lineno} in {f.name}"
+
+
+def one_line(e: BaseException, backend=None) -> str:
+    """The exception's one-line summary with where it was raised: 'ValueError: ... (at f.py:12)'. Given the
+    `backend`, the innermost frame of its plugin's own code ('in plugin code at pkg/session.py:40 in
+    train_steps'), or, where no frame is the plugin's (a method it lacks), says so."""
     msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
     msg = msg if len(msg) <= 200 else msg[:197] + "..."
-    tb = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
-    where = f" (at {tb[0].filename.rsplit('/', 1)[-1]}:{tb[0].lineno})" if tb else ""
+    tb = traceback.extract_tb(e.__traceback__) if e.__traceback__ else []
+    root = None if backend is None else _plugin_root(backend)
+    own = [f for f in tb if root and (f.filename == root or f.filename.startswith(root))]
+    if own:
+        where = f" (in plugin code at {_short(own[-1])})"
+    elif tb and root:
+        where = f" (at {_short(tb[-1])}; no frame of the plugin's own code)"
+    else:
+        where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
     return (f"{type(e).__name__}: {msg}" if msg else type(e).__name__) + where
 
 

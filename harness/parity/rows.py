@@ -48,8 +48,9 @@ def _summary(name: str, rows: list[dict], passed: bool, largest: dict | None, to
     failed = [r for r in rows if not r["passed"]]
     if failed:
         names = list(dict.fromkeys(
-            f"{r['target']} {r['tensor']}" + (f" from step {r['first_step']}" if r.get("first_step") is not None
-                                             else f" k={r['k']}" if r.get("k") is not None else "")
+            (f"{r['target']}{': ' if r.get('reference') else ' raised '}{r['error']}" if r["tensor"] == "-"
+             and r.get("error") else f"{r['target']} {r['tensor']}") + (f" from step {r['first_step']}" if r.get("first_step") is not None
+                                  else f" k={r['k']}" if r.get("k") is not None else "")
             for r in failed))
         summary += f"; {len(failed)} failing: " + ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
     unjudged = [r for r in rows if r.get("within_tol") is False]
@@ -90,12 +91,12 @@ def versus(name: str, title: str, ref: Target, targets: list[Target], run: Calla
     try:
         want = want_of(run(ref))
     except Exception as e:  # noqa: BLE001 -- a backend bug becomes a failed row naming it
-        return check_result(name, title, [error_row(ref.label, f"the reference raised {one_line(e)}; "
+        return check_result(name, title, [error_row(ref.label, f"the reference raised {one_line(e, ref.backend)}; "
                                                                "nothing compared", reference=True)], {})
     rows: list[dict] = []
     for t in targets:
         try:
             rows += rows_of(t, run(t), want)
         except Exception as e:  # noqa: BLE001 -- a backend bug becomes a failed row naming it
-            rows.append(error_row(t.label, one_line(e), **error_extra(t)))
+            rows.append(error_row(t.label, one_line(e, t.backend), **error_extra(t)))
     return check_result(name, title, rows, tols)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from ..backend import unsupported_reason
 from ..config import PARITY_CHECKS, ParityConfig
 from ..data import Dataset
-from ..errors import Unsupported
+from ..errors import ConfigError, Unsupported
 from ..recipe import of_config
 from ..results import now_iso
 from ..sdlm import is_sdlm
@@ -83,7 +83,7 @@ def _run_checks(ctx: ch.Context, sel: Selection, log) -> list[dict]:
     vs = " ".join(t.label for t in targets)
     todo = [
         ("forward", True, "forward", lambda: ch.check_forward(ctx, ref, targets, c.n_forward)),
-        ("grads", True, "grads", lambda: ch.check_grads(ctx, ref, targets, c.n_grad)),
+        ("grads", True, "grads", lambda: ch.check_grads(ctx, ref, targets, c.n_grad, _forward_first(results))),
         # SDLM's h, checked like a gradient (harness/parity/hessian.py)
         ("grads", is_sdlm(ctx.variant), "hessian (SDLM's h)", lambda: check_hessian(ctx, ref, targets)),
         ("steps", bool(ks), f"steps k={','.join(map(str, ks))}", lambda: ch.check_steps(ctx, ref, targets, ks)),
@@ -92,12 +92,33 @@ def _run_checks(ctx: ch.Context, sel: Selection, log) -> list[dict]:
         ("passes", passes > 0, f"passes ({passes})",
          lambda: ch.check_passes(ctx, ref, targets, passes, c.limit, c.chunk)),
     ]
+    todo = [(name, what, check) for name, wanted, what, check in todo if wanted and name in c.checks]
+    if not todo:  # a verdict over no check at all would be a PASS on nothing
+        raise ConfigError(f"nothing to check: checks {','.join(c.checks)} with --steps "
+                          f"{','.join(map(str, ks)) or '0'} and --passes {passes} run none of them")
     results = []
-    for name, wanted, what, check in todo:
-        if wanted and name in c.checks:
-            log(f"{what}: {vs} vs {ref.label}")
-            results.append(check())
+    for name, what, check in todo:
+        log(f"{what}: {vs} vs {ref.label}")
+        results.append(check())
     return results
+
+
+def _forward_first(results: list[dict]) -> dict | None:
+    """The forward check's first differing layer per target, where it ran before."""
+    return next((r.get("first_layer") for r in results if r["name"] == "forward"), None)
+
+
+def verdict(result: dict) -> str:
+    """The one-line verdict of a parity result (plain text): agreement only where at least two
+    different implementations were compared and every check has rows that passed."""
+    cfg = result.get("config") or {}
+    targets, ref = cfg.get("targets") or [], cfg.get("reference")
+    if not result.get("passed"):
+        return f"FAIL: mismatch in {', '.join(result.get('failed_targets') or []) or 'no target (nothing compared)'}"
+    if cfg.get("self_check"):
+        return (f"PASS as a determinism check only: {ref} against a second session of itself; "
+                "no other implementation was compared")
+    return f"PASS: every backend agrees ({', '.join(targets)} against the reference {ref})"
 
 
 def run_parity(selection: Selection, config: ParityConfig, data: Dataset, *,
@@ -127,7 +148,7 @@ def run_parity(selection: Selection, config: ParityConfig, data: Dataset, *,
         "environment": env,
         "checks": results,
         "trace": None if traj is None else traj.get("trace"),
-        "passed": all(c["passed"] for c in results),
+        "passed": bool(results) and all(c["passed"] for c in results),
         "failed_targets": sorted({r["target"] for c in results for r in c["rows"] if not r["passed"]}),
         "summary": [c["summary"] for c in results],
     }

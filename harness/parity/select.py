@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import DeviceUnavailable, Unsupported, UsageError
-from ..targets import Target, resolve, resolve_matrix, split_spec
+from ..targets import Target, refuse_skipped_names, resolve, resolve_matrix, split_spec
 
 __all__ = ["Selection", "Target", "select_targets"]
 
@@ -26,9 +26,10 @@ def select_targets(registry, backends: list[str] | None, strategies: list[str] |
 
     Unknown names raise the usage errors of harness.errors (exit 2). A backend or strategy
     that cannot reach `device`, or (when `variant` and `dtype` are given) does not support
-    them (and `recipe`'s knobs, a harness.recipe.Recipe), is skipped with a note; an error only
-    when nothing is left to compare or the
-    reference asked for cannot run.
+    them (and `recipe`'s knobs, a harness.recipe.Recipe), is skipped with a note where the
+    matrix is swept (no --backends / --strategies); one the user named is refused (exit 2): a
+    verdict over the rest would claim what was not compared. Only the reference left: compared with a second session of itself, labelled a
+    determinism check (self_check).
     """
     m = resolve_matrix(registry, backends, strategies, [device], variant=variant, dtype=dtype, recipe=recipe)
     if reference:
@@ -44,6 +45,9 @@ def select_targets(registry, backends: list[str] | None, strategies: list[str] |
         except UsageError:
             ref = m.targets[0]
     targets = [t for t in m.targets if t.label != ref.label]
+    # a backend that runs as the reference was not skipped, whatever --strategies left out of it
+    m.notes = [n for n in m.notes if not n.startswith(f"backend {ref.backend.name} skipped: none of the strategies")]
+    refuse_skipped_names(m, backends, strategies, [ref, *targets])
     self_check = False
     if not targets:
         targets = [ref]

@@ -100,7 +100,18 @@ def summarize_group(runs: list[dict]) -> dict:
         **{k: spread(f.get(k) for f in fin) for k in ("train_error", "test_error", "train_loss", "test_loss")},
         "us_median": spread(t.get("us_per_example") for t in timing),
         "us_mean": spread(t.get("us_per_example_mean") for t in timing),
+        # training examples per pass: the same configuration on data files of other sizes is not a seed
+        "n_train": sorted({r["n_train"] for r in runs if isinstance(r.get("n_train"), int)}),
     }
+
+
+def n_train_note(s: dict, markdown: bool = True) -> str:
+    """'' or a warning that the group's runs trained on different numbers of examples per pass."""
+    if len(s.get("n_train") or ()) < 2:
+        return ""
+    text = (f" (warning: its runs trained on different numbers of examples per pass, "
+            f"{', '.join(map(str, s['n_train']))}: the data files differ; averaged, but not like for like)")
+    return esc(text) if markdown else plain(text)
 
 
 def _label(key: tuple, markdown: bool = True) -> str:
@@ -125,7 +136,7 @@ def _group_table(rows: list[tuple[tuple, dict]]) -> list[str]:
     for key, s in rows:
         te, te_r = _pct(s["test_error"])
         tr, tr_r = _pct(s["train_error"])
-        out.append(f"| {_label(key)} | {s['n']} ({s['runs']}) | {te} | {te_r} | {tr} | {tr_r} | {_sci(s['test_loss'])} "
+        out.append(f"| {_label(key)}{n_train_note(s)} | {s['n']} ({s['runs']}) | {te} | {te_r} | {tr} | {tr_r} | {_sci(s['test_loss'])} "
                    f"| {_sci(s['train_loss'])} | {_us(s['us_median'])} | {_us(s['us_mean'])} |")
     return out
 

@@ -32,6 +32,7 @@ class Figure:
     env: str = "-"  # environment summary
     n_train: int | None = None  # a run's training examples per pass
     kernels: str = "-"  # a bench row's kernels per example (harness bench --kernels), with its unit
+    samples: list[float] | None = None  # us/example of each timed window (harness compare's test); None: not kept
     machine: str = "?"  # the CPU model, or the accelerator's name (report.seeds.machine)
 
     @property
@@ -55,15 +56,24 @@ def _int(v) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+def samples(values) -> list[float] | None:
+    """The finite per-window figures of a list, or None where the file kept none."""
+    if not isinstance(values, list):
+        return None
+    out = [float(v) for v in values if num(v) is not None]
+    return out or None
+
+
 def figures_of_run(r: Loaded) -> list[Figure]:
     d = r.data
     t, f = run_timing(d), run_final(d)
+    windows = samples((d.get("timing") or {}).get("us_per_example_windows"))
     key = (d["backend"], d["strategy"], d["device"], d.get("dtype"), d["variant"])
     return [Figure(key, label(key), t["median"], t["p25"], t["p75"], t["compile_s"], t["examples_per_s"],
                    r.path.name, r.when, num(f["train_error"]), num(f["test_error"]),
                    _int(f["train_misses"]), _int(f["test_misses"]),
                    env=environment_summary(d.get("environment")), n_train=_int(d.get("n_train")),
-                   machine=machine(d))]
+                   machine=machine(d), samples=windows)]
 
 
 def kernels_text(row: dict) -> str:
@@ -92,7 +102,8 @@ def figures_of_bench(r: Loaded) -> list[Figure]:
         out.append(Figure(key, label(key), med, num(row.get("p25")), num(row.get("p75")),
                           num(row.get("compile_s")), eps if eps is not None else 1e6 / med if med else None,
                           r.path.name, r.when, env=environment_summary(env), kernels=kernels_text(row),
-                          machine=machine({"device": key[2], "environment": env})))
+                          machine=machine({"device": key[2], "environment": env}),
+                          samples=samples(row.get("us_per_example_windows"))))
     return out
 
 
@@ -119,11 +130,12 @@ def _pytest_figure(b: dict, r: Loaded, env: str) -> Figure | None:
     p75 = num(ex.get("p75")) if num(ex.get("p75")) is not None else (q3 * scale if q3 is not None else None)
     key = tuple(_pick(ex, params, k) for k in ("backend", "strategy", "device", "dtype", "variant"))
     name = b.get("name") if isinstance(b.get("name"), str) else None
+    rounds = samples(st.get("data"))  # seconds per round, kept with --benchmark-save-data
     device = str(key[2] or "cpu")
     mach = env if device.startswith("cpu") and env != "-" else _pick(ex, params, "device_name") or device
     return Figure(key, label(key) if any(key[:3]) else (name or "?"), num(us), num(p25), num(p75),
                   num(ex.get("compile_s")), num(1e6 / us) if us else None, r.path.name, r.when, name=name, env=env,
-                  machine=mach)
+                  machine=mach, samples=None if rounds is None else [x * scale for x in rounds])
 
 
 def figures_of_pytest_benchmark(r: Loaded) -> list[Figure]:

@@ -30,9 +30,9 @@ from pathlib import Path
 from ..config import RunConfig
 from ..errors import Failure, UsageError
 from ..files import FileRefused, read_bounded
-from ..results import atomic_write_text, now_iso
+from ..results import SWEEP_MANIFEST, atomic_write_text, now_iso
 
-MANIFEST_NAME = "sweep-manifest.json"
+MANIFEST_NAME = SWEEP_MANIFEST
 MANIFEST_VERSION = 2
 STATES = ("pending", "running", "done", "failed")
 SWEEP_DIR = ".sweep"  # hidden: never read as results; holds the journal, the lock, claims, work

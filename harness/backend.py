@@ -258,11 +258,22 @@ def _knob_missing(backend, strategy: str, recipe) -> str | None:
     return None
 
 
+def backend_knobs(v: Variant) -> dict:
+    """The values, read back from a Variant, of the knobs a backend computes (KNOBS whose
+    `backend` is set) that have an effect in it."""
+    out = {"activation": v.hidden_activation, "output_activation": v.output_activation, "loss": v.loss,
+           "optimizer": v.optimizer.kind, "dropout": v.dropout}
+    if v.loss == "mse":
+        out["reduction"] = v.reduction
+    if v.optimizer.kind == "adamw":
+        o = v.optimizer
+        out.update(adamw_beta1=o.beta1, adamw_beta2=o.beta2, adamw_eps=o.eps, adamw_weight_decay=o.weight_decay)
+    return out
+
+
 def undeclared(variant: Variant, declared: dict, what: str) -> str | None:
     """For a session handed `variant` directly: the first knob value it computes that `declared`
     (a `knobs(strategy)` table) does not list, or None. `what` names the strategy."""
-    from .spec import backend_knobs
-
     for key, value in backend_knobs(variant).items():
         allowed = declared.get(key, (PRESETS[variant.name][key],) if variant.name in PRESETS else ())
         if allowed != ANY and value not in tuple(allowed):

@@ -19,11 +19,9 @@ same identity measured the same thing (resuming a sweep and grouping by seed rel
 on file names). The rest (window, threads) shapes how it is measured, not what is computed.
 
 A new field: declare it on its dataclass, give it a Rule in RULES, and name it in IDENTITY if it
-changes what is computed. Recipe knobs (harness/spec.py KNOBS) travel together in one field,
-`recipe`: the knobs set otherwise than the variant sets them (`--set KNOB=VALUE`), checked
-against the variant by harness.recipe and kept without those equal to its own values, in knob
-order, so two configurations that compute the same thing are equal. A run's `--set passes=N` is
-its `epochs`: the one field a run's passes live in.
+changes what is computed. Recipe knobs (spec.KNOBS) travel in one field, `recipe`: the knobs set
+otherwise than the variant sets them (`--set`), checked by harness.recipe, in knob order, so two
+configurations that compute the same thing are equal. `--set passes=N` is a run's `epochs`.
 """
 from __future__ import annotations
 

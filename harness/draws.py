@@ -11,7 +11,7 @@ import numpy as np
 
 from .backend import Steps
 from .data import Dataset, targets_pm1
-from .spec import Variant
+from .spec import FAN_IN, PARAM_NAMES, PARAM_SHAPES, Variant, init_params
 
 
 def pass_rng(seed: int, epoch: int) -> np.random.Generator:
@@ -60,3 +60,15 @@ def pass_steps(variant: Variant, data: Dataset, seed: int, epoch: int, n_epochs:
         lr=lr,
         mask=draws.get("mask"),
     )
+
+
+def nonzero_params(seed: int, dtype: str = "float32", variant: str | Variant = "1989") -> dict[str, np.ndarray]:
+    """init_params(seed, dtype, variant) with every bias drawn too (U(-0.5, 0.5), from a stream of its own):
+    parameters where no tensor is zero, so a forward pass that drops or misplaces a bias shows
+    (at the initial parameters every bias but outb is 0)."""
+    params = init_params(seed, dtype, variant)
+    rng = np.random.default_rng([seed, 1989])  # not the weights' stream: the weights stay init_params's
+    for name in PARAM_NAMES:
+        if name not in FAN_IN:
+            params[name] = rng.uniform(-0.5, 0.5, size=PARAM_SHAPES[name]).astype(dtype)
+    return params

@@ -336,18 +336,6 @@ def build_variant(name: str, k: dict, sets: tuple = ()) -> Variant:
 VARIANTS: dict[str, Variant] = {name: build_variant(name, values) for name, values in PRESETS.items()}
 
 
-def backend_knobs(v: Variant) -> dict:
-    """The values, read back from a Variant, of the knobs a backend computes (KNOBS whose
-    `backend` is set) that have an effect in it."""
-    out = {"activation": v.hidden_activation, "output_activation": v.output_activation, "loss": v.loss,
-           "optimizer": v.optimizer.kind, "dropout": v.dropout}
-    if v.loss == "mse":
-        out["reduction"] = v.reduction
-    if isinstance(v.optimizer, AdamW):
-        o = v.optimizer
-        out.update(adamw_beta1=o.beta1, adamw_beta2=o.beta2, adamw_eps=o.eps, adamw_weight_decay=o.weight_decay)
-    return out
-
 DTYPES = ("float32", "float64")
 
 
@@ -374,18 +362,6 @@ def init_params(seed: int, dtype: str = "float32", variant: str | Variant = "198
         else:
             p = np.zeros(shape)
         params[name] = p.astype(dtype)
-    return params
-
-
-def nonzero_params(seed: int, dtype: str = "float32", variant: str | Variant = "1989") -> dict[str, np.ndarray]:
-    """init_params(seed, dtype, variant) with every bias drawn too (U(-0.5, 0.5), from a stream of its own):
-    parameters where no tensor is zero, so a forward pass that drops or misplaces a bias shows
-    (at the initial parameters every bias but outb is 0)."""
-    params = init_params(seed, dtype, variant)
-    rng = np.random.default_rng([seed, 1989])  # not the weights' stream: the weights stay init_params's
-    for name in PARAM_NAMES:
-        if name not in FAN_IN:
-            params[name] = rng.uniform(-0.5, 0.5, size=PARAM_SHAPES[name]).astype(dtype)
     return params
 
 

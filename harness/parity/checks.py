@@ -10,9 +10,9 @@ from .. import sdlm
 from ..backend import Steps
 from ..config import CHUNK, N_FORWARD, N_GRAD, ParityConfig
 from ..data import Dataset
-from ..draws import pass_steps
+from ..draws import nonzero_params, pass_steps
 from ..recipe import of_config
-from ..spec import PARAM_NAMES, Variant, init_params, nonzero_params
+from ..spec import PARAM_NAMES, Variant, init_params
 from ..train import evaluate
 from .compare import compare, compare_count
 from .rows import row, versus

@@ -39,6 +39,7 @@ import numpy as np
 
 from .errors import BackendUnavailable, DeviceUnavailable  # noqa: F401 -- raised by plugins; imported from here
 from .knobs import ANY, show
+from .recipe import Recipe, active
 from .spec import KNOBS, PRESETS, Variant
 
 
@@ -241,8 +242,6 @@ def knob_unsupported(backend, strategy: str, recipe) -> str | None:
 
 def _knob_missing(backend, strategy: str, recipe) -> str | None:
     """'knob=value (what is implemented)' for the first knob `strategy` does not implement, or None."""
-    from .recipe import active
-
     declared = backend.knobs(strategy) if callable(getattr(backend, "knobs", None)) else {}
     values, base = recipe.knobs(), PRESETS[recipe.variant]
     for key, knob in KNOBS.items():
@@ -312,8 +311,6 @@ def unsupported_reason(backend, strategy: str, variant: str, dtype: str, recipe=
         if reason:
             return f"backend {name!r} does not support strategy {strategy!r} with variant {variant!r} in {dtype}: {reason}"
     if recipe is None and variant in PRESETS:  # the named variant's own knob values
-        from .recipe import Recipe
-
         recipe = Recipe(variant)
     if recipe is not None and (reason := knob_unsupported(backend, strategy, recipe)):
         return f"backend {name!r} does not support recipe {recipe.label!r}: {reason}"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import RecipeError, UnknownVariant
-from .knobs import show
+from .knobs import CORE, show
 from .spec import KNOBS, PRESETS, Variant, build_variant
 
 # Rules that span knobs (beyond each knob's `applies`).
@@ -142,8 +142,6 @@ def variant_of(variant: str, sets: Iterable[str] | Mapping | None = None) -> Var
 def knob_rows() -> list[list[str]]:
     """Every knob as `harness recipes` lists it: name, values allowed, who computes it, its value
     in each named variant (PRESETS order), and its formula."""
-    from .knobs import CORE
-
     rows = []
     for name, knob in KNOBS.items():
         when = "" if knob.applies is None else f" ({knob.applies[0]}={'/'.join(knob.applies[1])} only)"

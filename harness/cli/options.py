@@ -10,6 +10,7 @@ from ..config import RULES
 from ..progress import out_console
 from ..recipe import parse_sets
 from ..spec import DTYPES, VARIANTS
+from .tables import knobs_table
 
 
 def _err(msg: str) -> None:
@@ -89,8 +90,6 @@ def list_option(noun: str, help: str, dest: str | None = None, metavar: str = "N
 def _sets(ctx, param, value):
     """--set KNOB=VALUE, repeatable -> {knob: value text}; `--set help` lists the knobs and exits."""
     if any(v.strip() == "help" for v in value):
-        from .tables import knobs_table
-
         out_console().print(knobs_table())
         ctx.exit(0)
     return parse_sets(value)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from ..backend import declared_support
 from ..kernels import kernels_cell
+from ..knobs import ANY, show
 from ..parity.fold import fold, group_key
+from ..recipe import knob_rows
+from ..spec import KNOBS, PRESETS
 
 
 def parity_table(check: dict, verbose: bool = False):
@@ -109,9 +112,6 @@ def knobs_table():
     """Every recipe knob (harness.recipe.knob_rows): values, who computes it, each variant's value."""
     from rich.table import Table
 
-    from ..recipe import knob_rows
-    from ..spec import PRESETS
-
     table = Table(title="recipe knobs: --set KNOB=VALUE (a named variant is a named set of them)")
     for col in ("knob", "values", "computed by", *PRESETS, "what it sets"):
         table.add_column(col)
@@ -125,8 +125,6 @@ def knob_support_table(registry):
     (Backend.knobs; "variant's" where it declares none: the named variant's own value only)."""
     from rich.table import Table
 
-    from ..knobs import ANY, show
-    from ..spec import KNOBS
 
     names = [k for k, knob in KNOBS.items() if knob.backend]
     table = Table(title="knobs a backend computes, by strategy (other values are refused, naming the strategies "

@@ -4,8 +4,8 @@ Runs are grouped by what they compute (backend, strategy, device, variant, recip
 set, dtype, passes, limit; not the machine or thread count, which change only the time), one
 run per seed. Each group is compared with the baseline of the same backend, strategy, device,
 data set and dtype: the difference of mean test (and train) error, and whether it lies beyond
-seed noise by Welch's unequal-variance t-test, two-sided at 5% (`welch`, written out here: the
-core depends on no statistics package). Pure functions of loaded result dicts, plus `section`,
+seed noise by Welch's unequal-variance t-test, two-sided at 5% (`welch`; Student's tail from
+scipy's incomplete beta function, scipy being in the [report] extra beside matplotlib). Pure functions of loaded result dicts, plus `section`,
 the hook sections.py calls.
 """
 from __future__ import annotations
@@ -38,35 +38,12 @@ class Welch:
     p: float  # two-sided
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """The continued fraction of the regularised incomplete beta function (modified Lentz)."""
-    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
 def betainc(a: float, b: float, x: float) -> float:
     """I_x(a, b), the regularised incomplete beta function, for a, b > 0 and 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    ln = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(ln) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(ln) * _betacf(b, a, 1.0 - x) / b
+    # scipy: the [report] extra, as matplotlib
+    from scipy.special import betainc as _betainc
+
+    return float(_betainc(a, b, min(max(x, 0.0), 1.0)))
 
 
 def t_sf2(t: float, df: float) -> float:

@@ -1,0 +1,90 @@
+"""scripts/mutation_sample.py: a stratified random sample of mutants and the whole core's estimate."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mutmut")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+try:
+    import mutation_sample as ms
+finally:
+    sys.path.pop(0)
+
+
+def _meta(root: Path, path: str, codes: dict) -> None:
+    p = root / (path + ".meta")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"exit_code_by_key": codes}))
+
+
+def test_allocation_is_proportional_with_a_floor_and_sums_to_the_size():
+    sizes = {"a": 800, "b": 150, "c": 45, "d": 5}
+    take = ms.allocate(sizes, 100)
+    assert sum(take.values()) == 100
+    assert take == {"a": 79, "b": 15, "c": 4, "d": 2}
+    # a module smaller than the floor is taken whole; never more than a module has
+    assert ms.allocate({"a": 10, "b": 1}, 5) == {"a": 4, "b": 1}
+    assert ms.allocate({"a": 3, "b": 2}, 100) == {"a": 3, "b": 2}
+    assert ms.allocate({"a": 3}, 0) == {"a": 0}
+
+
+def test_the_draw_is_stratified_reproducible_and_changes_with_the_seed():
+    module_of = {f"m{i}.x__mutmut_{j}": f"harness/m{i}.py" for i in range(3) for j in range(1, 101)}
+    one = ms.draw(module_of, 30, seed=1, prefixes=[])
+    assert one == ms.draw(module_of, 30, seed=1, prefixes=[])
+    assert one != ms.draw(module_of, 30, seed=2, prefixes=[])
+    assert len(one) == len(set(one)) == 30
+    assert [sum(n.startswith(f"m{i}.") for n in one) for i in range(3)] == [10, 10, 10]
+    assert {module_of[n] for n in ms.draw(module_of, 5, seed=1, prefixes=["harness/m2"])} == {"harness/m2.py"}
+
+
+def test_wilson_interval_known_values():
+    lo, hi = ms.wilson(9, 10)
+    assert (round(lo, 4), round(hi, 4)) == (0.5958, 0.9821)
+    assert ms.wilson(0, 0) == (0.0, 1.0)
+    lo, hi = ms.wilson(10, 10)
+    assert hi == 1.0 and round(lo, 4) == 0.7225
+
+
+def test_stratified_estimate_weights_modules_by_their_mutants():
+    # module A: 900 mutants, 10 sampled, 9 killed; module B: 100 mutants, 10 sampled, 1 killed
+    est, half = ms.stratified([(900, 10, 9), (100, 10, 1)])
+    assert est == pytest.approx(0.9 * 0.9 + 0.1 * 0.1)
+    var = 0.81 * (1 - 10 / 900) * (0.09 * 10 / 9) / 10 + 0.01 * (1 - 10 / 100) * (0.09 * 10 / 9) / 10
+    assert half == pytest.approx(ms.Z95 * math.sqrt(var))
+    # a module tested whole has no sampling error
+    assert ms.stratified([(10, 10, 7)]) == (pytest.approx(0.7), 0.0)
+    assert math.isnan(ms.stratified([(10, 0, 0)])[0])
+
+
+def test_estimate_reads_the_verdicts_of_the_sampled_names(tmp_path):
+    # exit codes as mutmut writes them: 1 killed, 0 survived, 33 no tests, -24 timeout, None not run
+    _meta(tmp_path, "harness/a.py", {"a1": 1, "a2": 0, "a3": 33, "a4": -24, "a5": None, "a6": 1})
+    _meta(tmp_path, "harness/b.py", {"b1": 1, "b2": 1})
+    rows, whole, total = ms.estimate(tmp_path, ["a1", "a2", "a3", "a4", "a5", "b1"])
+    assert rows[0] == ["harness/a.py", "6", "5", "4", "2", "1", "1", "1", "50", "15-85"]
+    assert rows[1][:5] == ["harness/b.py", "2", "1", "1", "1"]
+    assert total["not checked"] == 1 and total["killed"] == 2
+    # 6/8 of the weight on a (2 of 4 caught), 2/8 on b (1 of 1)
+    assert whole[1].startswith(f"killed {100 * (6 / 8 * 0.5 + 2 / 8 * 1):.1f} %")
+    assert whole[2].startswith(f"untested {100 * (6 / 8 * 0.25):.1f} %")
+    with pytest.raises(SystemExit, match="no longer exist"):
+        ms.estimate(tmp_path, ["gone"])
+
+
+def test_cli_draw_and_estimate(tmp_path, capsys):
+    _meta(tmp_path, "harness/a.py", {f"a{i}": 1 for i in range(20)})
+    assert ms.main(["draw", "--size", "4", "--mutants", str(tmp_path)]) == 0
+    names = capsys.readouterr().out.split()
+    assert len(names) == 4
+    sample = tmp_path / "s.txt"
+    sample.write_text("\n".join(names))
+    assert ms.main(["estimate", "--sample", str(sample), "--mutants", str(tmp_path), "--markdown"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| module | mutants | sampled |")
+    assert out[-1].startswith("whole core: 20 of 20 mutants") and "killed 100.0 % ± 0.0" in out[-1]
+    assert ms.main(["draw", "--size", "0", "--mutants", str(tmp_path)]) == 2
+    assert ms.main(["draw", "--mutants", str(tmp_path / "none")]) == 2

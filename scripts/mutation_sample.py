@@ -53,6 +53,16 @@ def verdicts(mutants: Path) -> tuple[dict[str, str], dict[str, int | None]]:
     return module_of, code_of
 
 
+def traced_untested(mutants: Path, module_of: dict[str, str]) -> int | None:
+    """How many mutants no selected test reaches, counted exactly (not sampled) from mutmut's trace of
+    which tests call which function (mutants/mutmut-stats.json); None before mutmut has traced."""
+    stats = mutants / "mutmut-stats.json"
+    if not stats.is_file():
+        return None
+    tests_of = json.loads(stats.read_text()).get("tests_by_mangled_function_name", {})
+    return sum(1 for name in module_of if not tests_of.get(name.rsplit("__mutmut_", 1)[0]))
+
+
 def allocate(sizes: dict[str, int], total: int, floor: int = 2) -> dict[str, int]:
     """Sample size per module: proportional to its mutants (largest remainders), at least `floor`
     (or all of a smaller module), never more than it has."""
@@ -148,6 +158,10 @@ def estimate(mutants: Path, names: list[str]) -> tuple[list[list[str]], list[str
     covered = sum(sizes[m] for m in per if sum(per[m].values()) > per[m]["not checked"])
     whole = [f"whole core: {covered} of {sum(sizes.values())} mutants in the modules sampled",
              f"killed {100 * k:.1f} % ± {100 * kh:.1f}", f"untested {100 * u:.1f} % ± {100 * uh:.1f}"]
+    exact = traced_untested(mutants, module_of)
+    if exact is not None:
+        whole.append(f"untested by mutmut's trace (all mutants, not sampled): {exact} of {len(module_of)} "
+                     f"({100 * exact / len(module_of):.1f} %)")
     return rows, whole, total
 
 

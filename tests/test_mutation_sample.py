@@ -71,6 +71,13 @@ def test_estimate_reads_the_verdicts_of_the_sampled_names(tmp_path):
     # 6/8 of the weight on a (2 of 4 caught), 2/8 on b (1 of 1)
     assert whole[1].startswith(f"killed {100 * (6 / 8 * 0.5 + 2 / 8 * 1):.1f} %")
     assert whole[2].startswith(f"untested {100 * (6 / 8 * 0.25):.1f} %")
+    assert len(whole) == 3  # no trace yet: no exact untested count
+    # mutmut's trace: the function of a1..a6 is called by a test, b's by none
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"tests_by_mangled_function_name": {"a": ["t"], "b": []}}))
+    _meta(tmp_path, "harness/a.py", {"a__mutmut_1": 1, "a__mutmut_2": 0})
+    _meta(tmp_path, "harness/b.py", {"b__mutmut_1": 1})
+    assert ms.traced_untested(tmp_path, ms.verdicts(tmp_path)[0]) == 1
+    assert ms.estimate(tmp_path, ["a__mutmut_1"])[1][-1].endswith("1 of 3 (33.3 %)")
     with pytest.raises(SystemExit, match="no longer exist"):
         ms.estimate(tmp_path, ["gone"])
 

@@ -1,0 +1,259 @@
+"""Unit pins of the report's bookkeeping (harness/report/**), each function called on its own with
+small inputs: the messages it composes, the keys and headers it writes, the labels it builds, the
+way it matches, stages and counts. Whole-report tests (test_report.py) read these only through
+REPORT.md; a token changed here would pass them (issue 24 item 9: mutation survivors)."""
+from __future__ import annotations
+
+import csv
+import io
+import typing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.report import (
+    build,
+    compare,
+    curves,
+    export,
+    gate,
+    parity_matrix,
+    parity_view,
+    seeds,
+    timings,
+)
+from harness.report.load import Loaded, ReportError, Scan, load_one
+from tests.test_report import bench_result, benchmark_file, run_result, write
+from tests.test_seeds import _run as seed_run
+
+NO_MISSES = {"indices": [], "predicted": [], "labels": []}
+
+
+# ----------------------------------------------------------------------------- build / load messages
+
+
+@pytest.mark.parametrize("n, ellipsis", [(1, False), (3, False), (4, True), (7, True)])
+def test_nothing_to_report_names_the_first_three_skipped_files_and_marks_more(n, ellipsis):
+    sc = Scan(skipped=[(Path(f"f{k}.json"), f"why {k}") for k in range(n)])
+    msg = str(build._nothing_to_report(Path("res"), sc))
+    assert msg.startswith("nothing to report in res: no run, bench or parity results and no pytest-benchmark JSON; ")
+    assert f"{n} file{'s' if n != 1 else ''} skipped: f0.json (why 0)" in msg
+    assert msg.count(".json (why") == min(n, 3)
+    assert msg.endswith(", ...") is ellipsis
+
+
+def test_nothing_to_report_in_an_empty_directory_says_no_json_files():
+    assert str(build._nothing_to_report(Path("res"), Scan())).endswith("pytest-benchmark JSON (no *.json files)")
+
+
+def test_load_one_names_a_file_that_is_neither_a_result_nor_a_pytest_benchmark(tmp_path):
+    p = write(tmp_path / "other.json", {"hello": 1})
+    with pytest.raises(ReportError) as e:
+        load_one(p)
+    assert str(e.value) == f"{p}: neither a harness result nor a pytest-benchmark JSON file"
+
+
+# ----------------------------------------------------------------------------- compare: pairing
+
+
+def fig(key, name=None, median=10.0, samples=None, label=None):
+    return timings.Figure(tuple(key), label or timings.label(tuple(key)), median, name=name, samples=samples)
+
+
+def test_pair_falls_back_to_backend_strategy_device_and_uses_the_partner_once():
+    a = [fig(("torch", "eager", "cpu", "float32", "1989")), fig(("jax", "scan", "cpu", "float32", "1989"))]
+    loose = fig(("torch", "eager", "cpu", None, None))  # B does not record dtype or variant
+    other = fig(("tf", "xla", "cpu", None, None))
+    pairs, only_a, only_b = compare._pair(a, [loose, other])
+    assert [(x.key, y.key) for x, y in pairs] == [(a[0].key, loose.key)]
+    assert only_a == [a[1]]
+    assert only_b == [other]  # the partner taken by the fallback is not also "only in B"
+
+
+def test_pair_fallback_refuses_an_ambiguous_match():
+    a = [fig(("torch", "eager", "cpu", "float32", "1989")), fig(("torch", "eager", "cpu", "float64", "1989"))]
+    b = [fig(("torch", "eager", "cpu", None, None)), fig(("jax", "scan", "cpu", None, None))]
+    pairs, only_a, only_b = compare._pair(a, b)
+    assert pairs == [] and only_a == a and only_b == b
+
+
+# ----------------------------------------------------------------------------- gate
+
+
+def test_ratio_test_on_one_distribution_says_no_difference_beyond_noise():
+    xs = [100.0, 101.0, 99.0, 100.5, 99.5, 100.2, 99.8]
+    r = gate.ratio_test(xs, list(reversed(xs)), fail_above=5.0)
+    assert r["verdict"] == "no difference beyond noise"
+    assert r["gate"] == "pass" and r["ratio"] == 1.0
+
+
+def test_ratio_test_computes_in_double_precision_whatever_the_windows_type():
+    a = [3.0, 3.1, 2.9, 3.05, 2.95, 3.02]
+    b = [1.0, 1.1, 0.9, 1.05, 0.95, 1.01]
+    ref = gate.ratio_test(a, b)
+    got = gate.ratio_test(list(np.asarray(a, dtype=np.float32)), list(np.asarray(b, dtype=np.float32)))
+    # float32 windows hold slightly other values: compare with the same values read as Python floats
+    same = gate.ratio_test([float(x) for x in np.asarray(a, dtype=np.float32)],
+                           [float(x) for x in np.asarray(b, dtype=np.float32)])
+    assert got == same
+    assert ref["verdict"] == got["verdict"] == "faster"
+
+
+def test_entry_names_every_field_of_the_configuration():
+    key = ("torch", "eager", "cuda", "float64", "modern")
+    xs = [10.0, 11.0, 12.0, 10.5, 11.5]
+    e = gate._entry(fig(key, samples=xs, label="A"), fig(key, samples=[x * 2 for x in xs], label="B"), 0.95, None)
+    assert {k: e[k] for k in ("configuration", "backend", "strategy", "device", "dtype", "variant")} == {
+        "configuration": "A vs B", "backend": "torch", "strategy": "eager", "device": "cuda", "dtype": "float64",
+        "variant": "modern"}
+    assert e["verdict"] == "slower" and e["gate"] is None
+
+
+# ----------------------------------------------------------------------------- learning-curve labels
+
+
+def test_part_of_a_label_shows_pairs_as_name_value_and_anything_else_as_itself():
+    assert curves._part("recipe", (("targets", 0.8), "odd", ("a", "b", "c"))) == "targets=0.8 odd ('a', 'b', 'c')"
+    assert curves._part("epochs", 23) == "23 passes" and curves._part("limit", 500) == "limit 500"
+    assert curves._part("recipe", ()) is None and curves._part("device", None) is None
+    assert curves._part("device", "cuda") == "cuda"
+
+
+def test_config_label_names_backend_and_strategy_once_even_when_they_vary():
+    key = (("backend", "jax"), ("strategy", "scan"), ("device", "cuda"), ("variant", "1989"), ("recipe", ()))
+    assert curves.config_label(key, ("backend", "strategy")) == "jax:scan"
+    assert curves.config_label(key, ("backend", "device")) == "jax:scan cuda"
+    assert curves.config_label(key, ("variant",)) == "jax:scan 1989"
+
+
+def test_series_numbers_passes_from_one_where_a_pass_records_no_epoch():
+    r = Loaded(Path("r.json"), {"epochs": [{"epoch": 5, "test_error": 0.1}, {"test_error": 0.05},
+                                           {"epoch": "x", "test_error": 0.04}]}, "")
+    s = curves._series(r, 3)
+    assert s["seed"] == 3 and s["epoch"] == [5, 2, 3]
+    assert s["test_error"] == [0.1, 0.05, 0.04] and s["train_error"] == [None, None, None]
+
+
+# ----------------------------------------------------------------------------- parity tables
+
+
+def test_parity_matrix_verdict_takes_the_earliest_horizon_of_the_rows_beyond_tolerance():
+    rows = [{"passed": True, "within_tol": True, "judged_to": 3},  # within tolerance: no horizon
+            {"passed": True, "within_tol": False, "judged_to": 40},
+            {"passed": True, "within_tol": False, "judged_to": 12}]
+    assert parity_matrix._verdict(rows) == "PASS to step 12"
+    assert parity_matrix._verdict(rows[:1]) == "PASS"
+    assert parity_matrix._verdict([{"passed": True, "within_tol": False}]) == "PASS to a horizon"
+    assert parity_matrix._verdict(rows + [{"passed": False}]) == "FAIL"
+    assert parity_matrix._verdict(rows + [{"passed": None}]) == "-"
+    assert parity_matrix._verdict([]) == parity_matrix.NO_ROWS
+
+
+def test_parity_row_cells_show_a_dash_for_what_a_row_does_not_record():
+    assert parity_view._row_cells({"passed": True}, None, False) == ["-", "-", "-", "-", "-", "PASS"]
+    cells = parity_view._row_cells({"target": "jax:scan", "tensor": "H1w", "max_abs": 1e-9, "max_rel": 2e-7,
+                                    "tol": 1e-8, "passed": False, "first_step": 4}, None, True)
+    assert cells[:2] == ["jax:scan", "H1w"] and cells[-2:] == ["FAIL", "4"]
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def test_yes_is_yes_no_or_a_dash_when_not_judged():
+    assert [seeds._yes(b) for b in (True, False, None)] == ["yes", "no", "-"]
+
+
+def test_strip_rows_label_plain_text_and_a_long_device_cut_to_twenty_characters():
+    device = "cuda:0 NVIDIA H200 141GB HBM3e"
+    runs = [seed_run(s, 0.05 + s / 100, device=device, strategy="scan_*x*") for s in (1, 2)]
+    (label, vals), = seeds.strip_rows(runs)[0]
+    assert sorted(vals) == pytest.approx([0.06, 0.07])
+    assert label.startswith("jax:scan_*x* 1989 usps float32 3 passes")  # plain text: no markdown escapes
+    assert label.endswith(", " + device[:17] + "...")
+
+
+# ----------------------------------------------------------------------------- timings
+
+
+def test_pytest_figure_scales_by_steps_when_the_benchmark_gives_no_us_per_example(tmp_path):
+    b = benchmark_file([("jax", "scan", "cpu", 50.0, 1000, 4.0)])
+    del b["benchmarks"][0]["extra_info"]["us_per_example"]
+    [f] = timings.figures_of_pytest_benchmark(Loaded(tmp_path / "b.json", b, "2026-01-02"))
+    assert f.median == pytest.approx(50.0) and f.spread == pytest.approx((48.0, 52.0))
+    b["benchmarks"][0]["extra_info"].pop("steps")
+    assert timings.figures_of_pytest_benchmark(Loaded(tmp_path / "b.json", b, "2026-01-02")) == []
+
+
+def test_a_bench_row_inherits_the_results_backend_and_carries_its_environment(tmp_path):
+    b = bench_result()
+    b["backend"], b["environment"] = "torch", {"cpu_model": "AMD EPYC 7B13"}
+    del b["rows"][0]["backend"]
+    b["rows"][1]["environment"] = {"jax": "0.9.1"}
+    f0, f1 = timings.figures_of_bench(Loaded(tmp_path / "bench.json", b, "2026-01-02"))
+    assert f0.key[0] == "torch" and f0.env == "AMD EPYC 7B13"
+    assert f1.key[0] == "jax" and f1.env.startswith("AMD EPYC 7B13 · jax 0.9.1")
+
+
+# ----------------------------------------------------------------------------- export
+
+
+class FakeWriter:
+    """tensorboardX's SummaryWriter as the export uses it, recording instead of writing."""
+    scalars: typing.ClassVar[list] = []
+
+    def __init__(self, logdir, flush_secs):
+        self.logdir = logdir
+
+    def add_text(self, tag, text, step, walltime):
+        pass
+
+    def add_scalar(self, tag, v, step, walltime):
+        FakeWriter.scalars.append((self.logdir, tag, step, v))
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def exported(tmp_path, monkeypatch):
+    d = tmp_path / "results"
+    d.mkdir()
+    write(d / "run-a.json", run_result(seed=1, passes=3, missed=NO_MISSES))
+    write(d / "run-b.json", run_result("jax", "scan", seed=2, passes=2, missed=NO_MISSES))
+    write(d / "bench.json", bench_result())
+    FakeWriter.scalars = []
+    monkeypatch.setattr(export, "summary_writer", lambda: FakeWriter)
+    return d
+
+
+def test_export_counts_the_scalars_and_event_directories_it_wrote(exported):
+    out = export.export_results(exported, tensorboard=True)
+    assert out.counts["event directories"] == 2
+    assert out.counts["scalars"] == len(FakeWriter.scalars) > 0
+    assert {Path(logdir).name for logdir, *_ in FakeWriter.scalars} == {"run-a", "run-b"}
+
+
+def test_bench_csv_header_names_every_column(exported):
+    export.export_results(exported)
+    with open(exported / "export" / "bench.csv", newline="", encoding="utf-8") as f:
+        head = next(csv.reader(io.StringIO(f.read())))
+    assert head == ["file", "measured", "kind", "machine", "backend", "strategy", "device", "dtype", "variant",
+                    "name", "us_per_example_median", "us_per_example_p25", "us_per_example_p75", "examples_per_s",
+                    "compile_s", "kernels_per_example", "environment"]
+
+
+def test_export_stages_inside_the_output_directory(exported, monkeypatch):
+    """The staging directory is made in the output directory (same file system: each os.replace into
+    place is one atomic rename), never in the system's temporary directory."""
+    made = []
+    real = export.tempfiles.mkdtemp
+
+    def spy(directory, final_name):
+        made.append(real(directory, final_name))
+        return made[-1]
+
+    monkeypatch.setattr(export.tempfiles, "mkdtemp", spy)
+    out = exported / "elsewhere"
+    export.export_results(exported, out)
+    assert len(made) == 1 and made[0].parent == out and not made[0].exists()

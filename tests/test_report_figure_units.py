@@ -167,3 +167,37 @@ def test_ablation_figure_draws_the_baseline_mean_and_the_paper_in_percent(plt):
         assert list(lines[f"paper {paper:.2f}%"].get_xdata()) == pytest.approx([paper] * 2)
     ticks = {round(t): lab.get_text() for t, lab in zip(test_ax.get_yticks(), test_ax.get_yticklabels())}
     assert ticks == {1: "1989", 0: "1989 targets=0.8 init=fan_in"}  # in run order, the first at the top
+
+
+def test_learning_curve_panels_share_the_pass_axis_labelled_below(plt):
+    s = seed_series([1, 2, 3], train_error=[0.02, 0.01, 0.005], test_error=[0.07, 0.06, 0.05])
+    figures.learning_curves(plt, "Learning curves", [{"label": "x", "seeds": [s], "n": 1, "finals": [0.05]}], {})
+    axes = plt.figs[0].axes[:4]
+    assert all(axes[0].get_shared_x_axes().joined(axes[0], ax) for ax in axes[1:])
+    assert [ax.get_xlabel() for ax in axes] == ["", "", "pass (epoch) over the training set",
+                                                "pass (epoch) over the training set"]
+    assert [ax.get_title() for ax in axes] == [title for _, title in figures.PANELS]
+
+
+def test_gallery_mosaic_frames_each_digit_and_labels_it_above_and_below(plt):
+    import matplotlib
+    import numpy as np
+
+    img = np.full((16, 16), -1.0)
+    img[4:12, 6:10] = 1.0  # a black bar on white
+    tiles = [(img, 3, 8, 17), (-img, 5, 6, 42)]
+    with matplotlib.rc_context({"savefig.format": "svg"}):  # whatever the user's default: PNG bytes
+        png = figures.gallery(plt, tiles, "Missed")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    ax = plt.figs[0].axes[0]
+    mosaic = ax.images[0].get_array()
+    y0, x0 = 8, 2  # label band above, padding at the side
+    assert mosaic[y0 + 4, x0 + 6, 0] == 0.0 and mosaic[y0, x0, 0] == 1.0  # ink black, paper white
+    frame = 0.88
+    assert mosaic[y0 - 1, x0 - 1, 0] == frame and mosaic[y0 + 16, x0 + 16, 0] == frame
+    assert mosaic[y0 + 17, x0, 0] == 1.0 and mosaic[y0, x0 + 17, 0] == 1.0  # one pixel of frame, no more
+    x1 = x0 + 20  # the second tile
+    assert mosaic[y0 + 4, x1 + 6, 0] == 1.0 and mosaic[y0, x1, 0] == 0.0
+    texts = {t.get_text(): t.get_position()[1] for t in ax.texts}
+    assert set(texts) == {"3 → 8", "#17", "5 → 6", "#42"}
+    assert texts["3 → 8"] < y0 and texts["#17"] > y0 + 16  # image rows grow downwards: label above, index below

@@ -257,3 +257,145 @@ def test_export_stages_inside_the_output_directory(exported, monkeypatch):
     out = exported / "elsewhere"
     export.export_results(exported, out)
     assert len(made) == 1 and made[0].parent == out and not made[0].exists()
+
+
+# ----------------------------------------------------------------------------- runs table and gallery choice
+
+
+def loaded(d: dict, name="run.json", when="2026-01-01T00:00:00+00:00") -> Loaded:
+    return Loaded(Path(name), d, when)
+
+
+def test_runs_table_row_holds_each_column_of_the_run(tmp_path):
+    from harness.report.runs import RUNS_HEADER, runs_table
+
+    d = run_result(final_train=(0.0014, 10), final_test=(0.0523, 105))
+    bare = dict(d)
+    del bare["dtype"]
+    head, rows, align = runs_table([loaded(d, str(tmp_path / "a.json")), loaded(bare, str(tmp_path / "b.json"))],
+                                   tmp_path)
+    assert head == RUNS_HEADER and len(align) == len(head)
+    row = dict(zip(head, rows[0]))
+    assert (row["dtype"], row["train misses"], row["test misses"], row["train error"]) == ("float32", "10", "105",
+                                                                                         "0.14%")
+    assert row["environment"] == "AMD EPYC 7B13 · torch 9.9.9 · 1 thread of 2 cores"
+    assert dict(zip(head, rows[1]))["dtype"] == "-"  # a result that records no dtype
+
+
+def test_run_timing_reads_every_figure_of_the_timing_block():
+    from harness.report.runs import run_timing
+
+    t = run_timing(run_result(us=(100.0, 95.0, 105.0), compile_s=1.5))
+    assert t == {"median": 100.0, "p25": 95.0, "p75": 105.0, "n": 20, "compile_s": 1.5, "examples_per_s": 1e4,
+                 "train_s": 10.0, "eval_s": 1.0}
+
+
+def test_recipe_label_is_the_results_label_else_its_variant():
+    from harness.report.runs import recipe_label
+
+    d = run_result()
+    assert recipe_label(d) == "1989"
+    assert recipe_label(dict(d, recipe={"label": "1989 targets=0.8"})) == "1989 targets=0.8"
+    assert recipe_label(dict(d, recipe={"label": 3})) == "1989"
+
+
+def test_gallery_shows_the_run_trained_on_most_data_then_the_latest():
+    from harness.report.runs import gallery_choices
+
+    full = loaded(run_result(n_train=7291, missed=NO_MISSES), "full.json", "2026-01-01")
+    part = loaded(run_result(n_train=500, missed=NO_MISSES), "part.json", "2026-02-01")  # newer, less data
+    later = loaded(run_result(n_train=7291, missed=NO_MISSES), "later.json", "2026-03-01")
+    assert gallery_choices([full, part]) == [full]
+    assert gallery_choices([part, full]) == [full]
+    assert gallery_choices([full, part, later]) == [later]
+
+
+def test_one_per_seed_keeps_the_latest_run_a_run_without_finish_time_counting_as_oldest():
+    a, b = seed_run(1, 0.05, finished="2026-01-02"), seed_run(1, 0.07)
+    del b["finished"]
+    assert seeds.one_per_seed([a, b]) == [a] and seeds.one_per_seed([b, a]) == [a]
+
+
+def test_spread_of_nothing_and_its_percent_cells():
+    empty = seeds.spread([None])
+    assert empty == {"n": 0, "mean": None, "sd": None, "min": None, "max": None, "median": None}
+    assert seeds._pct(empty) == ("-", "-")
+    assert seeds._pct(seeds.spread([0.05])) == ("5.00 ± -", "5.00–5.00")
+    assert seeds._pct(seeds.spread([0.04, 0.06])) == ("5.00 ± 1.41", "4.00–6.00")
+
+
+def test_seed_table_counts_seeds_and_runs():
+    runs = [seed_run(1, 0.05, finished="1"), seed_run(1, 0.05, finished="2"), seed_run(2, 0.06)]
+    table = seeds.seed_tables(runs)
+    row = next(line for line in table.splitlines() if line.startswith("| jax:scan"))
+    assert row.split(" | ")[1] == "2 (3)"  # 2 seeds, 3 runs
+
+
+# ----------------------------------------------------------------------------- gallery images
+
+
+def test_gallery_images_accept_every_digit_as_a_prediction(tmp_path):
+    from harness.data import load_dataset
+    from harness.report.gallery import gallery_images
+
+    data = load_dataset("synthetic", None, seed=1337)
+    idx = [i for i in range(40) if int(data.test_labels[i]) != 9][:3]
+    d = run_result(dataset="synthetic", missed={"indices": idx, "labels": [int(data.test_labels[i]) for i in idx],
+                                                "predicted": [9, 0, 9]})
+    tiles, why = gallery_images(loaded(d), tmp_path)
+    assert why is None and [(t, p, i) for _, t, p, i in tiles] == [(int(data.test_labels[i]), p, i)
+                                                                   for i, p in zip(idx, [9, 0, 9])]
+    d["test_missed"]["predicted"] = [10, 0, 9]
+    assert gallery_images(loaded(d), tmp_path) == (None, "run.json: test_missed predictions that are not digits 0..9")
+
+
+def test_gallery_names_the_data_set_it_could_not_load(tmp_path):
+    from harness.report.gallery import _load
+
+    data, why = _load({"dataset": "usps", "seed": 1}, tmp_path / "empty")
+    assert data is None and why.startswith("the usps data could not be loaded (")
+
+
+# ----------------------------------------------------------------------------- staging
+
+
+def test_report_staging_lives_inside_the_results_directory(tmp_path):
+    from harness.report.publish import Staging
+
+    st = Staging(tmp_path)
+    try:
+        assert st.dir.parent == tmp_path and st.names == []
+        st.add("REPORT.md", b"x")
+        assert st.names == ["REPORT.md"]
+    finally:
+        st.discard()
+
+
+# ----------------------------------------------------------------------------- sections of REPORT.md
+
+
+def test_sections_say_when_there_is_nothing_of_their_kind(tmp_path):
+    from harness.report import build_report
+    from tests.test_report import parity_result
+
+    write(tmp_path / "parity.json", parity_result(n_steps=3))
+    md = build_report(tmp_path).report.read_text()
+    lines = md.splitlines()
+    for title, nothing in (("## Runs", "No run results."), ("## Throughput", "No timings.")):
+        assert lines[lines.index(title) + 2] == nothing
+
+
+def test_runs_and_throughput_tables_align_numbers_right_and_explain_their_columns(tmp_path):
+    from harness.report import build_report
+
+    write(tmp_path / "run.json", run_result(missed=NO_MISSES))
+    md = build_report(tmp_path).report.read_text()
+    lines = md.splitlines()
+    assert lines[lines.index("## Parity") + 2] == "No parity results."
+    start = lines.index("## Throughput")
+    head = next(i for i in range(start, len(lines)) if lines[i].startswith("| machine"))
+    assert lines[head + 1] == "|---|---|---:|---:|---:|---:|---|---|---|"
+    assert "## Runs" in lines
+    assert ("Errors and misses are after the last pass. us/example: one training step at batch size 1 (forward, "
+            "backward, update), median over timed windows after warm-up, with the 25th-75th percentile spread; "
+            "compile s: the warm-up windows' time beyond the steady rate.") in lines

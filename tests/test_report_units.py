@@ -399,3 +399,34 @@ def test_runs_and_throughput_tables_align_numbers_right_and_explain_their_column
     assert ("Errors and misses are after the last pass. us/example: one training step at batch size 1 (forward, "
             "backward, update), median over timed windows after warm-up, with the 25th-75th percentile spread; "
             "compile s: the warm-up windows' time beyond the steady rate.") in lines
+
+
+def test_figure_of_a_run_carries_its_windows_and_training_set_size(tmp_path):
+    d = run_result(n_train=500)
+    d["timing"]["us_per_example_windows"] = [100.0, "x", 101.5, None, 99.0]
+    [f] = timings.figures_of_run(loaded(d))
+    assert f.samples == [100.0, 101.5, 99.0] and f.n_train == 500
+    assert (f.median, f.spread, f.test_misses) == (100.0, (95.0, 105.0), 105)
+
+
+def test_learning_curve_title_cuts_a_long_recipe_family_to_thirty_characters(tmp_path, monkeypatch):
+    from harness.report import build_report, figures
+
+    titles = []
+    monkeypatch.setattr(figures, "learning_curves", lambda plt, title, *a: titles.append(title) or b"png")
+    long = "v" * 45
+    write(tmp_path / "run.json", run_result(variant=long, missed=NO_MISSES))
+    build_report(tmp_path)
+    assert titles == [f"Learning curves, {'v' * 27}...* recipes (usps)"]
+
+
+def test_gallery_figure_is_named_after_the_recipe_and_data_set(tmp_path):
+    from harness.report import build_report
+    from tests.test_report import synthetic_missed
+
+    r = run_result(dataset="synthetic", missed=synthetic_missed(n=3))
+    r["recipe"] = {"variant": "1989", "label": "1989 targets=0.8", "set": {"targets": 0.8}, "knobs": {"targets": 0.8}}
+    write(tmp_path / "run.json", r)
+    out = build_report(tmp_path, data_dir=tmp_path)
+    assert "gallery-1989-targets-0.8-synthetic.png" in {p.name for p in out.figures}
+    assert "![missed test digits](gallery-1989-targets-0.8-synthetic.png)" in out.report.read_text()

@@ -165,6 +165,7 @@ def test_ablation_figure_draws_the_baseline_mean_and_the_paper_in_percent(plt):
         mean = sum(r["final"][f] for r in BASE) / len(BASE) * 100
         assert list(lines["baseline mean"].get_xdata()) == pytest.approx([mean] * 2)
         assert list(lines[f"paper {paper:.2f}%"].get_xdata()) == pytest.approx([paper] * 2)
+        assert ax.get_xlabel() == f"{f.replace('_', ' ')} % (dots: seeds; diamond: mean ± sd)"
     ticks = {round(t): lab.get_text() for t, lab in zip(test_ax.get_yticks(), test_ax.get_yticklabels())}
     assert ticks == {1: "1989", 0: "1989 targets=0.8 init=fan_in"}  # in run order, the first at the top
 
@@ -201,3 +202,20 @@ def test_gallery_mosaic_frames_each_digit_and_labels_it_above_and_below(plt):
     texts = {t.get_text(): t.get_position()[1] for t in ax.texts}
     assert set(texts) == {"3 → 8", "#17", "5 → 6", "#42"}
     assert texts["3 → 8"] < y0 and texts["#17"] > y0 + 16  # image rows grow downwards: label above, index below
+
+
+def test_throughput_panel_titles_say_when_each_machine_was_measured(plt):
+    a = Figure(("jax", "scan", "cpu", "float32", "1989"), "jax/scan/cpu", 50.0, when="2026-01-05T10:00:00+00:00")
+    b = Figure(("torch", "eager", "cpu", "float32", "1989"), "torch/eager/cpu", 80.0, when="2026-01-02T09:00:00+00:00")
+    c = Figure(("torch", "eager", "cpu", "float32", "1989"), "torch/eager/cpu", 90.0, when="2026-01-03T00:00:00+00:00")
+    d = Figure(("jax", "scan", "cpu", "float32", "1989"), "jax/scan/cpu", 60.0)  # no date recorded
+    figures.throughput(plt, [("CPU A", [a, b]), ("CPU B", [c]), ("CPU C", [d])], "bench.json")
+    assert [ax.get_title(loc="left") for ax in plt.figs[0].axes[:3]] == [
+        "CPU A (measured 2026-01-02 to 2026-01-05)", "CPU B (measured 2026-01-03)", "CPU C"]
+
+
+def test_seed_strip_title_carries_the_note_on_what_was_left_out(plt):
+    figures.seed_strip(plt, [("a", [0.05])], None, "3 more configurations not drawn")
+    ax = plt.figs[0].axes[0]
+    assert ax.get_title() == "Test error over seeds\n3 more configurations not drawn"
+    assert not [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]  # no paper line when not the paper's setting

@@ -430,3 +430,43 @@ def test_gallery_figure_is_named_after_the_recipe_and_data_set(tmp_path):
     out = build_report(tmp_path, data_dir=tmp_path)
     assert "gallery-1989-targets-0.8-synthetic.png" in {p.name for p in out.figures}
     assert "![missed test digits](gallery-1989-targets-0.8-synthetic.png)" in out.report.read_text()
+
+
+def test_parity_row_verdict_for_each_state_of_a_row():
+    v = parity_view._verdict
+    assert v({"passed": True}) == "PASS" and v({"passed": False}) == "FAIL" and v({}) == "-"
+    assert v({"passed": None}) == "-"
+    assert v({"passed": True, "within_tol": False, "judged_to": 12}) == "PASS to step 12, beyond tol after (reported)"
+    assert v({"passed": True, "within_tol": False}) == "beyond tol past the horizon (reported, not judged)"
+
+
+def test_pytest_figure_spread_from_q1_and_q3_else_from_the_iqr(tmp_path):
+    b = benchmark_file([("jax", "scan", "cpu", 50.0, 1000, 4.0)])
+    st = b["benchmarks"][0]["stats"]
+    st["q1"], st["q3"] = st["median"] - 0.001, st["median"] + 0.003  # asymmetric: 1 us below, 3 above
+    [f] = timings.figures_of_pytest_benchmark(Loaded(tmp_path / "b.json", b, "2026-01-02"))
+    assert f.spread == pytest.approx((49.0, 53.0))
+    del st["q1"]
+    [f] = timings.figures_of_pytest_benchmark(Loaded(tmp_path / "b.json", b, "2026-01-02"))
+    assert f.spread == pytest.approx((48.0, 52.0))  # median ± iqr/2
+
+
+def test_subset_note_for_a_run_on_part_of_its_training_set():
+    from harness.report.runs import subset_note
+
+    d = run_result(n_train=500)
+    assert subset_note(d) == ""  # the full size not recorded
+    d["dataset_source"] = {"n_train": 7291}
+    assert subset_note(d) == " (500 of 7291 train)"
+    assert subset_note(dict(d, n_train=7291)) == ""
+
+
+def test_throughput_table_says_when_each_figure_was_measured(tmp_path):
+    from harness.report import build_report
+
+    write(tmp_path / "run.json", run_result(missed=NO_MISSES, finished="2026-01-05T10:00:00+00:00"))
+    lines = build_report(tmp_path).report.read_text().splitlines()
+    head = next(i for i in range(lines.index("## Throughput"), len(lines)) if lines[i].startswith("| machine"))
+    cols = [c.strip() for c in lines[head].strip("|").split("|")]
+    row = [c.strip() for c in lines[head + 2].strip("|").split("|")]
+    assert (row[cols.index("measured")], row[cols.index("source")]) == ("2026-01-05", "run.json")

@@ -159,3 +159,31 @@ def test_write_events_tags_each_pass_figure_at_its_pass_with_the_runs_time(tmp_p
     assert not any(tag == "test/error" and step == 2 for _, tag, step, *_ in scalars)
     assert Recorder.log[0] == ("open", str(tmp_path / "ev"), 3600) and Recorder.log[1] == ("text", "config", 0, t)
     assert Recorder.log[-1] == ("close",)
+
+
+def test_text_table_header_rule_then_rows_aligned():
+    from harness.report.fmt import text_table
+
+    assert text_table(["name", "n"], [["a", 10], ["bbbbbb", None]], "lr").splitlines() == [
+        "name     n", "------  --", "a       10", "bbbbbb   -"]
+
+
+def test_welch_without_spread_gives_an_infinite_t_of_the_differences_sign():
+    from harness.report.ablation import welch
+
+    assert welch([2.0, 2.0], [3.0, 3.0]).t == float("-inf")
+    assert welch([3.0, 3.0], [2.0, 2.0]).t == float("inf")
+    assert welch([2.0, 2.0], [2.0, 2.0]).t == 0.0
+
+
+def test_pooled_figures_of_one_configuration_keep_every_window_and_name_every_file():
+    from harness.report.gate import _pooled
+
+    a = fig(2.0, samples=[1.0, 2.0, 3.0], source="a.json")
+    b = fig(4.5, samples=[4.0, 5.0], source="b.json")
+    other = fig(9.0, key=("jax", "scan", "cpu", "float32", "1989"), samples=[9.0], source="c.json")
+    p, o = _pooled([b, a, other])
+    assert (p.samples, p.median, p.source) == ([4.0, 5.0, 1.0, 2.0, 3.0], 3.0, "a.json, b.json")
+    assert o is other
+    [n] = _pooled([fig(7.0, source="x.json"), fig(8.0, source="y.json")])  # no windows kept: the first median
+    assert (n.samples, n.median) == (None, 7.0)

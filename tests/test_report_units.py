@@ -470,3 +470,51 @@ def test_throughput_table_says_when_each_figure_was_measured(tmp_path):
     cols = [c.strip() for c in lines[head].strip("|").split("|")]
     row = [c.strip() for c in lines[head + 2].strip("|").split("|")]
     assert (row[cols.index("measured")], row[cols.index("source")]) == ("2026-01-05", "run.json")
+
+
+# ----------------------------------------------------------------------------- more pins (a second random self-check)
+
+
+def test_config_label_is_cut_to_eighty_characters():
+    key = (("backend", "jax"), ("strategy", "scan"), ("device", "d" * 100))
+    label = curves.config_label(key, ("device",))
+    assert len(label) == 80 and label == ("jax:scan " + "d" * 100)[:77] + "..."
+
+
+def test_parity_matrix_row_names_variant_dtype_device_and_a_self_check_reference(tmp_path):
+    from tests.test_report import parity_result
+
+    p = parity_result()
+    p["config"].update(self_check=True, dtype="float64", device="cuda")
+    _, rows = parity_matrix.matrix([Loaded(tmp_path / "p.json", p, "2026-01-03")])
+    row = next(r for r in rows if r["target"] == "jax:scan")
+    assert (row["variant"], row["dtype"], row["device"]) == ("1989", "float64", "cuda")
+    assert row["reference"] == "torch:eager (self-check)"
+    p["config"]["self_check"] = False
+    _, rows = parity_matrix.matrix([Loaded(tmp_path / "p.json", p, "2026-01-03")])
+    assert rows[0]["reference"] == "torch:eager"
+
+
+def test_a_count_row_names_its_value_against_the_reference():
+    cells = parity_view._row_cells({"target": "t", "tensor": "misses", "count": True, "value": 3, "reference": 5,
+                                    "max_abs": 2, "passed": False}, None, False)
+    assert cells[1:3] == ["misses (3 vs 5)", "2"]
+    assert parity_view._row_cells({"target": "t", "tensor": "misses", "count": True}, None, False)[1] == "misses"
+
+
+def test_every_heading_of_the_report_stands_on_its_own_line(tmp_path):
+    from harness.report import build_report
+
+    write(tmp_path / "run.json", run_result(missed=NO_MISSES))
+    lines = build_report(tmp_path).report.read_text().splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith("#")]
+    assert len(heads) >= 4 and all(lines[i + 1] == "" for i in heads)
+
+
+def test_runs_csv_header(tmp_path):
+    head, _ = export.run_rows([loaded(run_result(), str(tmp_path / "r.json"))], tmp_path)
+    assert head[:2] == ["file", "finished"]
+    assert head[head.index("passes"):] == [
+        "passes", "n_train", "n_test", "final_train_error", "final_train_misses", "final_test_error",
+        "final_test_misses", "final_train_loss", "final_test_loss", "us_per_example_median", "us_per_example_p25",
+        "us_per_example_p75", "examples_per_s", "compile_s", "machine", "environment"]

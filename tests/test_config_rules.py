@@ -3,6 +3,7 @@ refuses, and the one line that says so (the field as its flag, the value shown s
 be); and RunConfig's label and `harness run` arguments, field by field."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from harness.config import RULES, ConfigError, Rule, RunConfig, _show
@@ -109,3 +110,24 @@ def test_to_dict_lists_tuples_and_the_recipe_as_a_mapping():
 
     p = ParityConfig(dataset="synthetic", steps=(3, 1)).to_dict()
     assert p["steps"] == [1, 3] and isinstance(p["steps"], list)
+
+
+def test_the_recipe_is_checked_against_the_variant_and_normalised():
+    from harness.errors import RecipeError
+
+    assert RunConfig(recipe={"targets": "0.8"}).recipe == (("targets", 0.8),)  # text from --set: a number
+    assert RunConfig(recipe=[("init", "fan_in")]).recipe == (("init", "fan_in"),)
+    with pytest.raises(RecipeError, match="targets"):
+        RunConfig(variant="modern", recipe={"targets": 0.8})  # no effect with loss=xent
+    with pytest.raises(RecipeError, match="nope"):
+        RunConfig(recipe={"nope": 1})
+    from harness.config import BenchConfig
+
+    with pytest.raises(RecipeError, match="targets"):
+        BenchConfig(dataset="synthetic", variant="modern", recipe={"targets": 0.8})
+
+
+def test_init_params_default_to_float32():
+    from harness.spec import init_params
+
+    assert {a.dtype for a in init_params(1).values()} == {np.dtype("float32")}

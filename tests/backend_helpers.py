@@ -61,3 +61,19 @@ def busy_threads(work):
     busy = sorted((t1[k] - t0.get(k, 0) for k in t1), reverse=True)
     return sum(b >= 0.2 * busy[0] for b in busy)
 """
+
+
+class CpuOnlyBackend:
+    """The protocol's plumbing for a test backend that runs on the CPU only and needs no framework:
+    a subclass gives `name`, `strategies` and `session()`."""
+
+    description = "a test backend"
+
+    def check(self):
+        pass
+
+    def strategy_devices(self, strategy):
+        return ["cpu"]
+
+    def environment(self, device):
+        return {}

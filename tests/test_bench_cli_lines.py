@@ -10,6 +10,7 @@ import pytest
 
 from harness import bench, plugins
 from harness.cli import main
+from tests.backend_helpers import CpuOnlyBackend
 
 
 class _Clock:
@@ -36,19 +37,9 @@ class _Session:
         pass
 
 
-class _Backend:
+class _Backend(CpuOnlyBackend):
     name = "npb"
     strategies = ("good", "also", "broken")
-    description = "a NumPy test backend"
-
-    def check(self):
-        pass
-
-    def strategy_devices(self, strategy):
-        return ["cpu"]
-
-    def environment(self, device):
-        return {}
 
     def session(self, *, variant, params, dtype, device, strategy):
         return _Session(strategy)

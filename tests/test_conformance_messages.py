@@ -8,6 +8,7 @@ import pytest
 
 from harness.spec import PARAM_SHAPES
 from harness.testing import ACTIVATION_SHAPES, assert_session_conforms
+from tests.backend_helpers import CpuOnlyBackend
 
 
 class _Session:
@@ -57,22 +58,13 @@ class _Session:
         pass
 
 
-class _Backend:
+class _Backend(CpuOnlyBackend):
     strategies = ("s",)
     description = "a conformance-kit test"
 
     def __init__(self, broken=None):
         self.broken = broken
         self.name = f"conf-{broken or 'ok'}".replace("_", "-")
-
-    def check(self):
-        pass
-
-    def strategy_devices(self, strategy):
-        return ["cpu"]
-
-    def environment(self, device):
-        return {}
 
     def session(self, *, variant, params, dtype, device, strategy):
         return _Session(params, self.broken)

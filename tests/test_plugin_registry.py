@@ -143,3 +143,32 @@ def test_backends_registered_is_gone_after_the_block():
         assert plugins.get_registry().get("t-temp").name == "t-temp"
     with pytest.raises(UnknownBackend):
         plugins.get_registry().get("t-temp")
+
+
+def test_one_line_names_the_type_the_words_and_the_innermost_real_frame():
+    def inner():
+        raise ValueError("bad thing")
+
+    try:
+        inner()
+    except ValueError as e:
+        got = plugins.one_line(e)
+    line = inner.__code__.co_firstlineno + 1
+    assert got == f"ValueError: bad thing (at {__file__}:{line})"
+    assert plugins.one_line(KeyError("k")) == "KeyError: 'k'"  # never raised: no frame to name
+
+
+def test_errors_exit_codes_and_families():
+    from harness import errors
+
+    usage = [errors.UnknownBackend, errors.UnknownStrategy, errors.ConfigError, errors.UnknownVariant,
+             errors.RecipeError, errors.PluginError, errors.BackendUnavailable, errors.DeviceUnavailable,
+             errors.Unsupported, errors.DataError, errors.ResultsDirError]
+    assert all(issubclass(c, errors.UsageError) and c("x").exit_code == 2 for c in usage)
+    assert all(issubclass(c, ValueError) for c in (errors.ConfigError, errors.UnknownVariant, errors.RecipeError))
+    assert errors.BackendFailure("x").exit_code == 1 and issubclass(errors.BackendFailure, errors.Failure)
+    assert errors.ResultWriteError("m", None, "{}").exit_code == 1
+    e = errors.NonFiniteLoss(0, 3, float("inf"))
+    assert (e.epoch, e.step, e.value, e.exit_code) == (0, 3, float("inf"), 1)
+    assert str(e) == "loss became inf at pass 1, step 3 (example index 3); training stopped, no result written"
+    assert errors.USAGE_ERRORS == (errors.UsageError,)

@@ -159,3 +159,34 @@ def test_sdlm_check_hessian_counts_non_finite_and_negative_entries_apart():
                             "finite and >= 0")
     with pytest.raises(ValueError, match=r"hessian_diag's H1w has shape \(1,\), expected"):
         sdlm.check_hessian({**h, "H1w": np.zeros(1)})
+
+
+def test_before_pass_names_what_a_session_lacks_and_hands_over_the_scale():
+    v = train.of_config(RunConfig(variant="1989-sdlm")).variant_spec()
+
+    class NoScale:
+        def hessian_diag(self, steps):
+            raise AssertionError("not reached")
+
+    with pytest.raises(TypeError) as e:
+        sdlm.before_pass(NoScale(), v, _data(), 1, 0, "float64")
+    assert str(e.value) == ("NoScale has no set_step_scale: its backend does not implement SDLM (variant 1989-sdlm); "
+                            "declare it in Backend.supports")
+    with pytest.raises(TypeError, match=r"^object has no hessian_diag / set_step_scale: "):
+        sdlm.before_pass(object(), v, _data(), 1, 0, "float64")
+    s = _Session()
+    summary = sdlm.before_pass(s, v, _data(), 1, 0, "float32", limit=4)
+    assert [list(i) for i in s.h_indices] == [[0, 1, 2, 3]]
+    (scale,) = s.scales
+    assert scale["H1w"].dtype == np.float32 and scale["H1w"].shape == PARAM_SHAPES["H1w"]
+    np.testing.assert_allclose(scale["outb"], 1.0 / (v.optimizer.mu + 0.5), rtol=1e-6)
+    assert summary["outb"] == {"mean": 0.5, "max": 0.5}
+
+
+def test_hessian_steps_are_the_indexed_examples_with_their_targets():
+    d = _data()
+    s = sdlm.hessian_steps(d, np.array([3, 7]), "float32", t=0.9)
+    assert s.x.dtype == np.float32 and list(np.rint(s.x[:, 0, 0, 0] * 100)) == [3, 7]
+    assert list(s.labels) == [3, 7] and s.labels.dtype == np.int64
+    assert s.targets[0, 3] == np.float32(0.9) and s.targets[0, 0] == np.float32(-0.9)
+    assert (s.lr == 0).all() and len(s.lr) == 2

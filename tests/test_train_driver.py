@@ -48,7 +48,8 @@ class _Session:
 
     def hessian_diag(self, steps):
         self.h_indices.append(np.rint(steps.x[:, 0, 0, 0] * 100).astype(int))
-        return {k: np.full(shape, 0.5) for k, shape in PARAM_SHAPES.items()}
+        # from 0 to 1 evenly: mean 0.5, max 1
+        return {k: np.linspace(0.0, 1.0, int(np.prod(shape))).reshape(shape) for k, shape in PARAM_SHAPES.items()}
 
     def set_step_scale(self, scale):
         self.scales.append(scale)
@@ -87,7 +88,7 @@ def test_sdlm_pass_entry_holds_h_and_the_time_it_took(ticking_clock):
     for entry in log.epochs:
         assert entry["hessian_s"] == 1.0  # one tick: the clock read before and after h's estimate
         assert set(entry["hessian"]) == set(PARAM_SHAPES)
-        assert entry["hessian"]["H1w"] == {"mean": 0.5, "max": 0.5}
+        assert entry["hessian"]["H1w"] == {"mean": pytest.approx(0.5), "max": 1.0}
     assert [e["epoch"] for e in log.epochs] == [1, 2]
     assert len(s.scales) == 2
     assert "hessian" not in train.train(_Session(), RunConfig(dataset="synthetic", epochs=1, window=10), _data()).epochs[0]
@@ -179,8 +180,8 @@ def test_before_pass_names_what_a_session_lacks_and_hands_over_the_scale():
     assert [list(i) for i in s.h_indices] == [[0, 1, 2, 3]]
     (scale,) = s.scales
     assert scale["H1w"].dtype == np.float32 and scale["H1w"].shape == PARAM_SHAPES["H1w"]
-    np.testing.assert_allclose(scale["outb"], 1.0 / (v.optimizer.mu + 0.5), rtol=1e-6)
-    assert summary["outb"] == {"mean": 0.5, "max": 0.5}
+    np.testing.assert_allclose(scale["outb"], 1.0 / (v.optimizer.mu + np.linspace(0.0, 1.0, 10)), rtol=1e-6)
+    assert summary["outb"] == {"mean": pytest.approx(0.5), "max": 1.0}
 
 
 def test_hessian_steps_are_the_indexed_examples_with_their_targets():

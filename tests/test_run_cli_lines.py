@@ -7,33 +7,13 @@ from __future__ import annotations
 import importlib
 import json
 
-import numpy as np
 import pytest
 
 from harness import plugins
 from harness.cli import main
-from tests.backend_helpers import CpuOnlyBackend
+from tests.backend_helpers import ClassZeroSession, CpuOnlyBackend
 
 run_cli = importlib.import_module("harness.cli.run")
-
-
-class _Session:
-    def __init__(self, params):
-        self.params = params
-
-    def train_steps(self, steps):
-        return np.full(len(steps), 0.5)
-
-    def forward(self, x):  # always class 0
-        out = -np.ones((len(x), 10))
-        out[:, 0] = 1.0
-        return out
-
-    def get_params(self):
-        return self.params
-
-    def sync(self):
-        pass
 
 
 class _Backend(CpuOnlyBackend):
@@ -41,7 +21,7 @@ class _Backend(CpuOnlyBackend):
     strategies = ("loop",)
 
     def session(self, *, variant, params, dtype, device, strategy):
-        return _Session(params)
+        return ClassZeroSession(params)
 
 
 @pytest.fixture

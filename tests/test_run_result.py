@@ -16,6 +16,7 @@ from harness.errors import BackendFailure
 from harness.run import run_training
 from harness.spec import PARAM_SHAPES
 from harness.targets import Target
+from tests.backend_helpers import ClassZeroSession
 
 N_TRAIN, N_TEST = 20, 10
 
@@ -26,29 +27,18 @@ def _data() -> Dataset:
                    np.array([0, 1, 0, 3, 0, 0, 9, 0, 0, 0]), source={"kind": "test"})
 
 
-class _Session:
+class _Session(ClassZeroSession):
     def __init__(self, params, fail):
-        self.params, self.fail = params, fail
+        super().__init__(params)
+        self.fail = fail
 
     def environment(self):
         return {"threads": 1}
 
-    def sync(self):
-        pass
-
     def train_steps(self, steps):
         if self.fail:
             raise ZeroDivisionError("plugin bug")
-        self.params = {k: v + 1.0 for k, v in self.params.items()}
-        return np.full(len(steps), 0.5)
-
-    def forward(self, x):  # always class 0
-        out = -np.ones((len(x), 10))
-        out[:, 0] = 1.0
-        return out
-
-    def get_params(self):
-        return self.params
+        return super().train_steps(steps)
 
 
 class _Backend:

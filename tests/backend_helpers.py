@@ -61,3 +61,42 @@ def busy_threads(work):
     busy = sorted((t1[k] - t0.get(k, 0) for k in t1), reverse=True)
     return sum(b >= 0.2 * busy[0] for b in busy)
 """
+
+
+class CpuOnlyBackend:
+    """The protocol's plumbing for a test backend that runs on the CPU only and needs no framework:
+    a subclass gives `name`, `strategies` and `session()`."""
+
+    description = "a test backend"
+
+    def check(self):
+        pass
+
+    def strategy_devices(self, strategy):
+        return ["cpu"]
+
+    def environment(self, device):
+        return {}
+
+
+class ClassZeroSession:
+    """A NumPy session that predicts class 0 for every input (so its misses are the examples whose
+    label is not 0) and whose training moves every parameter by +1 and reports a loss of 0.5."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def sync(self):
+        pass
+
+    def train_steps(self, steps):
+        self.params = {k: v + 1.0 for k, v in self.params.items()}
+        return np.full(len(steps), 0.5)
+
+    def forward(self, x):
+        out = -np.ones((len(x), 10))
+        out[:, 0] = 1.0
+        return out
+
+    def get_params(self):
+        return self.params

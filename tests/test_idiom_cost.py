@@ -13,6 +13,7 @@ import pytest
 from harness import plugins, reference
 from harness.cli import main
 from harness.hookspecs import hookimpl
+from tests.backend_helpers import CpuOnlyBackend
 
 SLEEP = {"loop": 2e-3, "fast": 1e-4}  # seconds per example
 
@@ -40,19 +41,10 @@ class PacedSession:
         return {}
 
 
-class PacedBackend:
+class PacedBackend(CpuOnlyBackend):
     name = "paced"
     strategies = ("loop", "fast")
     description = "two strategies of known cost (a test's)"
-
-    def check(self):
-        pass
-
-    def strategy_devices(self, strategy):
-        return ["cpu"]
-
-    def environment(self, device):
-        return {}
 
     def session(self, *, variant, params, dtype, device, strategy):
         return PacedSession(variant, params, strategy)

@@ -55,7 +55,8 @@ def idiom_cost(target: Target, config: RunConfig, data: Dataset, run_median_us: 
     try:
         us = time_idiom(Target(target.backend, idiom, target.device), config, data, window)
     except Exception as e:  # noqa: BLE001 -- the run's result stands; say why there is no figure
-        return f"the {idiom} idiom could not be timed here for comparison: {str(e).splitlines()[0] if str(e) else e!r}"
+        why = str(e).splitlines()[0] if str(e) else repr(e)  # `{a if c else b!r}` would repr both
+        return f"the {idiom} idiom could not be timed here for comparison: {why}"
     med = summarize(us)["median"]
     load = load_average()
     head = (f"the {idiom} idiom ({target.backend.name}:{idiom}, `--strategy {idiom}`): {med:.1f} us/example, "

@@ -62,8 +62,10 @@ def build_grid(grid_file: Path | None, lists: dict, window: int, resources: dict
         grid = load_toml(grid_file, strategies_of, max_points)
         if given.get("seeds"):  # the command line's seeds replace the file's
             seeds = parse_ints(given["seeds"], "seeds", max_points)
-            if len(grid.points) * len(seeds) > max_points:
-                raise GridError(f"the grid has {len(grid.points) * len(seeds):,} points, more than the "
+            # the file's points that differ only in their seed become the same points: count those once
+            n = len({replace(c, seed=seeds[0]) for c in grid.points}) * len(seeds)
+            if n > max_points:
+                raise GridError(f"the grid has {n:,} points, more than the "
                                 f"{max_points:,} a sweep may have (--max-points raises the bound)")
             points = list(dict.fromkeys(replace(c, seed=s) for c in grid.points for s in seeds))
             res = {replace(c, seed=s): grid.resources_for(c) for c in grid.points for s in seeds}

@@ -1,0 +1,129 @@
+"""Unit tests of the data package's small promises (harness.data.fetch, registry, command): which
+values of $HARNESS_DATA_OFFLINE mean offline, where a file's URLs come from, how --dataset is read
+and refused. No network: nothing here downloads."""
+
+import click
+import pytest
+
+from harness.cli import main
+from harness.data import command, fetch, registry
+from harness.data.registry import DataFile
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "True", "yes", "YES", "on", "On", " 1 ", " true\n"])
+def test_offline_values_that_mean_offline(value, monkeypatch):
+    monkeypatch.setenv(fetch.ENV_OFFLINE, value)
+    assert fetch.offline() is True
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "no", "off", "2", "y", "t", "truee", "XXtrueXX"])
+def test_offline_values_that_do_not(value, monkeypatch):
+    monkeypatch.setenv(fetch.ENV_OFFLINE, value)
+    assert fetch.offline() is False
+
+
+def test_offline_unset_is_online(monkeypatch):
+    monkeypatch.delenv(fetch.ENV_OFFLINE, raising=False)
+    assert fetch.offline() is False
+
+
+def test_at_joins_each_base_with_the_name_in_order():
+    assert registry._at(("https://a.example/d/", "http://b.example/"), "zip.train.gz") == (
+        "https://a.example/d/zip.train.gz", "http://b.example/zip.train.gz")
+    assert registry._at((), "x.gz") == ()
+
+
+def test_every_registry_url_ends_with_its_files_name():
+    """The registry's URLs are its bases joined with each file's own name (a wrong join would
+    fetch another file, or none)."""
+    for srcs in registry.REGISTRY.values():
+        for src in srcs:
+            for f in src.files:
+                assert all(u.startswith(("http://", "https://")) and u.endswith("/" + f.name) for u in f.urls), f
+
+
+def test_datafile_name_algorithm_digest():
+    f = DataFile("usps/zip.train.gz", "sha256:ab:cd")
+    assert (f.name, f.algorithm, f.digest) == ("zip.train.gz", "sha256", "ab:cd")
+    assert DataFile("top.bin", "md5:00").name == "top.bin"
+
+
+@pytest.mark.parametrize("offline", [True, False])
+@pytest.mark.parametrize("mirror", [None, "http://127.0.0.1:9/m", "http://127.0.0.1:9/m/"])
+def test_candidate_urls_mirror_first_then_public_unless_offline(offline, mirror, monkeypatch):
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "1" if offline else "0")
+    if mirror is None:
+        monkeypatch.delenv(fetch.ENV_MIRROR, raising=False)
+    else:
+        monkeypatch.setenv(fetch.ENV_MIRROR, mirror)
+    f = DataFile("usps/zip.test.gz", "md5:00", ("http://127.0.0.1:9/a/zip.test.gz", "http://127.0.0.1:9/b/zip.test.gz"))
+    want = (["http://127.0.0.1:9/m/usps/zip.test.gz"] if mirror else []) + ([] if offline else list(f.urls))
+    assert fetch.candidate_urls(f) == want
+
+
+def test_mirror_base_ends_in_one_slash(monkeypatch):
+    monkeypatch.setenv(fetch.ENV_MIRROR, "  https://h.example/data///  ")
+    assert fetch.mirror_base() == "https://h.example/data/"
+    monkeypatch.setenv(fetch.ENV_MIRROR, "   ")
+    assert fetch.mirror_base() is None
+
+
+def test_tried_text_says_what_was_tried(monkeypatch):
+    assert fetch.tried_text([("u1", "HTTP 404")], False) == "download disabled"
+    assert fetch.tried_text([("u1", "HTTP 404"), ("u2", "timed out")], True) == "tried u1 (HTTP 404); u2 (timed out)"
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "0")
+    assert fetch.tried_text([], True) == "no source to try"
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "yes")
+    assert fetch.tried_text([], True) == "nothing to try: $HARNESS_DATA_OFFLINE is set and $HARNESS_DATA_MIRROR is not"
+
+
+@pytest.mark.parametrize("values, want", [
+    ((), ["usps"]),
+    (("mnist",), ["mnist"]),
+    ((" MNIST , usps ",), ["mnist", "usps"]),
+    (("usps", "synthetic"), ["usps", "synthetic"]),
+    (("usps,,",), ["usps"]),
+    (("usps", "All"), list(registry.REGISTRY)),
+])
+def test_dataset_names_are_read_from_repeats_and_comma_lists(values, want):
+    assert command._names(values, ("usps",)) == want
+
+
+def test_an_unknown_dataset_names_itself_the_option_and_every_choice():
+    with pytest.raises(click.BadParameter) as e:
+        command._names(("usps,cifar,svhn",), ("usps",))
+    assert e.value.param_hint == "--dataset"
+    assert e.value.format_message() == ("Invalid value for --dataset: unknown data set 'cifar'; available: usps, "
+                                        "mnist, synthetic (needs no files), all")
+
+
+def test_an_unknown_dataset_on_the_command_line_is_one_line_naming_the_option(tmp_path, capsys):
+    assert main(["data", "fetch", "--dataset", "cifar", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Invalid value for --dataset: unknown data set 'cifar'" in err
+
+
+def test_the_progress_bar_draws_a_bar_sized_to_the_download():
+    """pooch's progress-bar protocol: total is set before the first update; the bar starts on the
+    first update, counts the bytes, resets to a new total and stops on close (also twice)."""
+    from rich.progress import BarColumn, DownloadColumn
+
+    bar = fetch._Bar("usps/usps.h5")
+    bar.close()  # before any update: nothing to stop
+    bar.total = 1000
+    bar.update(100)
+    try:
+        kinds = [type(c) for c in bar._progress.columns]
+        assert BarColumn in kinds and DownloadColumn in kinds
+        task = bar._progress.tasks[0]
+        assert (task.total, task.completed) == (1000, 100)
+        bar.update(50)
+        assert task.completed == 150
+        bar.total = 2000
+        bar.reset()
+        task = bar._progress.tasks[0]
+        assert (task.total, task.completed) == (2000, 0)
+    finally:
+        bar.close()
+    assert bar._progress is None
+    bar.close()

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sweep.grid import GridError, check_resources, expand, knob_lists, load_toml, parse_ints
+from harness.sweep.grid import (
+    GridError,
+    check_resources,
+    expand,
+    knob_lists,
+    load_toml,
+    parse_ints,
+)
 from tests.test_sweep import STRATS
 
 

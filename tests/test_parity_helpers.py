@@ -1,0 +1,141 @@
+"""parity's bookkeeping as units, on small numpy arrays (no framework, no training): a trajectory's
+row (the first step beyond tolerance and its worst tensor, or the worst of every tensor when
+none fails), the first failing layer per target, a parameter set missing a tensor, a pass's rows,
+and the row and check-result shapes every check shares. The torch parity runs (test_parity)
+check the same code end to end; these pin each promise where a wrong index or key would hide."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from harness.parity import checks
+from harness.parity.rows import check_result, row
+from harness.parity.tolerances import Tol
+from harness.spec import PARAM_NAMES
+
+TOL = Tol(atol=1e-3)
+
+
+def _params(value: float = 0.0, **at) -> dict:
+    return {k: np.full(3, at.get(k, value)) for k in PARAM_NAMES}
+
+
+def test_a_trajectory_within_tolerance_reports_its_worst_tensor_of_all():
+    tr = checks._Trajectory(TOL)
+    tr.add(0, _params(), _params())
+    tr.add(1, _params(H2w=5e-4), _params())
+    tr.add(2, _params(H3b=2e-4), _params())
+    r = tr.row("jax:scan", 2)
+    assert r["target"] == "jax:scan" and r["tensor"] == "H2w" and r["passed"]
+    assert r["first_step"] is None and r["worst_of"] == len(PARAM_NAMES) == 8
+    assert r["max_abs"] == pytest.approx(5e-4)
+    assert "first_step_beyond_horizon" not in r and "max_abs_all_steps" not in r
+
+
+def test_a_trajectory_names_the_first_failing_step_and_its_worst_tensor():
+    tr = checks._Trajectory(TOL)
+    tr.add(0, _params(), _params())
+    tr.add(1, _params(H1w=5e-4), _params())
+    tr.add(2, _params(H1b=2e-3, outw=4e-3), _params())  # first step beyond: outw is its worst
+    tr.add(3, _params(H1b=9e-2), _params())  # worse later, but not first
+    r = tr.row("t", 3)
+    assert (r["tensor"], r["first_step"], r["passed"]) == ("outw", 2, False)
+    assert r["max_abs"] == pytest.approx(4e-3)
+    assert r["max_abs_all_steps"] == pytest.approx(9e-2)  # the largest over every step after the start
+    assert "worst_of" not in r
+
+
+def test_a_trajectory_beyond_its_horizon_is_reported_with_the_step_it_parted_at():
+    tol = Tol(atol=1e-3, horizon=1)
+    tr = checks._Trajectory(tol)
+    tr.add(1, _params(), _params())
+    tr.add(2, _params(H2b=1.0), _params())
+    r = tr.row("t", 2)
+    assert r["passed"] and r["first_step"] is None and r["first_step_beyond_horizon"] == 2
+
+
+def test_first_failing_layer_per_target_in_the_given_order():
+    rows = [{"target": "a", "layer": "H3", "passed": False}, {"target": "a", "layer": "H1", "passed": True},
+            {"target": "a", "layer": "H2", "passed": False}, {"target": "b", "layer": "out", "passed": True},
+            {"target": "c", "layer": "out", "passed": False}]
+    assert checks._first_failing(rows, checks.LAYERS, lambda r: r["layer"]) == {"a": "H2", "b": None, "c": "out"}
+    backprop = tuple(reversed(checks.LAYERS))
+    assert checks._first_failing(rows, backprop, lambda r: r["layer"]) == {"a": "H3", "b": None, "c": "out"}
+
+
+def test_say_first_names_only_targets_with_a_failing_layer():
+    result = checks._say_first({"summary": "forward: FAIL"}, {"a": "H2", "b": None, "c": "out"}, "first layer")
+    assert result["summary"] == "forward: FAIL; first layer: a H2, c out"
+    assert result["first_layer"] == {"a": "H2", "b": None, "c": "out"}
+    result = checks._say_first({"summary": "forward: PASS"}, {"b": None}, "first layer")
+    assert result["summary"] == "forward: PASS"
+
+
+def test_params_rows_one_per_tensor_and_a_missing_tensor_is_named():
+    rows = checks._params_rows("t", _params(H1w=1.0), _params(), TOL, 7, k=7)
+    assert [r["tensor"] for r in rows] == list(PARAM_NAMES)
+    assert [r["passed"] for r in rows] == [k != "H1w" for k in PARAM_NAMES]
+    assert all(r["k"] == 7 for r in rows)
+    got = {k: v for k, v in _params().items() if k not in ("H2b", "outw")}
+    with pytest.raises(KeyError, match="get_params returned no H2b, outw"):
+        checks._params_rows("t", got, _params(), TOL, None)
+
+
+def test_worst_per_tensor_prefers_a_failing_example_and_names_missing_gradients():
+    want = [(0.5, _params()), (0.5, _params()), (0.5, _params())]
+    got = [(0.5, _params(H1w=5e-4)), (0.5, _params(H1w=2e-3)), (0.5009, _params(H1w=9e-4))]
+    rows = {r["tensor"]: r for r in checks._worst_per_tensor("t", got, want, TOL, TOL)}
+    assert (rows["H1w"]["example"], rows["H1w"]["passed"]) == (1, False)
+    assert (rows["loss"]["example"], rows["loss"]["passed"]) == (2, True)
+    with pytest.raises(KeyError, match="loss_and_grads returned no gradient for outb"):
+        checks._worst_per_tensor("t", [(0.5, {k: v for k, v in _params().items() if k != "outb"})],
+                                 want[:1], TOL, TOL)
+
+
+def _eval(loss, misses, predictions):
+    return SimpleNamespace(loss=loss, misses=misses, predictions=np.asarray(predictions))
+
+
+def test_pass_rows_judge_losses_misses_predictions_and_params_of_each_split():
+    tol = {"step_losses": TOL, "eval_losses": TOL, "misses": Tol(atol=0, count=True),
+           "predictions": Tol(atol=1, count=True), "params": TOL}
+    w = {"losses": np.array([0.5, 0.4]), "train": _eval(0.3, 2, [1, 2, 3, 4]), "test": _eval(0.6, 1, [0, 0, 1]),
+         "params": _params()}
+    g = {"losses": np.array([0.5, 0.4]), "train": _eval(0.3, 3, [1, 2, 3, 5]), "test": _eval(0.7, 1, [0, 0, 1]),
+         "params": _params()}
+    rows = {r["tensor"]: r for r in checks._pass_rows("t", 2, 2, g, w, tol)}
+    assert list(rows)[:9] == ["step losses", "train loss", "train misses", "train predictions differing",
+                              "test loss", "test misses", "test predictions differing", *PARAM_NAMES[:2]]
+    assert all(r["pass"] == 2 for r in rows.values())
+    assert rows["train misses"]["passed"] is False and (rows["train misses"]["value"], rows["train misses"]["reference"]) == (3, 2)
+    assert rows["train predictions differing"]["max_abs"] == 1 and rows["train predictions differing"]["of"] == 4
+    assert rows["train predictions differing"]["passed"] and rows["train loss"]["passed"]
+    assert rows["test loss"]["passed"] is False and rows["test misses"]["passed"]
+    assert checks._metrics(g) == {"train_pass_loss": pytest.approx(0.45), "train_loss": 0.3, "train_misses": 3,
+                                  "test_loss": 0.7, "test_misses": 1}
+
+
+def test_a_row_takes_the_tolerance_at_the_step_shown_and_keeps_what_compare_found():
+    tol = Tol(atol=1e-3, power=1.0)
+    cmp = {"max_abs": 0.5, "max_rel": 1.0, "passed": True, "where": [2], "step_at": 100, "unjudged": 3,
+           "within_tol": False, "max_abs_all": 0.9, "judged_to": 50, "ignored": 1}
+    r = row("t", "H1w", cmp, tol, step=7, extra_field="x")
+    assert r["tol"] == "0.1"  # atol at step 100 (step_at), not at the row's step 7
+    assert row("t", "H1w", {k: v for k, v in cmp.items() if k != "step_at"}, tol, step=7)["tol"] == "0.007"
+    assert {k: r[k] for k in ("unjudged", "within_tol", "max_abs_all", "judged_to", "where", "extra_field")} == {
+        "unjudged": 3, "within_tol": False, "max_abs_all": 0.9, "judged_to": 50, "where": [2], "extra_field": "x"}
+    assert "ignored" not in r and "count" not in r
+    assert row("t", "misses", {"max_abs": 1.0, "max_rel": 1.0, "passed": True}, Tol(atol=2, count=True), n=10)["count"]
+
+
+def test_a_check_result_passes_only_with_rows_all_passing_and_says_its_largest():
+    rows = [row("a", "H1w", {"max_abs": 0.2, "max_rel": 0.1, "passed": True}, TOL),
+            row("a", "misses", {"max_abs": 9.0, "max_rel": 1.0, "passed": True}, Tol(atol=9, count=True), n=10),
+            row("b", "H2w", {"max_abs": 0.1, "max_rel": 0.1, "passed": False}, TOL)]
+    out = check_result("steps", "title", rows, {"params": TOL})
+    assert out["passed"] is False and out["largest"]["tensor"] == "H1w"  # a count is never the largest
+    assert out["summary"] == "steps: FAIL: largest |a-b| 0.2 (a H1w; tol 0.001); 1 failing: b H2w"
+    assert check_result("steps", "t", rows[:1], {})["passed"] is True
+    assert check_result("steps", "t", [], {})["passed"] is False  # no rows: nothing compared, no PASS

@@ -100,3 +100,26 @@ def test_temporary_files_and_directories_are_named_so_remove_stale_knows_them(tm
         assert p.name.startswith(f".{final}.{tempfiles.host_tag()}-{os.getpid()}-") and p.name.endswith(".tmp")
         assert tempfiles._NAME.match(p.name) and not tempfiles.stale(p)
     assert tempfiles.remove_stale(tmp_path) == [] and len(list(tmp_path.iterdir())) == 2
+
+
+def test_store_writes_the_result_and_its_parameters_under_one_name_with_the_sweeps_record(tmp_path):
+    from harness.results import read_json
+    from harness.sweep.driver import store
+    from tests.test_sweep import _fake_result
+
+    cfg = RunConfig(dataset="synthetic", seed=4, epochs=1)
+    out = {"ok": True, "result": _fake_result(cfg), "npz": b"params", "seconds": 1.5, "cotenants_at_start": 0,
+           "cotenants_max": 2, "where": {"executor": "local", "hostname": "h", "pid": 1}}
+    path = store(tmp_path, cfg, out)
+    assert path.parent == tmp_path and path.suffix == ".json"
+    assert path.with_suffix(".npz").read_bytes() == b"params"
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".npz"]
+    r = read_json(path)
+    assert r["sweep"] == {"config": cfg.to_dict(), "executor": "local", "where": out["where"],
+                          "cotenants_at_start": 0, "cotenants_max": 2, "point_seconds": 1.5}
+    assert r["environment"]["cotenants"] == 2  # the child knew none: the most seen while it ran
+    out2 = {**out, "npz": None, "recovered": "from a killed sweep",
+            "result": _fake_result(cfg, environment={"cotenants": 0, "env_threads": {}})}
+    r2 = read_json(store(tmp_path / "b", cfg, out2))
+    assert r2["environment"]["cotenants"] == 0 and r2["sweep"]["recovered"] == "from a killed sweep"
+    assert [p.suffix for p in (tmp_path / "b").iterdir()] == [".json"]

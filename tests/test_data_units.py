@@ -1,13 +1,17 @@
-"""Unit tests of the data package's small promises (harness.data.fetch, registry, command): which
-values of $HARNESS_DATA_OFFLINE mean offline, where a file's URLs come from, how --dataset is read
-and refused. No network: nothing here downloads."""
+"""Unit tests of the data package's small promises (harness.data.fetch, registry, command, paths,
+synthetic, targets_pm1): which values of $HARNESS_DATA_OFFLINE mean offline, where a file's URLs
+come from, how --dataset is read and refused, where the data directory comes from and what is
+wrong with one, what the synthetic digits are. No network: nothing here downloads."""
 
 import click
+import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.data import command, fetch, registry
+from harness.data import command, fetch, paths, registry
+from harness.data.paths import ENV_DATA_DIR, resolve_data_dir
 from harness.data.registry import DataFile
+from harness.errors import DataError
 
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "True", "yes", "YES", "on", "On", " 1 ", " true\n"])
@@ -127,3 +131,67 @@ def test_the_progress_bar_draws_a_bar_sized_to_the_download():
         bar.close()
     assert bar._progress is None
     bar.close()
+
+
+def test_targets_pm1_in_the_dtype_asked_and_at_plus_minus_t():
+    from harness.data import targets_pm1
+
+    t = targets_pm1([3, 0], "float32", t=0.5)
+    assert t.dtype == np.float32
+    np.testing.assert_array_equal(t, np.where(np.arange(10) == np.array([[3], [0]]), 0.5, -0.5))
+    assert targets_pm1(np.array([], dtype=np.int64)).shape == (0, 10)
+    assert targets_pm1([1]).dtype == np.float32  # the default
+
+
+def test_a_data_directory_that_is_a_file_is_named_as_such(tmp_path, monkeypatch):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(DataError) as e:
+        resolve_data_dir(f)
+    assert str(e.value) == f"data directory {f} (from --data-dir) is not a directory"
+    monkeypatch.setenv(ENV_DATA_DIR, str(f))
+    with pytest.raises(DataError) as e:
+        resolve_data_dir(None)
+    assert str(e.value) == f"data directory {f} (from ${ENV_DATA_DIR}) is not a directory"
+
+
+def test_the_default_data_directory_handed_back_need_not_exist_yet(tmp_path, monkeypatch):
+    default = tmp_path / "cache" / "data"
+    monkeypatch.setattr(paths, "default_data_dir", lambda: default)
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "gone"))
+    assert resolve_data_dir(default) == default and resolve_data_dir(str(default)) == default
+    other = tmp_path / "other"
+    with pytest.raises(DataError, match="does not exist"):
+        resolve_data_dir(other)  # any other directory named must exist
+    monkeypatch.delenv(ENV_DATA_DIR)
+    assert resolve_data_dir(None) == default and resolve_data_dir("") == default
+
+
+def test_data_dir_origin_says_where_it_came_from(tmp_path, monkeypatch):
+    default = tmp_path / "cache"
+    monkeypatch.setattr(paths, "default_data_dir", lambda: default)
+    monkeypatch.setenv(ENV_DATA_DIR, str(tmp_path / "env"))
+    assert paths.data_dir_origin(tmp_path / "env") == "from $HARNESS_DATA_DIR"
+    assert paths.data_dir_origin(default) == ("the default, a per-user cache; --data-dir or $HARNESS_DATA_DIR "
+                                              "choose another")
+    assert paths.data_dir_origin(tmp_path / "cli") == "from --data-dir"
+
+
+def test_synthetic_digits_are_prototypes_plus_per_pixel_noise_and_say_how():
+    from harness.data.synthetic import _make_synthetic
+
+    splits, source = _make_synthetic(7, {"train": 40, "test": 20})
+    assert source == {"seed": 7, "n_train": 40, "n_test": 20, "generator": "numpy.random.default_rng(seed): "
+                      "class prototypes U(-1, 1) + N(0, 0.5) noise, clipped"}
+    for split, n in (("train", 40), ("test", 20)):
+        x, y = splits[split]
+        assert x.shape == (n, 256) and y.dtype == np.int64
+        assert np.bincount(y, minlength=10).tolist() == [n // 10] * 10  # labels cycle 0..9, shuffled
+        assert not np.array_equal(y, np.arange(n) % 10)
+    x, y = splits["train"]
+    same = x[y == 3]
+    # noise is drawn per pixel: two images of one class differ pixel by pixel, not by a constant
+    d = same[0] - same[1]
+    assert np.abs(d).max() > 0.3 and np.std(d) > 0.2
+    spread = np.std(same - same.mean(axis=0), axis=0)  # about 0.5 before clipping
+    assert 0.2 < float(np.median(spread)) < 0.6

@@ -139,3 +139,56 @@ def test_a_check_result_passes_only_with_rows_all_passing_and_says_its_largest()
     assert out["summary"] == "steps: FAIL: largest |a-b| 0.2 (a H1w; tol 0.001); 1 failing: b H2w"
     assert check_result("steps", "t", rows[:1], {})["passed"] is True
     assert check_result("steps", "t", [], {})["passed"] is False  # no rows: nothing compared, no PASS
+
+
+@pytest.mark.parametrize("inf", [np.inf, -np.inf])
+def test_an_infinite_reference_entry_does_not_widen_the_tolerance_of_the_others(inf):
+    """scale * max|b| is over b's finite entries: an inf (of either sign) that both sides share
+    is equal, and must not make every other difference pass."""
+    from harness.parity.compare import compare
+
+    b = np.array([inf, 1.0, 2.0])
+    with np.errstate(invalid="ignore"):  # inf - inf, which compare sets to 0 where both are the same inf
+        out = compare(np.array([inf, 1.0, 2.5]), b, Tol(scale=1e-6))
+        assert out["passed"] is False and out["max_abs"] == 0.5 and out["where"] == [2]
+        assert compare(np.array([inf, 1.0, 2.0 + 1e-7]), b, Tol(scale=1e-6))["passed"] is True  # 1e-7 <= 2e-6
+
+
+@pytest.mark.parametrize("sets, dtype, base, horizon", [
+    ({"activation": "relu"}, "float32", ("modern", "float32"), None),  # ReLU in float32: modern's measured chaos
+    ({"optimizer": "adamw"}, "float32", ("modern", "float32"), None),
+    ({"activation": "relu"}, "float64", ("1989", "float64"), 2048),  # float64: judged to the knob's horizon
+    ({"targets": "0.8"}, "float32", ("1989", "float32"), None),  # nothing chaotic: 1989's, whole
+    ({"activation": "scaled_tanh", "output_activation": "scaled_tanh"}, "float32", ("1989", "float32"), 2048),
+])
+def test_a_recipes_tolerances_follow_what_it_computes(sets, dtype, base, horizon):
+    import importlib
+
+    from harness.recipe import variant_of
+
+    tl = importlib.import_module("harness.parity.tolerances")
+    got = tl.tolerances(dtype, variant_of("1989", sets))
+    want = tl.TOLERANCES[base]
+    assert set(got) == set(want)
+    for k, t in got.items():
+        judged_whole = k in ("forward", "loss", "grads")
+        assert (t.atol, t.rtol, t.scale, t.power, t.count) == (want[k].atol, want[k].rtol, want[k].scale,
+                                                                want[k].power, want[k].count), k
+        assert t.horizon == (want[k].horizon if horizon is None or judged_whole else horizon), k
+        if horizon is not None and not judged_whole:
+            assert "amplifies round-off" in t.why and f"judged to step {horizon}" in t.why
+
+
+def test_the_summary_counts_unjudged_rows_and_the_largest_is_never_a_count():
+    """Past the horizon: how many rows, and the largest |a-b| of the values (a count's is no value)."""
+    from harness.parity.rows import _summary
+
+    rows = [{"target": "a", "tensor": "H1w", "passed": True, "within_tol": False, "max_abs": 0.1,
+             "max_abs_all": 0.3, "unjudged": 2, "judged_to": 50},
+            {"target": "a", "tensor": "misses", "passed": True, "within_tol": False, "max_abs": 9.0, "count": True},
+            {"target": "a", "tensor": "H2w", "passed": True, "max_abs": 0.01, "tol": "1"}]
+    s = _summary("trajectory", rows, True, rows[2], {"params": Tol(atol=1, horizon=50)})
+    assert s == ("trajectory: PASS: largest |a-b| 0.01 (a H2w; tol 1); past the horizon (step 50), "
+                 "2 rows beyond tolerance, up to 0.3 (reported, not judged)")
+    only_counts = _summary("passes", rows[1:2], True, None, {"misses": Tol(atol=1, horizon=7, count=True)})
+    assert only_counts == ("passes: PASS; past the horizon (step 7), 1 rows beyond tolerance (reported, not judged)")

@@ -195,3 +195,41 @@ def test_synthetic_digits_are_prototypes_plus_per_pixel_noise_and_say_how():
     assert np.abs(d).max() > 0.3 and np.std(d) > 0.2
     spread = np.std(same - same.mean(axis=0), axis=0)  # about 0.5 before clipping
     assert 0.2 < float(np.median(spread)) < 0.6
+
+
+def _http_error(status):
+    import requests
+
+    r = requests.Response()
+    r.status_code = status
+    return requests.HTTPError(response=r)
+
+
+def test_why_a_download_failed_in_a_few_words():
+    import requests
+
+    long = "boom " * 40
+    cases = [
+        (_http_error(503), "HTTP 503"),
+        (requests.HTTPError("no response"), "HTTPError: no response"),
+        (requests.exceptions.ChunkedEncodingError("c"), "connection broken mid-download (truncated)"),
+        (requests.exceptions.ConnectTimeout("t"), "timed out"),  # a Timeout and a ConnectionError: timed out
+        (requests.ConnectionError("refused"), "cannot connect"),
+        (ValueError("SHA256 hash of downloaded file (/tmp/x.bin) does not match the known hash: expected abc but "
+                    "got 0123456789abcdef0123"), "wrong SHA256 0123456789abcdef...: refused and removed"),
+        (OSError(28, "No space left on device"), "cannot write (No space left on device)"),
+        (OSError("no strerror"), "OSError: no strerror"),
+        (RuntimeError(long + "\nsecond line"), "RuntimeError: " + " ".join(long.split())[:97] + "..."),
+    ]
+    for e, want in cases:
+        assert fetch.why(e) == want
+
+
+def test_one_line_reasons_are_single_lines_cut_to_their_limit():
+    from harness.data.checks import _one_line
+
+    assert _one_line(ValueError("a\n  b\tc")) == "a b c"
+    assert _one_line(KeyError()) == "KeyError"
+    assert _one_line(ValueError("x" * 200)) == "x" * 157 + "..."
+    assert _one_line(ValueError("x" * 160)) == "x" * 160
+    assert _one_line(ValueError("x" * 20), 10) == "x" * 7 + "..."

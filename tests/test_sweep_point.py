@@ -9,6 +9,8 @@ import os
 import platform
 import sys
 
+import pytest
+
 from harness import tempfiles
 from harness.config import RunConfig
 from harness.sweep import point
@@ -123,3 +125,22 @@ def test_store_writes_the_result_and_its_parameters_under_one_name_with_the_swee
     r2 = read_json(store(tmp_path / "b", cfg, out2))
     assert r2["environment"]["cotenants"] == 0 and r2["sweep"]["recovered"] == "from a killed sweep"
     assert [p.suffix for p in (tmp_path / "b").iterdir()] == [".json"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_points_child_asks_for_sigterm_when_its_parent_dies():
+    """What the child runs before exec (a cancelled Ray task's worker dies: its child must not run
+    on): run here in this process, read back with PR_GET_PDEATHSIG, then cleared."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    got = ctypes.c_int(-1)
+    try:
+        point._die_with_parent()
+        assert libc.prctl(2, ctypes.byref(got)) == 0  # PR_GET_PDEATHSIG
+        assert got.value == signal.SIGTERM
+    finally:
+        libc.prctl(1, 0)  # PR_SET_PDEATHSIG 0: this test process goes back to no death signal
+    libc.prctl(2, ctypes.byref(got))
+    assert got.value == 0

@@ -233,3 +233,56 @@ def test_one_line_reasons_are_single_lines_cut_to_their_limit():
     assert _one_line(ValueError("x" * 200)) == "x" * 157 + "..."
     assert _one_line(ValueError("x" * 160)) == "x" * 160
     assert _one_line(ValueError("x" * 20), 10) == "x" * 7 + "..."
+
+
+def _toy_registry(monkeypatch, tmp_path):
+    import hashlib
+
+    good = b"the right bytes"
+    a = DataFile("toy/a.bin", "sha256:" + hashlib.sha256(good).hexdigest(), ("http://127.0.0.1:9/a.bin",))
+    b = DataFile("toy/b.bin", "md5:" + hashlib.md5(b"other").hexdigest())
+    src = registry.Source("pair", "a toy pair", (a, b))
+    monkeypatch.setitem(registry.REGISTRY, "toy", (src,))
+    (tmp_path / "toy").mkdir()
+    return a, b, good
+
+
+def test_data_list_file_states(tmp_path, monkeypatch):
+    a, b, good = _toy_registry(monkeypatch, tmp_path)
+    assert command._file_state(tmp_path, a) == "missing"
+    (tmp_path / "toy" / "a.bin").mkdir()
+    assert command._file_state(tmp_path, a) == "not a file"
+    (tmp_path / "toy" / "a.bin").rmdir()
+    (tmp_path / "toy" / "a.bin").write_bytes(good)
+    assert command._file_state(tmp_path, a) == "verified"
+    (tmp_path / "toy" / "b.bin").write_bytes(b"not other")
+    assert command._file_state(tmp_path, b) == "wrong md5"
+    (tmp_path / "toy" / "a.bin").write_bytes(good + b"!")
+    assert command._file_state(tmp_path, a) == "wrong sha256"
+
+
+def test_data_list_status_of_a_data_set(tmp_path, monkeypatch):
+    _, _, good = _toy_registry(monkeypatch, tmp_path)
+    assert command._status(tmp_path, "toy") == ("missing (fetched on first use, or now with `harness data fetch "
+                                                "--dataset toy`)")
+    (tmp_path / "toy" / "a.bin").write_bytes(good)
+    (tmp_path / "toy" / "b.bin").write_bytes(b"other")
+    assert command._status(tmp_path, "toy") == "here: the pair source, verified"
+    (tmp_path / "toy" / "a.bin").write_bytes(b"x")
+    (tmp_path / "toy" / "b.bin").write_bytes(b"y")
+    assert command._status(tmp_path, "toy") == ("here: the pair source, WRONG HASH: toy/a.bin, toy/b.bin (replace it, "
+                                                "or remove it to fetch it again)")
+
+
+def test_data_list_says_where_each_file_would_come_from(tmp_path, monkeypatch):
+    a, b, _ = _toy_registry(monkeypatch, tmp_path)
+    monkeypatch.delenv(fetch.ENV_MIRROR, raising=False)
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "0")
+    assert command._from(a) == "http://127.0.0.1:9/a.bin"
+    assert command._from(b) == "nowhere: only a mirror serves it, and $HARNESS_DATA_MIRROR is not set"
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "1")
+    assert command._from(a) == "nowhere: public sources off ($HARNESS_DATA_OFFLINE) and no mirror set"
+    monkeypatch.setenv(fetch.ENV_MIRROR, "http://127.0.0.1:8/m")
+    assert command._from(b) == "http://127.0.0.1:8/m/toy/b.bin"
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "0")
+    assert command._from(a) == "http://127.0.0.1:8/m/toy/a.bin, http://127.0.0.1:9/a.bin"

@@ -144,3 +144,46 @@ def test_a_points_child_asks_for_sigterm_when_its_parent_dies():
         libc.prctl(1, 0)  # PR_SET_PDEATHSIG 0: this test process goes back to no death signal
     libc.prctl(2, ctypes.byref(got))
     assert got.value == 0
+
+
+def test_a_failed_points_reason_is_the_exit_and_the_childs_last_error_line():
+    assert point._reason(2, "") == "exit status 2"
+    assert point._reason(1, "warming up\nharness: error: first\nnoise\nharness: error: second\ntrailing\n\n") == (
+        "exit status 1: harness: error: second")  # the last error line, not the last line
+    assert point._reason(-9, "only line\n  \n") == "killed by SIGKILL (signal 9): only line"
+    long = "x" * (point.REASON_CHARS + 50)
+    assert point._reason(1, long) == "exit status 1: " + "x" * point.REASON_CHARS
+
+
+def test_read_back_takes_the_one_result_and_its_parameters_or_says_why_not(tmp_path):
+    out = point.read_back(tmp_path, {"where": {}})
+    assert out == {"where": {}, "ok": False, "reason": "expected one result file, found 0"}
+    (tmp_path / "run-a.json").write_text('{"kind": "run"}')
+    (tmp_path / "run-a.npz").write_bytes(b"npz")
+    out = point.read_back(tmp_path, {})
+    assert out == {"ok": True, "result": {"kind": "run"}, "result_name": "run-a.json", "npz": b"npz"}
+    (tmp_path / "run-b.json").write_text("{")
+    assert point.read_back(tmp_path, {})["reason"] == "expected one result file, found 2"
+    (tmp_path / "run-a.json").unlink()
+    out = point.read_back(tmp_path, {})
+    assert out["ok"] is False and out["reason"].startswith("its result run-b.json not valid JSON")
+
+
+def test_let_go_keeps_a_directory_on_disk_but_no_longer_in_use(tmp_path):
+    d = tmp_path / "kept"
+    d.mkdir()
+    point._ACTIVE.add(str(d))
+    point.let_go({"workdir": str(d)})
+    assert d.is_dir() and not point.active(d)
+    point.let_go({})  # nothing kept: nothing to let go
+    point.discard({})
+
+
+def test_files_name_the_kind_of_a_special_file():
+    import stat
+
+    from harness import files
+
+    kinds = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+             stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory", stat.S_IFLNK: "not a regular file"}
+    assert {m: files._kind(m | 0o644) for m in kinds} == kinds

@@ -192,3 +192,50 @@ def test_the_summary_counts_unjudged_rows_and_the_largest_is_never_a_count():
                  "2 rows beyond tolerance, up to 0.3 (reported, not judged)")
     only_counts = _summary("passes", rows[1:2], True, None, {"misses": Tol(atol=1, horizon=7, count=True)})
     assert only_counts == ("passes: PASS; past the horizon (step 7), 1 rows beyond tolerance (reported, not judged)")
+
+
+def test_the_one_line_verdict_claims_agreement_only_where_it_was_compared():
+    from harness.parity.run import _forward_first, verdict
+
+    cfg = {"targets": ["jax:scan", "jax:step"], "reference": "torch:eager"}
+    assert verdict({"passed": True, "config": cfg}) == ("PASS: every backend agrees (jax:scan, jax:step against "
+                                                        "the reference torch:eager)")
+    assert verdict({"passed": True, "config": {**cfg, "targets": ["torch:eager"], "self_check": True}}) == (
+        "PASS as a determinism check only: torch:eager against a second session of itself; no other "
+        "implementation was compared")
+    assert verdict({"passed": False, "failed_targets": ["jax:scan", "jax:step"], "config": cfg}) == (
+        "FAIL: mismatch in jax:scan, jax:step")
+    assert verdict({"passed": False, "failed_targets": []}) == "FAIL: mismatch in no target (nothing compared)"
+    assert verdict({}) == "FAIL: mismatch in no target (nothing compared)"
+    checks_run = [{"name": "grads", "first_layer": {"a": "out"}}, {"name": "forward", "first_layer": {"a": "H1"}}]
+    assert _forward_first(checks_run) == {"a": "H1"}
+    assert _forward_first(checks_run[:1]) is None
+
+
+class _Plugin:
+    def boom(self, msg="bad value\nsecond line"):
+        raise ValueError(msg)
+
+
+def _raised(msg="bad value\nsecond line"):
+    try:
+        _Plugin().boom(msg)
+    except ValueError as e:
+        return e
+
+
+def test_one_line_names_the_exception_and_the_plugins_own_frame():
+    import inspect
+
+    from harness.parity.compare import one_line
+
+    line = inspect.getsourcelines(_Plugin.boom)[1] + 1
+    e = _raised()
+    assert one_line(e, _Plugin()) == f"ValueError: bad value (in plugin code at tests/test_parity_helpers.py:{line} in boom)"
+    assert one_line(e) == f"ValueError: bad value (at test_parity_helpers.py:{line})"
+    # a backend whose code is elsewhere (here: the harness's own package): no frame of its own
+    assert one_line(e, TOL) == (f"ValueError: bad value (at tests/test_parity_helpers.py:{line} in boom; "
+                                "no frame of the plugin's own code)")
+    assert one_line(_raised("x" * 300)).startswith("ValueError: " + "x" * 197 + "... (at ")
+    assert one_line(_raised("")).startswith("ValueError (at ")
+    assert one_line(KeyError()) == "KeyError"  # never raised: no frame to name

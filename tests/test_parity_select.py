@@ -9,22 +9,12 @@ import pytest
 from harness import plugins
 from harness.errors import DeviceUnavailable, Unsupported
 from harness.parity.select import select_targets
+from tests.test_targets import _Fake
 
 
-class _One:
+class _One(_Fake):  # plain reaches the cpu, gpu reaches nothing here
     name = "one"
-    strategies = ("plain", "gpu")
-    description = "test backend: plain reaches the cpu, gpu reaches nothing here"
     variants = ("1989",)
-
-    def check(self):
-        pass
-
-    def devices(self):
-        return ["cpu"]
-
-    def strategy_devices(self, strategy):
-        return ["cpu"] if strategy == "plain" else []
 
 
 class _Two(_One):

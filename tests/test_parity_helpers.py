@@ -239,3 +239,43 @@ def test_one_line_names_the_exception_and_the_plugins_own_frame():
     assert one_line(_raised("x" * 300)).startswith("ValueError: " + "x" * 197 + "... (at ")
     assert one_line(_raised("")).startswith("ValueError (at ")
     assert one_line(KeyError()) == "KeyError"  # never raised: no frame to name
+
+
+class _Steps:
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def slice(self, i, j):
+        return i
+
+
+def _grads_ctx(wrong: dict[str, dict[str, float]]):
+    """A Context stand-in: each target's session returns the reference's gradients (all zero, loss
+    0.5) plus the offsets `wrong` gives it, per tensor."""
+    from harness.parity.select import Target
+
+    def session(t):
+        off = wrong.get(t.label, {})
+        return SimpleNamespace(loss_and_grads=lambda i: (0.5, _params(**off)))
+
+    return SimpleNamespace(session=session, first_steps=_Steps(3), tol={"loss": TOL, "grads": TOL}), [
+        Target(SimpleNamespace(name=b), "s") for b in ("ref", "good", "bad", "worse")]
+
+
+def test_grads_name_the_first_wrong_layer_in_backprop_order_or_defer_to_forward():
+    ctx, (ref, good, bad, worse) = _grads_ctx({"bad:s": {"H1w": 1.0, "H3b": 1.0}, "worse:s": {"outw": 1.0}})
+    r = checks.check_grads(ctx, ref, [good, bad, worse])
+    assert r["passed"] is False and r["first_layer"] == {"good:s": None, "bad:s": "H3", "worse:s": "out"}
+    assert r["summary"].endswith("; first layer whose gradient differs (backprop order out, H3, H2, H1): "
+                                 "bad:s H3, worse:s out")
+    assert "first_layer_from_forward" not in r
+    # the forward check already named a layer for bad: that one is the one to look at
+    r = checks.check_grads(ctx, ref, [good, bad, worse], forward_first={"bad:s": "H1", "good:s": None,
+                                                                        "gone:s": "H2"})
+    assert r["first_layer"] == {"good:s": None, "bad:s": "H1", "worse:s": "out"}
+    assert r["first_layer_from_forward"] == ["bad:s"]
+    assert r["summary"].endswith("; first layer whose gradient differs (backprop order out, H3, H2, H1): worse:s out"
+                                 "; first layer that differs, from the forward check: bad:s H1")

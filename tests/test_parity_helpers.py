@@ -279,3 +279,42 @@ def test_grads_name_the_first_wrong_layer_in_backprop_order_or_defer_to_forward(
     assert r["first_layer_from_forward"] == ["bad:s"]
     assert r["summary"].endswith("; first layer whose gradient differs (backprop order out, H3, H2, H1): worse:s out"
                                  "; first layer that differs, from the forward check: bad:s H1")
+
+
+def test_forward_checks_twice_names_the_first_layer_and_says_which_sides_had_no_layers():
+    """At the initial parameters and at drawn non-zero ones: a target that is right only where the
+    biases are zero (a dropped bias) fails at the second, named at its first wrong layer."""
+    from harness.parity.select import Target
+    from harness.spec import VARIANTS
+
+    n = 4
+
+    def session_of(label):
+        def session(t, params=None):
+            drawn = params is not None
+            off = {"bias": {"H2": 1.0, "out": 2.0} if drawn else {}, "noacts": {"out": 1.0}}.get(label, {})
+            acts = lambda x: {k: np.full((n, 3), off.get(k, 0.0)) for k in checks.LAYERS if (k, label) != ("H3", "short")}
+            s = SimpleNamespace(forward=lambda x: np.full((n, 10), off.get("out", 0.0)))
+            if label != "noacts":
+                s.activations = acts
+            return s
+        return session
+
+    ctx = SimpleNamespace(data=SimpleNamespace(test_x=np.zeros((10, 1, 16, 16))), dtype="float64", seed=1,
+                          variant=VARIANTS["1989"], tol={"forward": TOL},
+                          session=lambda t, params=None: session_of(t.backend.name)(t, params))
+    ref, good, bias, noacts, short = (Target(SimpleNamespace(name=b), "s")
+                                      for b in ("ref", "good", "bias", "noacts", "short"))
+    r = checks.check_forward(ctx, ref, [good, bias, noacts, short], n=n)
+    rows = [x for x in r["rows"] if x["target"] == "good:s"]
+    assert [(x["tensor"], x["params"]) for x in rows] == [
+        (f"{k}{s}", at) for at, s in checks.FORWARD_AT for k in ("outputs", *(f"{L} activations" for L in checks.LAYERS))]
+    assert all(x["passed"] for x in rows)
+    failing = [x["tensor"] for x in r["rows"] if x["target"] == "bias:s" and not x["passed"]]
+    assert failing == ["outputs (non-zero biases)", "H2 activations (non-zero biases)",
+                       "out activations (non-zero biases)"]
+    assert r["first_layer"] == {"good:s": None, "bias:s": "H2", "short:s": None}  # noacts: outputs only
+    assert r["layers_not_compared"] == ["noacts:s"]
+    short_row = next(x for x in r["rows"] if x["target"] == "short:s")
+    assert short_row["error"].startswith("KeyError: 'activations() returned no H3'")
+    assert r["passed"] is False and r["summary"].endswith("; first layer that differs: bias:s H2")

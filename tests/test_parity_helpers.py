@@ -318,3 +318,37 @@ def test_forward_checks_twice_names_the_first_layer_and_says_which_sides_had_no_
     short_row = next(x for x in r["rows"] if x["target"] == "short:s")
     assert short_row["error"].startswith("KeyError: 'activations() returned no H3'")
     assert r["passed"] is False and r["summary"].endswith("; first layer that differs: bias:s H2")
+
+
+def test_run_checks_runs_what_is_asked_in_order_and_refuses_a_run_of_nothing(monkeypatch):
+    from harness.errors import ConfigError
+    from harness.parity import run as prun
+    from harness.parity.select import Selection, Target
+    from harness.spec import VARIANTS
+
+    calls = []
+    for name in ("check_forward", "check_grads", "check_steps", "check_trajectory", "check_passes"):
+        monkeypatch.setattr(prun.ch, name, lambda *a, _n=name: calls.append((_n, a[3:])) or {"name": _n[6:]})
+    ref, a, b = (Target(SimpleNamespace(name=n), "s") for n in ("ref", "a", "b"))
+    sel = Selection(ref, [a, b])
+
+    def ctx(**config):
+        cfg = {"steps": (), "passes": 0, "checks": ("forward", "grads", "steps", "trajectory", "passes"),
+               "n_forward": 3, "n_grad": 2, "limit": None, "chunk": None, **config}
+        return SimpleNamespace(config=SimpleNamespace(**cfg), variant=VARIANTS["1989"])
+
+    log = []
+    out = prun._run_checks(ctx(steps=(1, 5, 3), passes=2), sel, log.append)
+    assert [r["name"] for r in out] == ["forward", "grads", "steps", "trajectory", "passes"]
+    assert log == ["forward: a:s b:s vs ref:s", "grads: a:s b:s vs ref:s", "steps k=1,5,3: a:s b:s vs ref:s",
+                   "trajectory over 5 steps: a:s b:s vs ref:s", "passes (2): a:s b:s vs ref:s"]
+    assert calls[2] == ("check_steps", ([1, 5, 3],)) and calls[3] == ("check_trajectory", (5,))
+    calls.clear()
+    assert [r["name"] for r in prun._run_checks(ctx(checks=("grads",), steps=(4,)), sel, log.append)] == ["grads"]
+    with pytest.raises(ConfigError) as e:
+        prun._run_checks(ctx(checks=("steps", "passes"), steps=()), sel, log.append)
+    assert str(e.value) == "nothing to check: checks steps,passes with --steps 0 and --passes 0 run none of them"
+    with pytest.raises(ConfigError) as e:
+        prun._run_checks(ctx(checks=("passes",), steps=(1, 5)), sel, log.append)
+    assert str(e.value) == "nothing to check: checks passes with --steps 1,5 and --passes 0 run none of them"
+    assert calls == [("check_grads", (2, None))]  # nothing ran for a refused run

@@ -160,3 +160,35 @@ def test_a_manifest_result_outside_the_directory_or_failing_the_schema_is_not_th
         assert b._result_ok(good, A) is True
     finally:
         b.close("ended")
+
+
+def test_an_open_sweep_holds_its_own_claim_in_live_and_drops_it_on_close(tmp_path):
+    """The documented layout (docs/sweep.md): `.sweep/live/` holds one claim per live sweep, named by
+    its id, with its owner record; another sweep reads it there to tell a live sweep from a dead one."""
+    from harness.sweep.claims import key_name
+
+    b = Book(tmp_path)
+    b.open([A], {})
+    try:
+        [claim] = (tmp_path / ".sweep" / "live").glob("*.claim")
+        assert claim.name == key_name(b.id)
+        other = Book(tmp_path)
+        assert other.live.holder(b.id)["sweep"] == b.id  # seen as live by another sweep
+    finally:
+        b.close("ended")
+    assert list((tmp_path / ".sweep" / "live").glob("*.claim")) == []
+
+
+def test_a_point_this_sweep_did_not_register_counts_every_failure_as_new(two, tmp_path):
+    """A point outside this sweep's grid (claimed directly) that another sweep failed: "failed" (no
+    failure was recorded when this sweep started, so every one is since)."""
+    first, _ = two
+    c = RunConfig(backend="torch", strategy="eager", seed=3, epochs=1, limit=16)
+    other = Book(tmp_path)
+    other.open([c], {})
+    try:
+        other.claim(c)
+        other.finish(c, "failed", reason="boom")
+        assert first.claim(c) == ("failed", f"failed in {holder_text(other.who)}: boom")
+    finally:
+        other.close("ended")

@@ -144,6 +144,11 @@ def test_to_dict_and_its_text_read_back():
     assert json.loads(text) == json.loads(json.dumps(d))
     assert text.count("\n") >= len(d["points"]) + 5  # one point per line, the head indented
     assert all(line.startswith('{"id":') for line in text.splitlines() if '"id":"' in line)
+    # each point is one compact line (no spaces after separators: 100,000 points stay small)
+    lines = text.splitlines()
+    start = lines.index(' "points": [') + 1
+    compact = [json.dumps(p, separators=(",", ":")) for p in d["points"]]
+    assert lines[start:] == [compact[0] + ",", compact[1], "]", "}"]
     empty = snapshot_text(View().to_dict())
     assert json.loads(empty)["points"] == []
 

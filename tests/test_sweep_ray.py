@@ -15,7 +15,7 @@ from harness.sweep import driver as sweep_driver
 from harness.sweep.driver import run_sweep
 from harness.sweep.grid import Grid, expand
 from harness.sweep.manifest import MANIFEST_NAME, SWEEP_DIR, point_id
-from harness.sweep.ray_exec import node_cpus, run_ray, task_options
+from harness.sweep.ray_exec import run_ray
 from tests.conftest import requires_torch
 
 ray = pytest.importorskip("ray")
@@ -25,72 +25,6 @@ TINY = {"backends": "torch", "strategies": "eager", "datasets": "synthetic", "li
         "threads": "1"}
 # workers are started by the raylet, which inherits this process's environment
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-
-
-class _FakeRay:
-    def __init__(self, nodes):
-        self._nodes = nodes
-
-    def nodes(self):
-        return self._nodes
-
-
-def test_task_options_declare_threads_gpu_and_custom_resources():
-    fake = _FakeRay([{"Alive": True, "Resources": {"CPU": 8.0}},
-                     {"Alive": True, "Resources": {"CPU": 32.0, "GPU": 1.0, "h100": 1.0}},
-                     {"Alive": False, "Resources": {"CPU": 64.0}}])
-    assert task_options(fake, RunConfig(threads=2), {}, False)["num_cpus"] == 2
-    # no threads declared: the whole of the largest (alive) node that fits
-    assert task_options(fake, RunConfig(), {}, False)["num_cpus"] == 32.0
-    assert task_options(fake, RunConfig(device="cuda"), {"h100": 1.0}, False) == {
-        "num_cpus": 32.0, "num_gpus": 1, "resources": {"h100": 1.0}, "max_retries": 0}
-    assert task_options(fake, RunConfig(), {}, True)["num_cpus"] == 1  # --share-cores
-    assert node_cpus(fake, {"tpu": 1.0}) == 0  # no node carries it: `infeasible` says so, per point
-
-
-NODES = [{"CPU": 8.0, "memory": 1e9, "node:10.0.0.1": 1.0}, {"CPU": 2.0, "GPU": 1.0, "h100": 1.0}]
-
-
-@pytest.mark.parametrize("cfg, custom, words", [
-    (RunConfig(threads=16), {}, "it needs CPU 16 on one node"),
-    (RunConfig(threads=4, device="cuda"), {}, "it needs CPU 4, GPU 1 on one node"),  # GPU node has 2 CPUs
-    (RunConfig(threads=1), {"tpu": 1.0}, "it needs CPU 1, tpu 1 on one node"),
-    (RunConfig(), {"tpu": 1.0}, "it needs CPU 1, tpu 1"),  # no threads: a whole node, none fits
-])
-def test_a_point_no_node_can_hold_is_named_with_what_the_nodes_offer(cfg, custom, words):
-    from harness.sweep.ray_exec import infeasible
-
-    why = infeasible(NODES, task_options(None, cfg, custom, False, NODES))
-    assert words in why and "the 2 node(s) offer: CPU 8; CPU 2, GPU 1, h100 1" in why
-
-
-@pytest.mark.parametrize("cfg, custom", [
-    (RunConfig(threads=8), {}), (RunConfig(device="cuda"), {"h100": 1.0}), (RunConfig(), {}),
-    (RunConfig(threads=64), {}),  # --share-cores below: one nominal CPU
-])
-def test_a_point_some_node_can_hold_is_feasible(cfg, custom):
-    from harness.sweep.ray_exec import infeasible
-
-    share = cfg.threads == 64
-    assert infeasible(NODES, task_options(None, cfg, custom, share, NODES)) is None
-
-
-def test_a_waiting_task_whose_node_left_fails_instead_of_waiting(monkeypatch):
-    """A task not started when the only node that could hold it leaves is cancelled and failed."""
-    from harness.sweep import ray_exec
-
-    cancelled, finished = [], []
-
-    class Gone(_FakeRay):
-        def cancel(self, ref):
-            cancelled.append(ref)
-
-    ray_ = Gone([{"Alive": False, "Resources": {"CPU": 4.0, "h100": 1.0}}, {"Alive": True, "Resources": {"CPU": 4.0}}])
-    cfg = RunConfig(threads=2)
-    refs = {"ref": (cfg, {"num_cpus": 2, "num_gpus": 0, "resources": {"h100": 1.0}})}
-    ray_exec._fail_stranded(ray_, refs, set(), lambda c: None, lambda c, out: finished.append(out))
-    assert cancelled == ["ref"] and not refs
-    assert "no node of the Ray cluster can hold this point" in finished[0]["reason"]
 
 
 def _driver_only_writes(monkeypatch):

@@ -345,4 +345,8 @@ def test_a_later_sweep_of_the_same_process_adopts_a_result_that_could_not_be_sto
     nothing, ran = _executor()
     out = run_sweep(grid, tmp_path, nothing, progress_stream=io.StringIO())
     assert not ran and len(out.recovered) == 1 and len(list(tmp_path.glob("run-*.json"))) == 1
+    # the manifest says the point is done, by recovery, and which file holds it
+    [entry] = read_manifest(tmp_path)["points"]
+    assert (entry["state"], entry["reason"]) == ("done", "recovered: finished by a sweep killed before storing it")
+    assert entry["result"] == next(tmp_path.glob("run-*.json")).name
     assert _leftovers(tmp_path) == []

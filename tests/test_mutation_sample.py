@@ -12,12 +12,7 @@ try:
     import mutation_sample as ms
 finally:
     sys.path.pop(0)
-
-
-def _meta(root: Path, path: str, codes: dict) -> None:
-    p = root / (path + ".meta")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps({"exit_code_by_key": codes}))
+from tests.test_mutation_scores import _meta  # the same .meta files mutmut writes
 
 
 def test_allocation_is_proportional_with_a_floor_and_sums_to_the_size():

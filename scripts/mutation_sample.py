@@ -30,15 +30,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+# beside this script: its reading of mutmut's exit codes and its table
+from mutation_scores import _status_of, print_table
+
 Z95 = 1.959963984540054
-
-
-def _status_of():
-    try:
-        from mutmut.stats import status_by_exit_code
-    except ImportError:
-        sys.exit("mutation_sample.py: mutmut is not installed (pip install mutmut==3.8.1, or tox -e mutation)")
-    return status_by_exit_code
 
 
 def verdicts(mutants: Path) -> tuple[dict[str, str], dict[str, int | None]]:
@@ -175,18 +170,6 @@ HEAD = ["module", "mutants", "sampled", "tested", "killed", "survived", "no test
         "95% interval"]
 
 
-def _print_table(rows: list[list[str]], markdown: bool) -> None:
-    if markdown:
-        print("| " + " | ".join(HEAD) + " |")
-        print("|" + "---|" * len(HEAD))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-        return
-    widths = [max(len(r[i]) for r in [HEAD, *rows]) for i in range(len(HEAD))]
-    for r in [HEAD, *rows]:
-        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -209,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "estimate":
         names = [n.strip() for n in args.sample.read_text().splitlines() if n.strip()]
         rows, whole, _ = estimate(args.mutants, names)
-        _print_table(rows, args.markdown)
+        print_table(HEAD, rows, args.markdown)
         print("; ".join(whole))
         return 0
     if args.size < 1:

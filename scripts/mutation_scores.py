@@ -51,6 +51,19 @@ def row(name: str, c: Counter) -> list[str]:
     return [name, str(sum(c.values()))] + [str(c[k]) for k in COLUMNS] + [pct(c["killed"]), pct(c["no tests"])]
 
 
+def print_table(head: list[str], rows: list[list[str]], markdown: bool) -> None:
+    """A markdown table, or aligned columns (first left, the rest right)."""
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        return
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("prefixes", nargs="*", help="only modules whose path starts with one of these")
@@ -64,16 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = module_counts(args.mutants, args.prefixes)
     total = sum(counts.values(), Counter())
     head = ["module", "mutants", *COLUMNS, "killed%", "untested%"]
-    rows = [row(p, c) for p, c in counts.items()] + [row("total", total)]
-    if args.markdown:
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        for r in [head, *rows]:
-            print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    print_table(head, [row(p, c) for p, c in counts.items()] + [row("total", total)], args.markdown)
     return 0
 
 

@@ -219,3 +219,131 @@ def test_seed_strip_title_carries_the_note_on_what_was_left_out(plt):
     ax = plt.figs[0].axes[0]
     assert ax.get_title() == "Test error over seeds\n3 more configurations not drawn"
     assert not [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]  # no paper line when not the paper's setting
+
+
+# ----------------------------------------------------------------------------- rules every figure keeps
+
+
+def _curve_group(label="x", n_epochs=3):
+    s = seed_series(range(1, n_epochs + 1), train_error=[0.02] * n_epochs, test_error=[0.06] * n_epochs)
+    return {"label": label, "seeds": [s], "n": 1, "finals": [0.06]}
+
+
+def _timing(k, us=50.0):
+    return Figure(("jax", f"s{k}", "cpu", "float32", "1989"), f"jax/s{k}/cpu", us, us * 0.9, us * 1.2)
+
+
+def _tile(k):
+    import numpy as np
+
+    return (np.zeros((16, 16)), k % 10, (k + 1) % 10, k)
+
+
+def _draw_each(plt, n):
+    """Every figure of the report drawn with `n` rows (configurations, timings, recipes, digits)."""
+    groups = ablation.groups_of(BASE + FAR + NEAR)
+    return {
+        "learning_curves": figures.learning_curves(plt, "t", [_curve_group(f"c{k}") for k in range(n)], {}),
+        "throughput": figures.throughput(plt, [("CPU A", [_timing(k) for k in range(n)])], "b.json"),
+        "seed_strip": figures.seed_strip(plt, [(f"r{k}", [0.05]) for k in range(n)], 0.05),
+        "divergence": figures.divergence(plt, [{"label": f"t{k}", "steps": [1, 2], "values": [1e-9, 2e-9]}
+                                               for k in range(n)], "t"),
+        "ablation": ablation.figure(plt, (groups * n)[:n], "t"),
+        "gallery": figures.gallery(plt, [_tile(k) for k in range(n)], "t"),
+    }
+
+
+def test_every_figure_is_png_whatever_the_users_savefig_format(plt):
+    import matplotlib
+
+    with matplotlib.rc_context({"savefig.format": "svg"}):
+        pngs = _draw_each(plt, 3)
+    for name, png in pngs.items():
+        assert png.startswith(b"\x89PNG\r\n\x1a\n"), name
+
+
+@pytest.mark.filterwarnings("ignore:Tight layout not applied")
+def test_figures_with_rows_grow_a_row_at_a_time_and_stay_within_the_bound(plt, monkeypatch):
+    """More rows make a taller figure (each row readable), never one beyond MAX_INCHES; the
+    divergence figure has no rows (one line per target) and keeps its size."""
+    first, second = _draw_each(plt, 3), _draw_each(plt, 12)
+    sizes = [tuple(f.get_size_inches()) for f in plt.figs]
+    first, second = dict(zip(first, sizes[:len(first)])), dict(zip(second, sizes[len(first):]))
+    for name in ("throughput", "seed_strip", "ablation"):  # one row per configuration or recipe
+        assert second[name][1] - first[name][1] >= 9 * 0.3, name
+    assert second["learning_curves"][1] > first["learning_curves"][1]  # a taller legend below the panels
+    assert second["gallery"] == pytest.approx((first["gallery"][0] * 4, first["gallery"][1]))  # one row of 12
+    assert second["divergence"] == first["divergence"] == (10, 5)
+    plt.figs.clear()
+    monkeypatch.setattr(figures, "png_bytes", lambda plt, fig: plt.close(fig))  # sizes only: nothing rendered
+    figures.learning_curves(plt, "t", [_curve_group(f"c{k}") for k in range(95)], {})  # 48 legend rows
+    figures.throughput(plt, [("CPU A", [_timing(k) for k in range(60)])], "b.json")
+    figures.seed_strip(plt, [(f"r{k}", [0.05]) for k in range(60)], 0.05)
+    for f in plt.figs:
+        w, h = f.get_size_inches()
+        assert w <= figures.MAX_INCHES[0] and h == figures.MAX_INCHES[1]
+
+
+def test_divergence_marks_each_step_of_a_short_trace_only(plt):
+    steps = list(range(1, 52))
+    traces = [{"label": "short", "steps": steps[:50], "values": [1e-9] * 50},
+              {"label": "long", "steps": steps, "values": [1e-9] * 51}]
+    figures.divergence(plt, traces, "Parity")
+    lines = {ln.get_label(): ln for ln in plt.figs[0].axes[0].get_lines()}
+    assert lines["short"].get_marker() == "." and lines["long"].get_marker() in ("None", "", None)
+
+
+def _rgba(c):
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(c)
+
+
+def test_reference_lines_are_grey_or_dark_and_never_a_series_colour(plt):
+    """The tolerance, the paper's figures and the baseline's mean must not be mistaken for a
+    configuration or a target: each is grey (or black/red) and differs from every data line's colour."""
+    traces = [{"label": f"t{k}", "steps": [1, 2], "values": [1e-11, 2e-11], "tol": [1e-10, 1e-10]} for k in range(3)]
+    figures.divergence(plt, traces, "Parity")
+    ax = plt.figs[0].axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    tol = _rgba(lines.pop("tolerance").get_color())
+    assert tol[0] == tol[1] == tol[2] and tol[0] < 0.5  # a dark grey
+    assert all(_rgba(ln.get_color()) != tol for ln in lines.values())
+    paper = {"train_error": 0.0014, "test_error": 0.05}
+    figures.learning_curves(plt, "t", [_curve_group(f"c{k}") for k in range(3)], paper)
+    ax = plt.figs[1].axes[0]
+    (ref,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    data = {_rgba(ln.get_color()) for ln in ax.get_lines() if ln.get_linestyle() == "-"}
+    assert len(data) == 3 and _rgba(ref.get_color()) not in data
+
+
+def test_learning_curve_legend_entries_draw_what_they_stand_for(plt):
+    s = seed_series([1, 2], train_error=[0.01, 0.0], test_error=[0.07, 0.06])
+    groups = [{"label": "x", "seeds": [s], "n": 1, "finals": [0.06]}]
+    figures.learning_curves(plt, "t", groups, {"train_error": 0.0014, "test_error": 0.05}, "2 more not drawn")
+    handles = {h.get_label(): h for h in plt.figs[0].legends[0].legend_handles}
+    note = handles["2 more not drawn"]
+    assert note.get_linestyle() == "None" and note.get_marker() in ("None", "", None)  # words only
+    zero = handles["none at that pass (0: drawn on the bottom edge)"]
+    assert zero.get_linestyle() == "None" and zero.get_marker() == "o"
+    config = handles["x: 1 seed, final test error 6.00%"]
+    assert config.get_linestyle() == "-" and config.get_marker() in ("None", "", None)
+    (paper,) = [h for k, h in handles.items() if k.startswith("paper 1989")]
+    assert paper.get_linestyle() == "--"
+
+
+def test_gallery_labels_stand_centred_over_and_under_their_digit(plt):
+    import numpy as np
+
+    tiles = [(np.zeros((16, 16)), k, k + 1, 100 + k) for k in range(5)]
+    figures.gallery(plt, tiles, "Missed", cols=3)
+    ax = plt.figs[0].axes[0]
+    mosaic = ax.images[0].get_array()
+    pos = {t.get_text(): t.get_position() for t in ax.texts}
+    for k in range(5):
+        r, c = divmod(k, 3)
+        ink = np.argwhere(mosaic[:, :, 0] == 1.0 - 0.5)  # the digits' grey (image 0: mid ink)
+        cols = sorted({x for y, x in ink if c * 20 <= x < (c + 1) * 20 and r * 30 <= y < (r + 1) * 30})
+        centre = (cols[0] + cols[-1]) / 2  # pixel centres: the middle of the digit's 16 columns
+        assert pos[f"{k} → {k + 1}"][0] == pytest.approx(centre), k
+        assert pos[f"#{100 + k}"][0] == pytest.approx(centre), k

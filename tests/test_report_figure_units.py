@@ -347,3 +347,20 @@ def test_gallery_labels_stand_centred_over_and_under_their_digit(plt):
         centre = (cols[0] + cols[-1]) / 2  # pixel centres: the middle of the digit's 16 columns
         assert pos[f"{k} → {k + 1}"][0] == pytest.approx(centre), k
         assert pos[f"#{100 + k}"][0] == pytest.approx(centre), k
+
+
+def test_tick_labels_are_plain_numbers_on_every_log_axis(plt):
+    """mathtext is off in the report: each log axis labels its ticks as plain text, in its unit."""
+    s = seed_series([1, 2], train_error=[0.02, 0.01], test_error=[0.07, 0.06], train_loss=[0.02, 0.002],
+                    test_loss=[0.03, 0.02])
+    figures.learning_curves(plt, "t", [{"label": "x", "seeds": [s], "n": 1, "finals": [0.06]}], {})
+    figures.throughput(plt, [("CPU A", [_timing(0, 250.0)])], "b.json")
+    figures.divergence(plt, [{"label": "a", "steps": [1, 2], "values": [1e-12, 3e-9]}], "t")
+    curves, speed, div = plt.figs[0].axes, plt.figs[1].axes[0], plt.figs[2].axes[0]
+    for ax in curves[:2]:  # errors in %
+        assert ax.yaxis.get_major_formatter()(2.0, 0) == "2%" and ax.yaxis.get_minor_formatter()(3.0, 0) == ""
+    for ax in curves[2:]:  # losses as they are
+        assert ax.yaxis.get_major_formatter()(0.02, 0) == "0.02" and ax.yaxis.get_major_formatter()(1e-5, 0) == "1e-05"
+        assert ax.yaxis.get_minor_formatter()(0.03, 0) == ""
+    assert speed.xaxis.get_major_formatter()(200.0, 0) == "200" and speed.xaxis.get_minor_formatter()(300.0, 0) == ""
+    assert div.yaxis.get_major_formatter()(1e-12, 0) == "1e-12" and div.yaxis.get_minor_formatter()(3e-12, 0) == ""

@@ -228,3 +228,44 @@ def test_pytest_figure_spread_is_none_without_quartiles_or_iqr_and_prefers_extra
     del ex["p75"]
     assert _one(tmp_path, doc).p75 == pytest.approx(100.0)
 
+
+
+# ----------------------------------------------------------------------------- runs table and identity
+
+
+def test_runs_table_row_column_by_column_and_its_dashes(tmp_path):
+    from harness.report.runs import runs_table
+
+    d = run_result(final_train=(0.0014, 10), final_test=(0.0523, 105), compile_s=1.5)
+    bare = {k: v for k, v in d.items() if k not in ("n_train", "seed", "config", "timing", "dataset", "environment")}
+    head, rows, _ = runs_table([Loaded(tmp_path / "a.json", d, ""), Loaded(tmp_path / "b.json", bare, "")], tmp_path)
+    assert dict(zip(head, rows[0])) == {
+        "backend": "torch", "strategy": "eager", "device": "cpu", "recipe": "1989", "dataset": "usps",
+        "dtype": "float32", "seed": "1337", "passes": 4, "train n": "7291", "train error": "0.14%",
+        "train misses": "10", "test error": "5.23%", "test misses": "105", "us/example (median)": "100.0",
+        "us/example p25-p75": "95.0-105.0", "compile s": "1.5",
+        "environment": "AMD EPYC 7B13 · torch 9.9.9 · 1 thread of 2 cores", "result": "[a.json](a.json)"}
+    assert dict(zip(head, rows[1])) == {
+        "backend": "torch", "strategy": "eager", "device": "cpu", "recipe": "1989", "dataset": "-",
+        "dtype": "float32", "seed": "-", "passes": 4, "train n": "-", "train error": "0.14%",
+        "train misses": "10", "test error": "5.23%", "test misses": "105", "us/example (median)": "-",
+        "us/example p25-p75": "-", "compile s": "-", "environment": "-", "result": "[b.json](b.json)"}
+
+
+def test_identity_of_a_result_harness_config_cannot_read_counts_its_passes():
+    from harness.config import result_config
+    from harness.report.curves import config_key, identity
+
+    def unreadable(passes):
+        d = run_result(passes=passes)
+        del d["seed"]  # a result RunConfig.from_result refuses: its recorded fields stand for its identity
+        return d
+
+    d = unreadable(4)
+    assert result_config(d) is None
+    assert identity(d) == {"backend": "torch", "strategy": "eager", "device": "cpu", "variant": "1989",
+                           "recipe": {}, "dataset": "usps", "dtype": "float32", "seed": None, "epochs": 4,
+                           "limit": None}
+    assert config_key(d) != config_key(unreadable(6))  # 4 and 6 passes: two configurations, two colours
+    assert identity(dict(d, recipe={"set": {"targets": 0.8}}))["recipe"] == {"targets": 0.8}
+    assert identity(dict(d, recipe={"set": "odd"}))["recipe"] == {}

@@ -269,3 +269,51 @@ def test_identity_of_a_result_harness_config_cannot_read_counts_its_passes():
     assert config_key(d) != config_key(unreadable(6))  # 4 and 6 passes: two configurations, two colours
     assert identity(dict(d, recipe={"set": {"targets": 0.8}}))["recipe"] == {"targets": 0.8}
     assert identity(dict(d, recipe={"set": "odd"}))["recipe"] == {}
+
+
+# ----------------------------------------------------------------------------- fmt: at each boundary
+
+
+def test_plain_keeps_text_of_exactly_the_limit_and_cuts_one_more():
+    from harness.report.fmt import plain
+
+    assert plain("a" * 90) == "a" * 90 and plain("a" * 91) == "a" * 87 + "..."
+    assert plain("abcdef", 6) == "abcdef" and plain("abcdefg", 6) == "abc..."
+    assert plain(" a\x00b\n\tc ") == "ab c"  # controls dropped, white space one blank
+
+
+def test_fmt_us_switches_to_one_decimal_at_ten():
+    from harness.report.fmt import fmt_us
+
+    assert [fmt_us(v) for v in (9.99, 10, 1234.56, None, float("nan"))] == ["9.99", "10.0", "1,234.6", "-", "-"]
+
+
+# ----------------------------------------------------------------------------- sections: parity lines, paper
+
+
+def test_parity_section_names_the_compared_targets_and_the_older_results(tmp_path):
+    from harness.report import build_report
+    from tests.test_report import parity_result
+
+    old = parity_result()
+    write(tmp_path / "parity-old.json", dict(old, finished="2026-01-01T00:00:00+00:00"))
+    write(tmp_path / "parity-new.json", dict(old, finished="2026-01-02T00:00:00+00:00"))
+    lines = build_report(tmp_path).report.read_text().splitlines()
+    assert "Compared: jax:scan, torch:compiled." in lines
+    (older,) = [x for x in lines if x.startswith("Older parity results: ")]
+    assert older.count("parity-") == 2 and older.endswith(".")  # one link: its text and its target
+
+
+@pytest.mark.parametrize("variant, losses", [("1989", True), ("modern", False)])
+def test_learning_curves_compare_losses_with_the_paper_only_for_its_recipe(tmp_path, monkeypatch, variant, losses):
+    from harness.report import build_report
+    from harness.report import figures as F
+    from harness.report.seeds import PAPER_1989
+
+    seen = []
+    monkeypatch.setattr(F, "learning_curves", lambda plt, title, groups, paper, note=None: seen.append(paper))
+    write(tmp_path / "run.json", run_result(variant=variant))
+    build_report(tmp_path)
+    errors = {k: PAPER_1989[k] for k in ("train_error", "test_error")}
+    assert seen == [dict(PAPER_1989) if losses else errors]
+    assert ("test_loss" in seen[0]) is losses

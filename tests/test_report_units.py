@@ -371,6 +371,45 @@ def test_report_staging_lives_inside_the_results_directory(tmp_path):
         st.discard()
 
 
+
+@pytest.mark.parametrize("fail_at", [None, 2])
+def test_staging_without_hard_links_backs_up_by_copy_and_restores_on_a_failed_swap(tmp_path, monkeypatch, fail_at):
+    """A file system without hard links (os.link refused): the old files are copied aside; a swap
+    failing half way puts them back; one that succeeds leaves the new files and no backup."""
+    import errno
+    import os
+
+    from harness.report import publish
+
+    (tmp_path / "REPORT.md").write_text("old report")
+    (tmp_path / "a.png").write_bytes(b"old figure")
+
+    def no_link(*_a):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(publish.os, "link", no_link)
+    monkeypatch.setattr(publish.os, "replace", replace)
+    st = publish.Staging(tmp_path)
+    st.add("a.png", b"new figure")
+    st.add("REPORT.md", b"new report")
+    if fail_at is None:
+        assert st.commit() == [tmp_path / "a.png", tmp_path / "REPORT.md"]
+        assert (tmp_path / "REPORT.md").read_text() == "new report" and (tmp_path / "a.png").read_bytes() == b"new figure"
+    else:
+        with pytest.raises(OSError, match="No space left"):
+            st.commit()
+        assert (tmp_path / "REPORT.md").read_text() == "old report" and (tmp_path / "a.png").read_bytes() == b"old figure"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["REPORT.md", "a.png"]  # no staging, no backup left
+
+
 # ----------------------------------------------------------------------------- sections of REPORT.md
 
 

@@ -317,3 +317,38 @@ def test_learning_curves_compare_losses_with_the_paper_only_for_its_recipe(tmp_p
     errors = {k: PAPER_1989[k] for k in ("train_error", "test_error")}
     assert seen == [dict(PAPER_1989) if losses else errors]
     assert ("test_loss" in seen[0]) is losses
+
+
+# ----------------------------------------------------------------------------- throughput: which files, which labels
+
+
+def test_throughput_source_names_the_pytest_benchmark_files_else_says_runs_and_bench(tmp_path):
+    from harness.report.load import Scan
+    from tests.test_report import bench_result
+
+    bench = Loaded(tmp_path / "bench.json", bench_result(), "2026-01-02T00:00:00+00:00")
+    run = Loaded(tmp_path / "run.json", run_result(), "2026-01-01T00:00:00+00:00")
+    pb = Loaded(tmp_path / "pb.json", benchmark_file([("jax", "scan", "cpu", 50.0, 1000, 4.0)]), "2026-01-03")
+    figs, source = timings.throughput_figures(Scan(runs=[run], benches=[bench], pytest_benchmarks=[pb]))
+    # pytest-benchmark figures there: theirs and bench's, not the runs' (timed while training and evaluating)
+    assert source == "bench.json, pb.json" and sorted(f.source for f in figs) == ["bench.json", "bench.json", "pb.json"]
+    figs, source = timings.throughput_figures(Scan(runs=[run], benches=[bench]))
+    assert source == "run and bench results" and "run.json" in {f.source for f in figs}
+    bare = benchmark_file([("jax", "scan", "cpu", 50.0, 1000, 4.0)])
+    del bare["benchmarks"][0]["extra_info"]["us_per_example"], bare["benchmarks"][0]["extra_info"]["steps"]
+    no_per_example = Loaded(tmp_path / "pb.json", bare, "2026-01-03")
+    _, source = timings.throughput_figures(Scan(runs=[run], benches=[bench], pytest_benchmarks=[no_per_example]))
+    assert source == "run and bench results (the pytest-benchmark files have no per-example figures)"
+
+
+def test_throughput_labels_show_dtype_and_variant_only_where_they_vary(tmp_path):
+    from harness.report.load import Scan
+    from tests.test_report import bench_result
+
+    b = bench_result()
+    b["rows"][1]["dtype"] = "float64"
+    figs, _ = timings.throughput_figures(Scan(benches=[Loaded(tmp_path / "bench.json", b, "2026-01-02")]))
+    assert [f.label for f in figs] == ["jax/scan/cpu float64", "torch/compiled/cpu float32"]  # fastest first
+    b["rows"][1]["dtype"] = "float32"
+    figs, _ = timings.throughput_figures(Scan(benches=[Loaded(tmp_path / "bench.json", b, "2026-01-02")]))
+    assert [f.label for f in figs] == ["jax/scan/cpu", "torch/compiled/cpu"]

@@ -352,3 +352,17 @@ def test_throughput_labels_show_dtype_and_variant_only_where_they_vary(tmp_path)
     b["rows"][1]["dtype"] = "float32"
     figs, _ = timings.throughput_figures(Scan(benches=[Loaded(tmp_path / "bench.json", b, "2026-01-02")]))
     assert [f.label for f in figs] == ["jax/scan/cpu", "torch/compiled/cpu"]
+
+
+def test_parity_facts_name_each_setting_the_recipe_and_a_self_check():
+    d = {"config": {"reference": "torch:eager", "device": "cpu", "dtype": "float64", "variant": "1989",
+                    "dataset": "synthetic", "seed": 0, "self_check": True, "targets": ["jax:scan"]},
+         "recipe": {"set": {"targets": 0.8}, "label": "1989 targets=0.8"}}
+    assert sections._parity_facts(d) == ["reference torch:eager", "device cpu", "dtype float64", "variant 1989",
+                                         "dataset synthetic", "seed 0", "recipe 1989 targets=0.8",
+                                         "self-check (the reference against itself)"]
+    d["config"].update(seed=None, self_check=False)
+    del d["config"]["dataset"]
+    d["recipe"]["set"] = {}  # no knob set: the variant says it all
+    assert sections._parity_facts(d) == ["reference torch:eager", "device cpu", "dtype float64", "variant 1989"]
+    assert sections._parity_facts({}) == []

@@ -366,3 +366,20 @@ def test_parity_facts_name_each_setting_the_recipe_and_a_self_check():
     d["recipe"]["set"] = {}  # no knob set: the variant says it all
     assert sections._parity_facts(d) == ["reference torch:eager", "device cpu", "dtype float64", "variant 1989"]
     assert sections._parity_facts({}) == []
+
+
+def test_a_folded_group_of_rows_without_a_tensor_is_a_dash_and_its_count():
+    from harness.report import parity_view
+
+    rows = [{"target": "jax:scan", "max_abs": 1e-9 * i, "passed": True} for i in range(1, 4)]
+    (worst,) = parity_view._folded(rows, "target")
+    assert worst["tensor"] == "- (worst of 3)" and worst["max_abs"] == pytest.approx(3e-9)
+    named = [dict(r, tensor=f"H{i}w") for i, r in enumerate(rows, 1)]
+    assert [r["tensor"] for r in parity_view._folded(named, "target")] == ["H3w (worst of 3)"]
+
+
+def test_a_runs_timing_figure_carries_its_final_errors_and_misses(tmp_path):
+    d = run_result(final_train=(0.0014, 10), final_test=(0.0523, 105))
+    (f,) = timings.figures_of_run(Loaded(tmp_path / "run.json", d, "2026-01-02"))
+    assert (f.train_error, f.test_error, f.train_misses, f.test_misses) == (0.0014, 0.0523, 10, 105)
+    assert (f.n_train, f.source, f.when) == (7291, "run.json", "2026-01-02")

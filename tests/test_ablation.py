@@ -167,3 +167,44 @@ def test_a_recipe_that_failed_to_train_does_not_set_the_figures_scale():
     cap = A._axis_cap(groups, "test_error")
     assert cap == pytest.approx(2 * 6.03)  # twice the baseline's mean (the median recipe's too), not 61%
     assert A._axis_cap(A.groups_of(BASE + FAR), "test_error") == pytest.approx(6.08 * 1.02)  # nothing cut
+
+
+def test_the_figure_draws_at_most_max_rows_recipes_baseline_first_and_says_what_it_left_out(monkeypatch):
+    """200 recipes must not make a 90-inch figure: the figure keeps the baseline and the first recipes,
+    within figures.MAX_ROWS rows, names how many it left out, and its PNG stays within MAX_INCHES;
+    the table still lists every recipe."""
+    pytest.importorskip("matplotlib")
+    import struct
+
+    from harness.report import figures as F
+
+    many = [_run(s, 0.05 + k / 1e4, recipe=(("targets", round(0.5 + k / 100, 2)),), started=f"2026-01-02T00:{k:02d}")
+            for k in range(40) for s in (1, 2)]
+    groups = A.groups_of(many + BASE)  # the baseline comes last in run order
+    assert len(groups) == 41
+    shown, note = A.drawn(groups)
+    assert len(shown) == F.MAX_ROWS and any(g.is_baseline() for g in shown)
+    assert note == f"9 more recipes not drawn (first {F.MAX_ROWS} of 41 shown)"
+    assert [g for g in groups if g in shown] == shown  # the table's order kept
+    assert A.drawn(A.groups_of(BASE + FAR)) == (A.groups_of(BASE + FAR), None)
+
+    drawn = {}
+
+    def figure(name, draw):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        drawn[name] = draw(plt)
+        return name
+
+    titles = []
+    real = A.figure
+    monkeypatch.setattr(A, "figure", lambda plt, gs, title: titles.append((len(gs), title)) or real(plt, gs, title))
+    ctx = SimpleNamespace(sc=SimpleNamespace(runs=[SimpleNamespace(data=d) for d in many + BASE]), figure=figure)
+    md = "\n".join(A.section(ctx))
+    assert md.count("| 1989 targets=") == 40  # every recipe in the table
+    assert titles == [(F.MAX_ROWS, "Ablation: error after the last pass, per recipe, against the paper (1989)\n" + note)]
+    width, height = struct.unpack(">II", drawn["ablation.png"][16:24])
+    assert height <= F.MAX_INCHES[1] * 110 and width <= F.MAX_INCHES[0] * 110 * 1.2

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import result_config
 from ..knobs import show
 from ..spec import VARIANTS
+from .figures import MAX_ROWS, bounded, size
 from .markdown import esc, image, md_table
 from .seeds import PAPER_1989, one_per_seed, spread
 
@@ -177,7 +178,7 @@ def figure(plt, groups: list[Group], title: str) -> bytes:
     0.14% (dotted) and the baseline's mean (dashed). PNG bytes."""
     import io
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(groups) + 1.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=size(12, 0.45 * len(groups) + 1.6), sharey=True)
     y = np.arange(len(groups))[::-1]
     base = next((g for g in groups if g.is_baseline()), None)
     for ax, f in zip(axes, ("test_error", "train_error")):
@@ -216,13 +217,24 @@ NOTE = ("Each recipe over its seeds (one run per seed): error after the last pas
         "expected by chance). Paper (LeCun et al. 1989): 5.00% test, 0.14% train error.")
 
 
+def drawn(groups: list[Group]) -> tuple[list[Group], str | None]:
+    """The groups the figure draws, in the table's order, within MAX_ROWS rows: the baselines first,
+    then the other recipes as they come; and a note naming how many were left out (None if none).
+    The table lists every group whatever the figure holds."""
+    first = [g for g in groups if g.is_baseline()] + [g for g in groups if not g.is_baseline()]
+    kept, note = bounded(first, MAX_ROWS, "recipes")
+    keep = {id(g) for g in kept}
+    return [g for g in groups if id(g) in keep], note
+
+
 def section(ctx) -> list[str]:
     """REPORT.md's ablation section ([] when there is no baseline of 2+ seeds with another recipe)."""
     groups = groups_of([r.data for r in ctx.sc.runs])
     if not has_ablation(groups):
         return []
     groups = [g for g in groups if baseline_of(g, groups) is not None]
-    name = ctx.figure("ablation.png", lambda plt: figure(plt, groups, "Ablation: error after the last pass, "
-                                                          "per recipe, against the paper (1989)"))
+    shown, note = drawn(groups)
+    title = "Ablation: error after the last pass, per recipe, against the paper (1989)"
+    name = ctx.figure("ablation.png", lambda plt: figure(plt, shown, title + (f"\n{note}" if note else "")))
     md = ["## Ablation", "", NOTE, "", table(groups), ""]
     return md + ([image(name, "ablation: test and train error per recipe"), ""] if name else [])

@@ -132,3 +132,38 @@ def test_cli_unknown_backend_is_one_line_exit_2(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "unknown backend 'nosuch'" in err[0] and "torch" in err[0]
+
+
+@pytest.fixture
+def twice_named_entry_points(monkeypatch):
+    """A name declared by two entry points (a package installed twice, or two distributions that
+    chose the same name): the first one found is the plugin, the others are skipped."""
+    real = importlib.metadata.entry_points
+    extra = [
+        importlib.metadata.EntryPoint("torch", "harness_nosuch_second_torch", "harness"),
+        importlib.metadata.EntryPoint("twicebroken", "harness_nosuch_first", "harness"),
+        importlib.metadata.EntryPoint("twicebroken", "harness_nosuch_second", "harness"),
+    ]
+
+    def fake(**kw):
+        eps = real(**kw)
+        return list(eps) + extra if kw.get("group") == "harness" else eps
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    plugins.reset()
+    yield
+    monkeypatch.undo()
+    plugins.reset()
+
+
+def test_the_first_entry_point_of_a_name_wins(twice_named_entry_points):
+    import backends.torch
+
+    pm = plugins.get_plugin_manager()
+    assert pm.get_plugin("torch") is backends.torch  # the second "torch" was never imported
+    reg = plugins.get_registry()
+    assert "torch" not in reg.broken and "torch" in reg.backends
+    reason = reg.broken["twicebroken"].reason  # one record, of the first entry point
+    assert reason.startswith("import of harness_nosuch_first failed: ModuleNotFoundError: "
+                             "No module named 'harness_nosuch_first' (at ")
+    assert "harness_nosuch_second" not in reason

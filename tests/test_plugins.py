@@ -75,14 +75,9 @@ def test_builtin_backends_come_from_entry_points():
     assert {"torch", "jax"} <= set(plugins.get_registry().names())
 
 
-@pytest.fixture
-def broken_entry_points(monkeypatch):
-    """Add entry points that fail at import and at registration, as a third party's might."""
+def _more_entry_points(monkeypatch, extra):
+    """The installed `harness` entry points followed by `extra`, for the length of a fixture."""
     real = importlib.metadata.entry_points
-    extra = [
-        importlib.metadata.EntryPoint("brokenimport", "harness_nosuch_plugin_module", "harness"),
-        importlib.metadata.EntryPoint("brokenregister", "tests.broken_plugin", "harness"),
-    ]
 
     def fake(**kw):
         eps = real(**kw)
@@ -93,6 +88,15 @@ def broken_entry_points(monkeypatch):
     yield
     monkeypatch.undo()
     plugins.reset()
+
+
+@pytest.fixture
+def broken_entry_points(monkeypatch):
+    """Add entry points that fail at import and at registration, as a third party's might."""
+    yield from _more_entry_points(monkeypatch, [
+        importlib.metadata.EntryPoint("brokenimport", "harness_nosuch_plugin_module", "harness"),
+        importlib.metadata.EntryPoint("brokenregister", "tests.broken_plugin", "harness"),
+    ])
 
 
 def test_failing_entry_points_are_reported_not_fatal(broken_entry_points, capsys):
@@ -138,22 +142,11 @@ def test_cli_unknown_backend_is_one_line_exit_2(capsys):
 def twice_named_entry_points(monkeypatch):
     """A name declared by two entry points (a package installed twice, or two distributions that
     chose the same name): the first one found is the plugin, the others are skipped."""
-    real = importlib.metadata.entry_points
-    extra = [
+    yield from _more_entry_points(monkeypatch, [
         importlib.metadata.EntryPoint("torch", "harness_nosuch_second_torch", "harness"),
         importlib.metadata.EntryPoint("twicebroken", "harness_nosuch_first", "harness"),
         importlib.metadata.EntryPoint("twicebroken", "harness_nosuch_second", "harness"),
-    ]
-
-    def fake(**kw):
-        eps = real(**kw)
-        return list(eps) + extra if kw.get("group") == "harness" else eps
-
-    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
-    plugins.reset()
-    yield
-    monkeypatch.undo()
-    plugins.reset()
+    ])
 
 
 def test_the_first_entry_point_of_a_name_wins(twice_named_entry_points):

@@ -129,3 +129,32 @@ def test_a_named_target_that_runs_nowhere_is_refused_whole():
                              None, ["aa:warp"], [])
     assert str(e.value) == ("aa:warp was asked for but cannot run: aa:warp skipped: cannot reach device 'tpu' "
                             "here (reaches: cpu)")
+
+
+# -- bounded reads (harness.files) ----------------------------------------------------------------------------
+
+def test_bounded_read_refusals_whole(tmp_path, monkeypatch):
+    import os
+
+    from harness import files
+
+    monkeypatch.delenv(files.LIMIT_ENV, raising=False)
+    assert _message(lambda: files.read_bounded(tmp_path, what="a grid file"), files.FileRefused) == \
+        "is a directory, not a regular file; a grid file must be a regular file"
+    big = tmp_path / "big.json"
+    big.write_bytes(b"x" * (files.MIB * 3 // 2))
+    assert _message(lambda: files.read_bounded(big, limit=files.MIB), files.FileRefused) == (
+        "is 1.5 MiB, more than the 1 MiB a result file may be ($HARNESS_MAX_FILE_MB raises the bound)")
+    # a file that passes both looks at its size and then reads longer: it grew while being read
+    real_stat, real_fstat = os.stat, os.fstat
+
+    def small(st):
+        st = list(st)
+        st[6] = 10  # st_size
+        return os.stat_result(st)
+
+    monkeypatch.setattr(files.os, "stat", lambda p, *a, **kw: small(real_stat(p, *a, **kw)) if p == big
+                        else real_stat(p, *a, **kw))
+    monkeypatch.setattr(files.os, "fstat", lambda fd: small(real_fstat(fd)))
+    assert _message(lambda: files.read_bounded(big, limit=files.MIB // 2), files.FileRefused) == \
+        "grew past the 0.5 MiB a result file may be while being read"

@@ -158,3 +158,24 @@ def test_bounded_read_refusals_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(files.os, "fstat", lambda fd: small(real_fstat(fd)))
     assert _message(lambda: files.read_bounded(big, limit=files.MIB // 2), files.FileRefused) == \
         "grew past the 0.5 MiB a result file may be while being read"
+
+
+@pytest.mark.parametrize("raw, n", [(None, None), ("", None), ("  ", None), ("1", 1), (" 4 ", 4), ("4096", 4096)])
+def test_threads_from_env_reads_a_whole_number_or_nothing(monkeypatch, raw, n):
+    from harness.threads import ENV, MAX_THREADS, threads_from_env
+
+    assert MAX_THREADS == 4096  # the bound the help and docs name
+    if raw is None:
+        monkeypatch.delenv(ENV, raising=False)
+    else:
+        monkeypatch.setenv(ENV, raw)
+    assert threads_from_env() == n
+
+
+@pytest.mark.parametrize("raw", ["4097", "-1", "1e3"])
+def test_threads_from_env_refuses_out_of_bounds(monkeypatch, raw):
+    from harness.threads import ENV, ThreadsError, threads_from_env
+
+    monkeypatch.setenv(ENV, raw)
+    with pytest.raises(ThreadsError):
+        threads_from_env()

@@ -1,6 +1,10 @@
-"""The core's refusals word for word (harness.sdlm, spec, threads, config, targets): each names
-what is wrong, the value given and what would do; tests elsewhere matched a fragment of each."""
+"""The core's refusals word for word (harness.sdlm, spec, threads, config, targets, files): each
+names what is wrong, the value given and what would do; tests elsewhere matched a fragment of each.
+And the small readers and makers those refusals guard: $HARNESS_THREADS's values, the temporaries
+tempfiles makes (named so that a dead writer's are found and cleared)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +183,22 @@ def test_threads_from_env_refuses_out_of_bounds(monkeypatch, raw):
     monkeypatch.setenv(ENV, raw)
     with pytest.raises(ThreadsError):
         threads_from_env()
+
+
+# -- temporaries (harness.tempfiles) -----------------------------------------------------------------------------
+
+def test_a_temporary_made_here_is_known_as_this_writers_and_cleared_once_it_is_gone(tmp_path, monkeypatch):
+    import os
+
+    from harness import tempfiles
+
+    fd, f = tempfiles.mkstemp(tmp_path, "run-x.json")
+    os.close(fd)
+    d = tempfiles.mkdtemp(tmp_path, "REPORT")
+    for p, final in ((Path(f), "run-x.json"), (d, "REPORT")):
+        assert p.parent == tmp_path and p.name.startswith(f".{final}.{tempfiles.host_tag()}-{os.getpid()}-")
+        assert p.name.endswith(".tmp") and not tempfiles.stale(p)  # its writer (this process) is alive
+    assert d.is_dir() and Path(f).is_file()
+    monkeypatch.setattr(tempfiles, "writer_alive", lambda pid: pid != os.getpid())
+    assert sorted(tempfiles.remove_stale(tmp_path)) == sorted([Path(f), d])
+    assert not list(tmp_path.iterdir())

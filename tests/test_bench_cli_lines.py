@@ -3,6 +3,7 @@ it says on stderr and stdout, the result it writes, and the exit status when som
 are refused (rows already measured are kept and said where they are)."""
 from __future__ import annotations
 
+import importlib
 import json
 
 import numpy as np
@@ -90,3 +91,21 @@ def test_every_target_refused_is_the_first_refusal(npb, tmp_path, capsys):
     assert err.strip().splitlines()[-1].startswith(
         "harness: error: backend 'npb' strategy 'broken' failed: RuntimeError: kernel exploded")
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_nothing_to_time_says_why_in_one_line(npb, tmp_path, capsys):
+    """No backend named and no target reaches the device: each target's note, in one line."""
+    assert main(["bench", "-d", "tpu", "--dataset", "synthetic", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("harness: error: nothing to time: ")
+    assert "npb:good skipped: cannot reach device 'tpu' here (reaches: cpu); " in err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_nothing_to_time_without_a_note_says_no_backend_is_available(tmp_path, capsys, monkeypatch):
+    from harness.targets import Matrix
+
+    bench_cli = importlib.import_module("harness.cli.bench")  # `harness.cli.bench` the attribute is the command
+    monkeypatch.setattr(bench_cli, "resolve_matrix", lambda *a, **kw: Matrix())
+    assert main(["bench", "--dataset", "synthetic", "--results-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "harness: error: nothing to time: no backend is available\n"

@@ -193,3 +193,38 @@ def test_knob_support_table_by_strategy():
     assert rows[0][1] == "any" and rows[0][2] == "variant's"
     assert rows[1][1] == "variant's" and rows[1][2] == "tanh, 0.5"
     assert rows[2][1:] == ["variant's"] * len(names)
+
+
+# -- every table's header and alignment: names are words, figures line up on the right ----------------
+
+def _justify(table) -> dict[str, str]:
+    return {str(c.header): c.justify for c in table.columns}
+
+
+def test_bench_table_headers_and_alignment():
+    result = {"variant": "1989", "dtype": "float64", "rows": [_bench_row("a", "cpu", 10.0)]}
+    bench_cols = ["backend", "strategy", "device", "us/example (median)", "p25-p75", "examples/s", "compile s",
+                  "speed-up vs slowest"]
+    assert _headers(bench_table(result, "usps", kernels=False)) == bench_cols
+    table = bench_table(result, "usps", kernels=True)
+    assert _headers(table) == [*bench_cols, "per example (profiler)"]
+    assert _justify(table) == {"backend": "left", "strategy": "left", "device": "left",
+                               **{c: "right" for c in [*bench_cols[3:], "per example (profiler)"]}}
+
+
+def test_parity_table_alignment_with_group_and_step_columns():
+    table = parity_table({"name": "trajectory", "rows": [_row(k=1, first_step=3)]})
+    assert _justify(table) == {"backend:strategy": "left", "tensor": "left", "k": "right", "max |a-b|": "right",
+                               "max rel": "right", "tol": "right", "result": "right", "first divergent step": "right"}
+
+
+def test_listing_tables_are_left_aligned_words_with_their_titles():
+    class Registry:
+        def available(self):
+            return []
+
+    support = knob_support_table(Registry())
+    assert support.title == ("knobs a backend computes, by strategy (other values are refused, naming the "
+                             "strategies that have them)")
+    for table in (backends_table(_Reg({}, {})), knobs_table(), support):
+        assert set(_justify(table).values()) == {"left"}, table.title

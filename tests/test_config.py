@@ -64,6 +64,24 @@ def test_from_result_derives_limit_and_prefers_the_recorded_config():
     assert RunConfig.from_result({**old, "sweep": {"config": recorded.to_dict()}}) == recorded  # made by a sweep
 
 
+def test_from_result_derives_the_recipe_and_defaults_of_an_older_result():
+    """A result without `config` that records a recipe block keeps its knobs; an unreadable block,
+    no timing window or no usable n_train fall back to none / the default window / no limit."""
+    old = {"backend": "torch", "strategy": "eager", "device": "cpu", "variant": "1989", "dataset": "synthetic",
+           "dtype": "float32", "seed": 1, "epochs": [{}], "timing": {"window": 16},
+           "recipe": {"variant": "1989", "set": {"targets": 0.8, "init": "fan_in"}}}
+    c = RunConfig.from_result(old)
+    assert dict(c.recipe) == {"targets": 0.8, "init": "fan_in"}
+    assert c == RunConfig(strategy="eager", dataset="synthetic", seed=1, epochs=1, window=16,
+                          recipe={"targets": 0.8, "init": "fan_in"})
+    for block in ({"set": ["targets=0.8"]}, "targets=0.8", None):
+        assert RunConfig.from_result({**old, "recipe": block}).recipe == ()
+    bare = {k: v for k, v in old.items() if k not in ("timing", "recipe")}
+    assert RunConfig.from_result({**bare, "n_train": 0}) == RunConfig(strategy="eager", dataset="synthetic", seed=1,
+                                                                      epochs=1)
+    assert RunConfig.from_result({**bare, "n_train": "100"}).limit is None
+
+
 @pytest.mark.parametrize("source", [{"n_train": 512}, {}], ids=["with dataset_source.n_train", "without"])
 def test_from_result_knows_each_data_sets_size(source):
     """Files with and without dataset_source.n_train read back the same: the size comes from the data

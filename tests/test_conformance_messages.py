@@ -95,3 +95,60 @@ def test_each_breach_is_named(broken, words):
         assert_session_conforms(b)
     msg = str(e.value)
     assert f"{b.name}:s: " in msg and words in msg, msg
+
+
+class _Recording(_Session):
+    """A conforming session that keeps what the kit hands it."""
+
+    def __init__(self, params, seen):
+        super().__init__(params, None)
+        self.seen = seen
+
+    def forward(self, x):
+        self.seen.append(("x", x))
+        return super().forward(x)
+
+    def loss_and_grads(self, steps):
+        self.seen.append(("steps", steps))
+        return super().loss_and_grads(steps)
+
+    def train_steps(self, steps):
+        self.seen.append(("steps", steps))
+        return super().train_steps(steps)
+
+
+class _RecordingBackend(_Backend):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def session(self, *, variant, params, dtype, device, strategy):
+        return _Recording(params, self.seen)
+
+
+@pytest.mark.parametrize("variant, dtype", [("1989", "float64"), ("1989", "float32"), ("modern", "float32")])
+@pytest.mark.parametrize("seed", range(8))
+def test_the_kit_hands_a_session_what_the_core_would(variant, dtype, seed):
+    """The data a session gets keeps the Steps contract the core keeps (harness.backend.Steps): images
+    in the data's [-1, 1] in the session's dtype, +-1 targets at labels 0-9 (int64), float64 step
+    sizes, and a dropout mask in the session's dtype only where the variant drops out. Eight seeds:
+    with three labels a seed, one seed alone would often miss a label drawn outside 0-9."""
+    b = _RecordingBackend()
+    assert_session_conforms(b, variant=variant, dtype=dtype, seed=seed)
+    xs = [x for what, x in b.seen if what == "x"] + [s.x for what, s in b.seen if what == "steps"]
+    assert xs and all(x.dtype == dtype and x.shape[1:] == (1, 16, 16) for x in xs)
+    assert all(x.min() >= -1.0 and x.max() <= 1.0 for x in xs)
+    steps = [s for what, s in b.seen if what == "steps"]
+    assert [len(s) for s in steps] == [1, 3]
+    for s in steps:
+        assert s.labels.dtype == np.int64 and set(s.labels) <= set(range(10))
+        assert s.targets.dtype == dtype and s.targets.shape == (len(s), 10)
+        want = -np.ones((len(s), 10))
+        want[np.arange(len(s)), s.labels] = 1.0
+        np.testing.assert_array_equal(s.targets, want)
+        assert s.lr.dtype == np.float64 and s.lr.shape == (len(s),)
+        if variant == "modern":  # dropout 0.25: kept units scaled by 1/(1 - p)
+            assert s.mask.dtype == dtype and s.mask.shape == (len(s), 12, 4, 4)
+            assert np.all((s.mask == 0) | np.isclose(s.mask, 1 / 0.75))
+        else:
+            assert s.mask is None

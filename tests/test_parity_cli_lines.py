@@ -53,3 +53,10 @@ def test_json_keeps_stdout_for_the_object(twin, tmp_path, capsys):
     doc = json.loads(out)
     assert doc["command"] == "parity" and doc["passed"] is True and doc["result"]["passed"] is True
     assert "harness parity: twin:eager vs reference torch:eager" in err
+
+
+def test_progress_names_each_check_on_stderr(twin, tmp_path, capsys):
+    assert main(["parity", *ARGS, "--json", "--results-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    checking = [ln for ln in err.splitlines() if ln.startswith("checking ")]
+    assert checking and all(ln.endswith(": twin:eager vs torch:eager") for ln in checking), err

@@ -75,14 +75,9 @@ def test_builtin_backends_come_from_entry_points():
     assert {"torch", "jax"} <= set(plugins.get_registry().names())
 
 
-@pytest.fixture
-def broken_entry_points(monkeypatch):
-    """Add entry points that fail at import and at registration, as a third party's might."""
+def _more_entry_points(monkeypatch, extra):
+    """The installed `harness` entry points followed by `extra`, for the length of a fixture."""
     real = importlib.metadata.entry_points
-    extra = [
-        importlib.metadata.EntryPoint("brokenimport", "harness_nosuch_plugin_module", "harness"),
-        importlib.metadata.EntryPoint("brokenregister", "tests.broken_plugin", "harness"),
-    ]
 
     def fake(**kw):
         eps = real(**kw)
@@ -93,6 +88,15 @@ def broken_entry_points(monkeypatch):
     yield
     monkeypatch.undo()
     plugins.reset()
+
+
+@pytest.fixture
+def broken_entry_points(monkeypatch):
+    """Add entry points that fail at import and at registration, as a third party's might."""
+    yield from _more_entry_points(monkeypatch, [
+        importlib.metadata.EntryPoint("brokenimport", "harness_nosuch_plugin_module", "harness"),
+        importlib.metadata.EntryPoint("brokenregister", "tests.broken_plugin", "harness"),
+    ])
 
 
 def test_failing_entry_points_are_reported_not_fatal(broken_entry_points, capsys):
@@ -132,3 +136,27 @@ def test_cli_unknown_backend_is_one_line_exit_2(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "unknown backend 'nosuch'" in err[0] and "torch" in err[0]
+
+
+@pytest.fixture
+def twice_named_entry_points(monkeypatch):
+    """A name declared by two entry points (a package installed twice, or two distributions that
+    chose the same name): the first one found is the plugin, the others are skipped."""
+    yield from _more_entry_points(monkeypatch, [
+        importlib.metadata.EntryPoint("torch", "harness_nosuch_second_torch", "harness"),
+        importlib.metadata.EntryPoint("twicebroken", "harness_nosuch_first", "harness"),
+        importlib.metadata.EntryPoint("twicebroken", "harness_nosuch_second", "harness"),
+    ])
+
+
+def test_the_first_entry_point_of_a_name_wins(twice_named_entry_points):
+    import backends.torch
+
+    pm = plugins.get_plugin_manager()
+    assert pm.get_plugin("torch") is backends.torch  # the second "torch" was never imported
+    reg = plugins.get_registry()
+    assert "torch" not in reg.broken and "torch" in reg.backends
+    reason = reg.broken["twicebroken"].reason  # one record, of the first entry point
+    assert reason.startswith("import of harness_nosuch_first failed: ModuleNotFoundError: "
+                             "No module named 'harness_nosuch_first' (at ")
+    assert "harness_nosuch_second" not in reason

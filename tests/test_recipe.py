@@ -215,3 +215,40 @@ def test_undeclared_reads_a_variant():
 
 def test_only_dropout_is_judged_on_or_off():
     assert [k for k, knob in KNOBS.items() if knob.backend == NONZERO] == ["dropout"]
+
+
+# (variant, --set texts): every loss x optimizer a recipe may combine, from more than one named variant
+COMPUTED_CASES = [(name, []) for name in PRESETS] + [
+    ("1989", ["loss=xent"]), ("1989", ["optimizer=adamw"]), ("1989", ["loss=xent", "optimizer=adamw"]),
+    ("1989", ["reduction=sum", "optimizer=adamw", "adamw_beta1=0.8", "adamw_eps=1e-6"]),
+    ("modern", ["loss=mse"]), ("modern", ["optimizer=sgd"]), ("modern", ["loss=mse", "reduction=sum"]),
+    ("modern", ["loss=mse", "optimizer=sdlm"]), ("1989-sdlm", ["reduction=sum", "dropout=0.5"]),
+]
+
+
+@pytest.mark.parametrize("variant, sets", COMPUTED_CASES)
+def test_backend_knobs_are_the_computed_knobs_that_have_an_effect(variant, sets):
+    """A backend is held to exactly the knobs it computes (KNOBS with `backend` set) that act in the
+    recipe: mse's reduction only with mse, AdamW's constants only with adamw; each with its value."""
+    from harness.backend import backend_knobs
+    from harness.recipe import active
+
+    r = Recipe.of(variant, sets)
+    k = r.knobs()
+    want = {n: k[n] for n, knob in KNOBS.items() if knob.backend and active(n, k)}
+    assert backend_knobs(r.variant_spec()) == want
+    assert ("reduction" in want) == (k["loss"] == "mse")
+    assert ("adamw_beta1" in want) == (k["optimizer"] == "adamw")
+
+
+def test_a_knob_without_effect_is_not_held_against_a_backend():
+    # modern's reduction is "mean" but its loss is xent: a backend implementing only "sum" runs it
+    declared = {"activation": ANY, "output_activation": ANY, "loss": ANY, "optimizer": ANY, "dropout": ANY,
+                "reduction": ("sum",), "adamw_beta1": ANY, "adamw_beta2": ANY, "adamw_eps": ANY,
+                "adamw_weight_decay": ANY}
+    assert undeclared(VARIANTS["modern"], declared, "k") is None
+    assert undeclared(VARIANTS["1989"], declared, "k") == "k does not implement reduction=mean (implements: sum)"
+    # and AdamW's constants are not judged under sgd
+    sgd_only = {**declared, "reduction": ANY, "adamw_beta1": ()}
+    assert undeclared(VARIANTS["1989"], sgd_only, "k") is None
+    assert undeclared(VARIANTS["modern"], sgd_only, "k") == "k does not implement adamw_beta1=0.9 (implements: )"

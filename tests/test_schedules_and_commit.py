@@ -79,3 +79,22 @@ def test_git_commit_of_this_checkout():
         pytest.skip("not a git checkout")
     got = timing.git_commit()
     assert got is not None and got.removesuffix("+dirty") == out.stdout.strip()
+
+
+def test_the_shortest_runs_keep_the_schedule_ends():
+    """AdamW over a run of one step takes lr_start; over two, lr_start then lr_end; every schedule
+    is float64 and one value per step asked for, an empty range none."""
+    m = VARIANTS["modern"]
+    o = m.optimizer
+    np.testing.assert_array_equal(m.lr_schedule(1, 0, 1), [o.lr_start])
+    np.testing.assert_allclose(m.lr_schedule(2, 0, 2), [o.lr_start, o.lr_end], rtol=1e-15)
+    for name in ("1989", "modern", "1989-sdlm"):
+        v = VARIANTS[name]
+        lr = v.lr_schedule(50, 7, 12, per_pass=10)
+        assert lr.dtype == np.float64 and lr.shape == (5,), name
+        assert v.lr_schedule(50, 7, 7).shape == (0,), name
+    # SDLM's passes: steps 7-9 in the first pass of 10 steps, 10-11 in the second
+    s = VARIANTS["1989-sdlm"]
+    lr = s.lr_schedule(50, 7, 12, per_pass=10)
+    first, second = (s.optimizer.epsilon_of_pass(p) for p in (0, 1))
+    np.testing.assert_array_equal(lr, [first] * 3 + [second] * 2)

@@ -94,3 +94,64 @@ def test_ray_only_options_are_refused_by_the_local_executor():
         sweep_cli._ray_only("local", ray_address="auto", share_cores=False)
     with pytest.raises(GridError, match=r"^--ray-address, --share-cores are for --executor ray"):
         sweep_cli._ray_only("local", ray_address="auto", share_cores=True)
+
+
+# -- the messages, whole: each names the options and says what to write instead ----------------------
+
+def test_lists_beside_a_grid_file_message_names_each_and_its_toml_key(grid_file):
+    with pytest.raises(GridError) as e:
+        sweep_cli.build_grid(grid_file, _lists(backends="jax", epochs="2", seeds="1"), 256, {})
+    assert str(e.value) == ("--backends, --epochs are for grids given by options; with a grid file (only --seeds "
+                            "replaces the file's), write backends = ..., epochs = ... in the file")
+    with pytest.raises(GridError) as e:
+        sweep_cli.build_grid(grid_file, _lists(threads="1"), 256, {})
+    assert str(e.value) == ("--threads is for grids given by options; with a grid file (only --seeds replaces "
+                            "the file's), write threads = ... in the file")
+
+
+def test_command_line_seeds_bound_message_whole(grid_file):
+    with pytest.raises(GridError) as e:
+        sweep_cli.build_grid(grid_file, _lists(seeds="1-1000"), 256, {}, max_points=1500)
+    assert str(e.value) == ("the grid has 2,000 points, more than the 1,500 a sweep may have "
+                            "(--max-points raises the bound)")
+
+
+def test_ray_only_message_whole():
+    with pytest.raises(GridError) as e:
+        sweep_cli._ray_only("local", ray_address="auto", share_cores=True, resources="h100=1")
+    assert str(e.value) == ("--ray-address, --share-cores, --resources are for --executor ray; "
+                            "add --executor ray, or leave it out")
+
+
+# -- `sweep --dry-run --json`'s document (dry_run_doc; keys: docs/cli.md) --------------------------------
+
+def test_dry_run_doc_states_counts_and_resources(grid_file, tmp_path):
+    from harness.sweep.manifest import point_id
+
+    g = sweep_cli.build_grid(grid_file, _lists(), 256, {})
+    ids = [point_id(c) for c in g.points]
+    done = {ids[0], ids[3], "a point of another grid"}  # only this grid's count as found
+    doc = sweep_cli.dry_run_doc(g, done, tmp_path / "r")
+    assert list(doc) == ["results_dir", "count", "found", "pending", "points"]
+    assert doc["results_dir"] == str(tmp_path / "r")
+    assert (doc["count"], doc["found"], doc["pending"]) == (4, 2, 2)
+    assert [p["state"] for p in doc["points"]] == ["found", "pending", "pending", "found"]
+    assert [p["id"] for p in doc["points"]] == ids
+    assert [p["config"] for p in doc["points"]] == [c.to_dict() for c in g.points]
+    assert [p["resources"] for p in doc["points"]] == [{"h100": 1}, {"h100": 1}, None, None]  # none: null
+    assert all(list(p) == ["id", "state", "config", "resources"] for p in doc["points"])
+    nothing = sweep_cli.dry_run_doc(g, set(), "r")
+    assert (nothing["found"], nothing["pending"]) == (0, 4) and nothing["results_dir"] == "r"
+    assert {p["state"] for p in nothing["points"]} == {"pending"}
+
+
+def test_the_command_refuses_set_beside_a_grid_file_and_notes_ignored_resources(grid_file, tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["sweep", str(grid_file), "--set", "dropout=0.5", "--dry-run"]) == 2
+    assert capsys.readouterr().err == ("harness: error: --set is for grids given by options; in a grid file, write "
+                                       "its knobs in a `set` or `recipe` table\n")
+    # the file's resources (h100 = 1) mean nothing to the local executor: said, not silently dropped
+    assert main(["sweep", str(grid_file), "--dry-run", "--results-dir", str(tmp_path / "r")]) == 0
+    assert capsys.readouterr().err == ("note: the grid file's resources are for --executor ray; the local "
+                                       "executor ignores them\n")

@@ -1,0 +1,181 @@
+"""What the data loaders record and refuse, pinned whole: each loader's `source` record (the data
+directory it read, resolved), the text of a missing-files message (every place it names), each
+reason the MNIST cache is refused, the underlying reason carried into a corrupt file's message,
+and the per-split class counts every USPS source is checked against.
+
+Small fixtures written here; nothing is downloaded and no real data is needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import data
+from harness.data import DataError
+from harness.data.fetch import ENV_MIRROR, tried_text
+from harness.data.paths import _WHERE, data_dir_origin
+from tests.test_data import SMALL, write_mnist_fixture, write_usps_h5, write_usps_text
+from tests.test_usps_sources import write_libsvm
+
+
+def _usps_split(n, seed):
+    """n images with ink in [0, 1] (h5's range) and labels with a known bincount."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, (n, 256)).round(3), np.arange(n) % 10
+
+
+def _write_usps(form, folder):
+    """One USPS source of small splits (train 23, test 14: different class counts); {split: (x01, y)}."""
+    splits = {"train": _usps_split(23, 1), "test": _usps_split(14, 2)}
+    if form == "usps.h5":
+        write_usps_h5(folder / "usps" / "usps.h5", splits["train"], splits["test"])
+    else:
+        names, write = (data._USPS_TEXT, write_usps_text) if form == "esl" else (data._USPS_LIBSVM, write_libsvm)
+        for split, name in names.items():
+            write(folder / "usps" / name, 2 * splits[split][0] - 1, splits[split][1])
+    return splits
+
+
+def _counts(y):
+    return tuple(np.bincount(y, minlength=10).tolist())
+
+
+# ------------------------------------------------------------------ source records
+
+
+def test_mnist_source_record_names_the_resolved_data_dir(tmp_path, monkeypatch):
+    write_mnist_fixture(tmp_path / "d" / "mnist")
+    monkeypatch.chdir(tmp_path)  # a relative data dir: the record holds the absolute one
+    _, source = data._load_mnist("d", seed=3, download=False, verify_checksum=False, sizes=SMALL)
+    assert source["data_dir"] == str((tmp_path / "d").resolve())
+    assert [f["path"] for f in source["files"]] == [f"mnist/{n}" for n in data.MNIST_MD5]
+    first = data.mnist.MNIST_SOURCES[0]
+    assert source["origin"] == {"source": first.key, "title": first.title, "page": first.page, "fetched": []}
+    assert (source["seed"], source["n_train"], source["n_test"]) == (3, SMALL["train"], SMALL["test"])
+    assert source["cache"]["file"].startswith("cache/mnist-seed3-")
+
+
+@pytest.mark.parametrize("form", ["usps.h5", "esl", "libsvm"])
+def test_usps_source_record_names_the_resolved_data_dir(form, tmp_path, monkeypatch):
+    splits = _write_usps(form, tmp_path / "d")
+    monkeypatch.chdir(tmp_path)
+    _, source = data._load_usps("d", verify_checksum=False, expected_counts=None)
+    assert source["data_dir"] == str((tmp_path / "d").resolve())
+    assert source["origin"]["source"] == form and source["format"] == data.usps._FORMATS[form]
+    assert (source["n_train"], source["n_test"]) == (len(splits["train"][1]), len(splits["test"][1]))
+
+
+# ------------------------------------------------------------------ missing-files messages
+
+
+def test_mnist_missing_message_names_every_place_it_looks(tmp_path):
+    write_mnist_fixture(tmp_path / "mnist", skip=("t10k-labels-idx1-ubyte.gz",))
+    with pytest.raises(DataError) as e:
+        data._load_mnist(tmp_path, download=False, sizes=SMALL)
+    assert str(e.value) == (
+        f"MNIST files missing: t10k-labels-idx1-ubyte.gz; {tried_text([], False)}; put them in "
+        f"{tmp_path / 'mnist'} ({data_dir_origin(tmp_path)}) (or torchvision's {tmp_path / 'mnist' / 'MNIST' / 'raw'}), "
+        f"or point {_WHERE} elsewhere, or ${ENV_MIRROR} at a server that has them")
+
+
+# ------------------------------------------------------------------ the MNIST cache's checks
+
+
+def _cache_arrays():
+    rng = np.random.default_rng(0)
+    return {s: (rng.uniform(-1, 1, (n, 1, 16, 16)).astype(np.float32), np.arange(n, dtype=np.int64) % 10)
+            for s, n in SMALL.items()}
+
+
+def _spoil(arrays, what):
+    x, y = arrays["test"]
+    arrays["test"] = {
+        "x_shape": (x[:, :, :15], y), "x_dtype": (x.astype(np.float64), y), "y_shape": (x, y[:-1]),
+        "y_2d": (x, y[:, None]), "x_above_1": (x + 1.5, y), "x_below_-1": (x - 2.5, y), "x_nan": (x * np.nan, y),
+        "label_negative": (x, y - 1), "label_10": (x, y + 1), "fine": (x, y),
+    }[what]
+    return arrays
+
+
+@pytest.mark.parametrize("what", ["x_shape", "x_dtype", "y_shape", "y_2d", "x_above_1", "x_below_-1", "x_nan",
+                                  "label_negative", "label_10"])
+def test_mnist_cache_refused_for_each_single_fault(tmp_path, what):
+    """Each condition alone makes the cache unusable (None: rebuilt), the others all holding."""
+    path = tmp_path / "c.npz"
+    arrays = _spoil(_cache_arrays(), what)
+    np.savez(path, **{f"{s}_{k}": a for s, (x, y) in arrays.items() for k, a in (("x", x), ("labels", y))})
+    assert data._read_cache(path, SMALL) is None
+
+
+def test_mnist_cache_of_good_arrays_is_read_back(tmp_path):
+    path = tmp_path / "c.npz"
+    arrays = _spoil(_cache_arrays(), "fine")
+    assert data._write_cache(path, arrays) is True
+    got = data._read_cache(path, SMALL)
+    for s in SMALL:
+        np.testing.assert_array_equal(got[s][0], arrays[s][0])
+        np.testing.assert_array_equal(got[s][1], arrays[s][1])
+    assert data._read_cache(path, {"train": SMALL["train"], "test": SMALL["test"] + 1}) is None  # other sizes
+    assert data._read_cache(tmp_path / "absent.npz", SMALL) is None
+
+
+# ------------------------------------------------------------------ reasons carried into messages
+
+
+def test_unreadable_h5_message_carries_h5pys_reason(tmp_path):
+    import h5py
+
+    path = tmp_path / "usps.h5"
+    path.write_bytes(b"not an hdf5 file at all" * 10)
+    try:
+        h5py.File(path, "r")
+    except OSError as e:
+        reason = data.checks._one_line(e)
+    with pytest.raises(DataError) as e:
+        data._read_usps_h5(path, verify_checksum=False, expected_counts=None)
+    assert str(e.value) == f"{path}: not a readable HDF5 file ({reason})" and "signature" in reason
+
+
+def test_h5_missing_dataset_message_names_the_dataset(tmp_path):
+    import h5py
+
+    path = tmp_path / "usps.h5"
+    with h5py.File(path, "w") as f:
+        f["train/data"] = np.zeros((2, 256), np.float32)
+        f["train/target"] = np.zeros(2, np.int32)
+    with h5py.File(path, "r") as f, pytest.raises(KeyError) as k:
+        f["test/data"]
+    reason = data.checks._one_line(k.value)  # h5py's own words, whatever its version says
+    with pytest.raises(DataError) as e:
+        data._read_usps_h5(path, verify_checksum=False, expected_counts=None)
+    assert str(e.value) == (f"{path}: missing dataset in HDF5 file ({reason}); expected train/data, train/target, "
+                            "test/data, test/target")
+
+
+@pytest.mark.parametrize("name, kind", [("zip.train.gz", "gzip"), ("usps.bz2", "bz2")])
+def test_corrupt_text_message_carries_the_decoders_reason(name, kind, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(b"garbage, not compressed")
+    with pytest.raises(DataError) as e:
+        data.usps._text_of(path, verify_checksum=False)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: truncated or corrupt {kind} file (") and msg.endswith(")")
+    assert "None" not in msg and len(msg) > len(f"{path}: truncated or corrupt {kind} file ()")
+
+
+# ------------------------------------------------------------------ class counts, per split, every source
+
+
+@pytest.mark.parametrize("form", ["usps.h5", "esl", "libsvm"])
+def test_every_usps_source_checks_each_splits_own_class_counts(form, tmp_path):
+    splits = _write_usps(form, tmp_path)
+    own = {s: _counts(y) for s, (_, y) in splits.items()}
+    assert own["train"] != own["test"]
+    got, _ = data._load_usps(tmp_path, verify_checksum=False, expected_counts=own)
+    assert {s: _counts(y) for s, (_, y) in got.items()} == own
+    data._load_usps(tmp_path, verify_checksum=False, expected_counts=None)  # None: no count check
+    swapped = {"train": own["test"], "test": own["train"]}
+    with pytest.raises(DataError, match=r"class counts .* differ from the expected"):
+        data._load_usps(tmp_path, verify_checksum=False, expected_counts=swapped)
+    with pytest.raises(DataError, match=r"class counts"):  # the default: the real USPS counts
+        data._load_usps(tmp_path, verify_checksum=False)

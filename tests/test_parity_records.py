@@ -1,0 +1,210 @@
+"""What parity records and decides, pinned where the seed-2 mutation sample found it loose: a check
+result's verdict in its summary, which row is "largest", the run's timestamps, where a plugin's own
+code is (for naming the frame that raised), the recipe the reference is resolved with, and SDLM's
+h re-estimated before each of parity's passes as train() does. Framework-free fakes throughout."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+
+from harness import plugins
+from harness.config import ParityConfig, RunConfig
+from harness.data import Dataset
+from harness.errors import Unsupported
+from harness.parity import Context, Target, check_passes, tolerances
+from harness.parity import run as run_mod
+from harness.parity.compare import one_line
+from harness.parity.rows import _largest, check_result
+from harness.parity.select import select_targets
+from harness.parity.tolerances import Tol
+from harness.recipe import Recipe
+from harness.spec import PARAM_SHAPES, VARIANTS
+from harness.train import train
+from tests.test_limit_denominators import DATA, PredictingBackend, PredictingSession
+from tests.test_parity_select import _Two
+
+TOL = Tol(atol=1e-6)
+
+
+def _row(target, max_abs, passed=True, **extra):
+    return {"target": target, "tensor": "W", "max_abs": max_abs, "max_rel": max_abs, "tol": "1e-06",
+            "passed": passed, "where": None, **extra}
+
+
+# ----------------------------------------------------------------- check_result and its largest row
+
+
+def test_a_passing_check_says_pass_and_a_failing_one_fail_in_its_summary():
+    ok = check_result("steps", "T", [_row("a:x", 1e-9)], {"params": TOL})
+    assert ok == {"name": "steps", "title": "T", "passed": True,
+                  "summary": "steps: PASS: largest |a-b| 1e-09 (a:x W; tol 1e-06)",
+                  "largest": {"target": "a:x", "tensor": "W", "max_abs": 1e-9, "max_rel": 1e-9, "k": None,
+                              "pass": None},
+                  "tolerances": {"params": TOL.to_dict()}, "rows": [_row("a:x", 1e-9)]}
+    bad = check_result("steps", "T", [_row("a:x", 1e-9), _row("b:y", 0.5, passed=False, k=3)], {"params": TOL},
+                       extra={"more": 1})
+    assert bad["passed"] is False and bad["more"] == 1
+    assert bad["summary"] == "steps: FAIL: largest |a-b| 0.5 (b:y W, k 3; tol 1e-06); 1 failing: b:y W k=3"
+    empty = check_result("steps", "T", [], {})
+    assert (empty["passed"], empty["summary"], empty["largest"]) == (False, "steps: FAIL", None)
+
+
+def test_the_largest_row_is_a_judged_measured_one_else_any_measured_one():
+    judged, unjudged = _row("a:x", 0.1), _row("b:y", 9.0, unjudged=3)
+    partly = _row("c:z", 0.2, unjudged=1, judged_to=50)  # judged up to its horizon: it counts
+    count = _row("d:w", 99.0, count=True)  # a count is never the largest |a-b|
+    inf, none = _row("e:v", float("inf")), _row("f:u", None)
+    assert _largest([judged, unjudged, count, inf, none]) is judged
+    assert _largest([unjudged, judged]) is judged
+    assert _largest([judged, unjudged, partly]) is partly
+    assert _largest([unjudged, _row("g:t", 1.0, unjudged=2)]) is unjudged  # only unjudged: the largest of them
+    assert _largest([count, inf, none]) is None
+    summary = check_result("steps", "T", [judged, unjudged], {"params": TOL})["summary"]
+    assert summary.startswith("steps: PASS: largest |a-b| 0.1 (a:x W;") and "beyond the horizon" not in summary
+
+
+# ----------------------------------------------------------------- run_parity's timestamps
+
+
+class _Other(PredictingBackend):
+    name = "other"
+
+
+def test_run_parity_records_when_it_started_and_finished(monkeypatch):
+    stamps = iter(["2026-01-01T00:00:00Z", "2026-01-01T00:00:07Z"])
+    monkeypatch.setattr(run_mod, "now_iso", lambda: next(stamps))
+    config = ParityConfig(dataset="synthetic", dtype="float64", seed=1, steps=(), passes=1, checks=("passes",))
+    sel = run_mod.Selection(Target(PredictingBackend(), "s"), [Target(_Other(), "s")])
+    monkeypatch.setattr(run_mod, "supported", lambda selection, *a: selection)  # the fakes declare nothing
+    result = run_mod.run_parity(sel, config, DATA)
+    assert (result["started"], result["finished"]) == ("2026-01-01T00:00:00Z", "2026-01-01T00:00:07Z")
+    assert result["kind"] == "parity" and result["passed"] is True and result["failed_targets"] == []
+    assert result["summary"] == [c["summary"] for c in result["checks"]] and result["summary"][0].startswith(
+        "passes: PASS")
+    assert result["config"]["targets"] == ["other:s"] and result["config"]["reference"] == "predicting:s"
+
+
+# ----------------------------------------------------------------- where a plugin's own code is
+
+
+def _import(tmp_path, monkeypatch, files: dict[str, str], module: str):
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m.split(".")[0] in {r.split("/")[0].removesuffix(".py") for r in files}]:
+        monkeypatch.delitem(sys.modules, name)
+    return importlib.import_module(module)
+
+
+def _raise_from(backend):
+    try:
+        backend.run()
+    except ValueError as e:
+        return e
+
+
+def test_a_packaged_plugins_own_code_is_every_module_of_its_package(tmp_path, monkeypatch):
+    mod = _import(tmp_path, monkeypatch, {
+        "vpkg_parity/__init__.py": "",
+        "vpkg_parity/backend.py": "class B:\n    def run(self):\n        from .session import go\n        go()\n",
+        "vpkg_parity/session.py": "def go():\n    raise ValueError('bad')\n",
+    }, "vpkg_parity.backend")
+    b = mod.B()
+    assert one_line(_raise_from(b), b) == "ValueError: bad (in plugin code at vpkg_parity/session.py:2 in go)"
+
+
+def test_a_one_file_plugins_own_code_is_that_file_not_its_neighbours(tmp_path, monkeypatch):
+    mod = _import(tmp_path, monkeypatch, {
+        "vflat_parity.py": "import vhelper_parity\nclass B:\n    def run(self):\n        vhelper_parity.go()\n",
+        "vhelper_parity.py": "def go():\n    raise ValueError('bad')\n",
+    }, "vflat_parity")
+    b = mod.B()
+    name = tmp_path.name
+    assert one_line(_raise_from(b), b) == f"ValueError: bad (in plugin code at {name}/vflat_parity.py:4 in run)"
+
+
+# ----------------------------------------------------------------- the reference resolved with the recipe
+
+
+class _ReluOnB(_Two):
+    name = "reluonb"
+
+    def knobs(self, strategy):
+        return {"activation": ("relu", "tanh")} if strategy == "b" else {}
+
+
+@pytest.fixture
+def reg():
+    with plugins.backends_registered(_ReluOnB(), name="parity-records-test"):
+        yield plugins.get_registry()
+
+
+def test_the_reference_is_resolved_with_the_recipe(reg):
+    relu = Recipe("1989", {"activation": "relu"})
+    with pytest.raises(Unsupported, match=r"reluonb:a does not implement activation"):
+        select_targets(reg, ["reluonb"], None, "reluonb:a", "cpu", variant="1989", dtype="float32", recipe=relu)
+    s = select_targets(reg, ["reluonb"], None, "reluonb:b", "cpu", variant="1989", dtype="float32", recipe=relu)
+    assert s.reference.label == "reluonb:b" and s.self_check
+    # no --reference: the idiomatic strategy (a) cannot train relu, so the first target that can leads
+    s = select_targets(reg, ["reluonb"], None, None, "cpu", variant="1989", dtype="float32", recipe=relu)
+    assert s.reference.label == "reluonb:b"
+    # and without the knob the idiomatic strategy leads
+    s = select_targets(reg, ["reluonb"], None, None, "cpu", variant="1989", dtype="float32", recipe=Recipe("1989"))
+    assert s.reference.label == "reluonb:a" and [t.label for t in s.targets] == ["reluonb:b"]
+
+
+# ----------------------------------------------------------------- SDLM: h before each of parity's passes
+
+
+class _SdlmSession(PredictingSession):
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def hessian_diag(self, steps):
+        self.log.append(tuple(np.rint(np.asarray(steps.x)[:, 0, 1, 1] * 1000).astype(int)))  # which examples
+        return {k: np.ones(shape) for k, shape in PARAM_SHAPES.items()}
+
+    def set_step_scale(self, scale):
+        pass
+
+
+class _SdlmBackend(PredictingBackend):
+    name = "sdlm-fake"
+
+    def __init__(self):
+        super().__init__()
+        self.logs = []
+
+    def session(self, *, variant, params, dtype, device, strategy):
+        self.logs.append([])
+        self.sessions.append(_SdlmSession(self.logs[-1]))
+        return self.sessions[-1]
+
+
+def _ided(n_train=600, n_test=10):
+    """Images carrying their index (pixel [1, 1]) and the class a PredictingSession predicts: more
+    examples than SDLM's 500 for h, so each pass's subset is a different draw."""
+    x = np.zeros((n_train + n_test, 1, 16, 16))
+    labels = np.arange(n_train + n_test) % 10
+    x[:, 0, 0, 0], x[:n_train, 0, 1, 1] = labels / 10, np.arange(n_train) / 1000
+    return Dataset("ided", x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], {"n_train": n_train})
+
+
+def test_parity_passes_estimate_h_before_each_pass_as_train_does():
+    variant, data = VARIANTS["1989-sdlm"], _ided()
+    trained: list = []
+    train(_SdlmSession(trained), RunConfig(backend="sdlm-fake", strategy="s", dataset="synthetic", dtype="float64",
+                                           seed=1, epochs=3, variant="1989-sdlm", window=4), data)
+    assert len(trained) == 3 and len(set(trained)) == 3  # one estimate per pass, each on its own subset
+    config = ParityConfig(dataset="synthetic", dtype="float64", seed=1, steps=(), variant="1989-sdlm")
+    ctx = Context(config=config, data=data, variant=variant, params0={}, first_steps=None,
+                  tol=tolerances("float64", variant))
+    ref, other = _SdlmBackend(), type("OtherSdlm", (_SdlmBackend,), {"name": "other-sdlm"})()
+    result = check_passes(ctx, Target(ref, "s"), [Target(other, "s")], passes=3, limit=None, chunk=8)
+    assert result["passed"], result["summary"]
+    assert ref.logs == [trained] and other.logs == [trained]

@@ -1,0 +1,87 @@
+"""What a sweep builds and records, pinned where the seed-2 mutation sample found it loose: a grid's
+`base` (its own recipe under --set's knob lists, its backend, its scalar fields, and the lists over
+them), the journal position read_manifest reports, and a point's private directory cleaned up
+without turning the point's outcome into an exception. The child is a line of Python (no training)."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+from harness.config import RunConfig
+from harness.sweep import point
+from harness.sweep.grid import expand
+from harness.sweep.manifest import Ledger, read_manifest
+
+# ----------------------------------------------------------------- a grid's base under its lists
+
+
+def test_the_bases_own_recipe_lies_under_the_knob_lists():
+    pts = expand({"set": ["activation=relu,tanh"], "seeds": [1, 2]},
+                 base={"recipe": {"targets": 0.8}, "window": 7, "dataset": "synthetic"})
+    assert [(p.recipe, p.seed) for p in pts] == [
+        ((("targets", 0.8), ("activation", "relu")), 1), ((("targets", 0.8), ("activation", "relu")), 2),
+        ((("targets", 0.8),), 1), ((("targets", 0.8),), 2)]  # tanh: the variant's own value, not a knob set
+    assert {(p.window, p.dataset, p.backend) for p in pts} == {(7, "synthetic", "torch")}
+
+
+def test_a_knob_list_overrides_the_same_knob_of_the_bases_recipe():
+    pts = expand({"set": ["targets=0.6,0.7"]}, base={"recipe": {"targets": 0.8, "activation": "relu"}})
+    assert [dict(p.recipe) for p in pts] == [{"targets": 0.6, "activation": "relu"},
+                                             {"targets": 0.7, "activation": "relu"}]
+
+
+def test_lists_override_the_bases_fields_and_its_backend_is_the_default():
+    pts = expand({"seeds": [3], "dtypes": ["float64"]}, base={"seed": 9, "dtype": "float32", "backend": "jax"},
+                 strategies_of={"jax": ("scan", "loop"), "torch": ("eager",)})
+    assert [(p.backend, p.strategy, p.seed, p.dtype) for p in pts] == [("jax", "scan", 3, "float64")]
+    # backends listed: each its own default strategy, the base's other fields kept
+    pts = expand({"backends": ["torch", "jax"]}, base={"epochs": 2}, strategies_of={"jax": ("scan",),
+                                                                                     "torch": ("eager",)})
+    assert [(p.backend, p.strategy, p.epochs) for p in pts] == [("torch", "eager", 2), ("jax", "scan", 2)]
+
+
+# ----------------------------------------------------------------- read_manifest's journal position
+
+
+def test_read_manifest_names_the_journal_and_how_much_of_it_it_folded(tmp_path):
+    led = Ledger(tmp_path)
+    with led.locked():
+        led.append([{"op": "add", "id": "p", "config": {"seed": 1}, "sweep": "s"}])
+        led.append([{"op": "state", "id": "p", "state": "running", "sweep": "s"}])
+    journal = tmp_path / ".sweep" / "journal.jsonl"
+    jid = json.loads(journal.read_text().splitlines()[0])["id"]
+    m = read_manifest(tmp_path)
+    assert m["journal"] == {"id": jid, "bytes": journal.stat().st_size}
+    with led.locked():
+        led.compact(rotate=False)  # the snapshot names the same position
+    assert json.loads((tmp_path / "sweep-manifest.json").read_text())["journal"] == m["journal"]
+    journal.write_bytes(journal.read_bytes() + b'{"op": "state", "id": "p", "state": "done"')  # half a line
+    assert read_manifest(tmp_path)["journal"] == m["journal"]  # only complete lines are folded
+
+
+# ----------------------------------------------------------------- a point's private directory
+
+
+def test_a_private_directory_gone_before_cleanup_leaves_the_points_outcome(monkeypatch, tmp_path):
+    """Another process (a stale-leftover sweep of a dead runner's host, an operator) may remove the
+    private directory while the child runs: the point then fails with a reason, never an exception."""
+    gone = "import shutil, sys; shutil.rmtree(sys.argv[1])"
+    monkeypatch.setattr(point, "command", lambda cfg, tmp, save_params=False: [sys.executable, "-c", gone, tmp])
+    out = point.run_point(RunConfig(dataset="synthetic").to_dict(), workdir=tmp_path / "w")
+    assert out["ok"] is False and out["reason"] == "expected one result file, found 0"
+    assert list((tmp_path / "w").iterdir()) == []
+    kept = {"workdir": str(tmp_path / "w" / "never-there")}
+    point.discard(kept)  # removing a kept directory that is gone already is no error either
+    assert not point.active(tmp_path / "w" / "never-there")
+
+
+def test_a_finished_points_private_directory_is_removed_unless_kept(monkeypatch, tmp_path):
+    child = "import json, os, sys; json.dump({}, open(os.path.join(sys.argv[1], 'r.json'), 'w'))"
+    monkeypatch.setattr(point, "command", lambda cfg, tmp, save_params=False: [sys.executable, "-c", child, tmp])
+    out = point.run_point(RunConfig(dataset="synthetic").to_dict(), workdir=tmp_path / "w")
+    assert out["ok"] and "workdir" not in out and list((tmp_path / "w").iterdir()) == []
+    out = point.run_point(RunConfig(dataset="synthetic").to_dict(), workdir=tmp_path / "w", keep=True)
+    assert [str(p) for p in (tmp_path / "w").iterdir()] == [out["workdir"]]
+    shutil.rmtree(out["workdir"])
+    point.discard(out)

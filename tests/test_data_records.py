@@ -3,9 +3,11 @@ directory it read, resolved), the text of a missing-files message (every place i
 reason the MNIST cache is refused, the underlying reason carried into a corrupt file's message,
 and the per-split class counts every USPS source is checked against.
 
-Small fixtures written here; nothing is downloaded and no real data is needed."""
+Small fixtures written here; the one fetch is from a local HTTP server (tests/test_fetch.py's mirror)."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -14,7 +16,14 @@ from harness import data
 from harness.data import DataError
 from harness.data.fetch import ENV_MIRROR, tried_text
 from harness.data.paths import _WHERE, data_dir_origin
-from tests.test_data import SMALL, write_mnist_fixture, write_usps_h5, write_usps_text
+from tests.test_data import (
+    SMALL,
+    needs_usps,
+    write_mnist_fixture,
+    write_usps_h5,
+    write_usps_text,
+)
+from tests.test_fetch import mirror, server  # noqa: F401 -- fixtures: a local HTTP server as the data mirror
 from tests.test_usps_sources import write_libsvm
 
 
@@ -179,3 +188,34 @@ def test_every_usps_source_checks_each_splits_own_class_counts(form, tmp_path):
         data._load_usps(tmp_path, verify_checksum=False, expected_counts=swapped)
     with pytest.raises(DataError, match=r"class counts"):  # the default: the real USPS counts
         data._load_usps(tmp_path, verify_checksum=False)
+
+
+# ------------------------------------------------------------------ the loaders' defaults, by what they do
+
+
+def test_load_dataset_defaults_float32_and_seed_1337():
+    ds = data.load_dataset("synthetic")
+    same = data.load_dataset("synthetic", dtype="float32", seed=1337)
+    assert ds.train_x.dtype == np.float32 and ds.source["dtype"] == "float32"
+    np.testing.assert_array_equal(ds.train_x, same.train_x)
+    assert not np.array_equal(ds.train_x, data.load_dataset("synthetic", seed=1338).train_x)
+
+
+def test_mnist_defaults_seed_1337_and_a_written_cache(tmp_path):
+    write_mnist_fixture(tmp_path / "mnist")
+    _, source = data._load_mnist(tmp_path, download=False, verify_checksum=False, sizes=SMALL)
+    assert source["seed"] == 1337 and source["cache"]["written"] is True
+    assert source["cache"]["file"].startswith("cache/mnist-seed1337-")
+
+
+@needs_usps
+@pytest.mark.usefixtures("mirror")
+def test_load_dataset_fetches_by_default_and_says_so(tmp_path, capsys):
+    base = os.environ[ENV_MIRROR]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    ds = data.load_dataset("usps", tmp_path / "a")
+    assert ds.source["origin"]["fetched"] == [{"path": "usps/usps.h5", "url": f"{base}/usps/usps.h5"}]
+    assert f"harness: fetching usps/usps.h5 from {base}/usps/usps.h5" in capsys.readouterr().err
+    with pytest.raises(DataError, match="USPS data not found"):  # the loader itself fetches only when asked
+        data._load_usps(tmp_path / "b")
+    assert capsys.readouterr().err == ""

@@ -85,3 +85,19 @@ def test_a_finished_points_private_directory_is_removed_unless_kept(monkeypatch,
     assert [str(p) for p in (tmp_path / "w").iterdir()] == [out["workdir"]]
     shutil.rmtree(out["workdir"])
     point.discard(out)
+
+
+def test_a_snapshot_without_its_journal_is_kept_by_the_next_writer(tmp_path):
+    """A results directory copied without its `.sweep/` (only sweep-manifest.json): the next sweep's
+    ledger starts from the snapshot, so its points survive the next compaction."""
+    led = Ledger(tmp_path)
+    with led.locked():
+        led.append([{"op": "add", "id": "old", "config": {"seed": 1}, "sweep": "s"}])
+        led.compact(rotate=False)
+    (tmp_path / ".sweep" / "journal.jsonl").unlink()
+    fresh = Ledger(tmp_path)
+    with fresh.locked():
+        assert list(fresh.refresh().points) == ["old"]
+        fresh.append([{"op": "add", "id": "new", "config": {"seed": 2}, "sweep": "t"}])
+        fresh.compact(rotate=True)
+    assert [p["id"] for p in read_manifest(tmp_path)["points"]] == ["old", "new"]

@@ -7,6 +7,7 @@ Small fixtures written here; the one fetch is from a local HTTP server (tests/te
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -18,6 +19,7 @@ from harness.data.fetch import ENV_MIRROR, tried_text
 from harness.data.paths import _WHERE, data_dir_origin
 from tests.test_data import (
     SMALL,
+    md5,
     needs_usps,
     write_mnist_fixture,
     write_usps_h5,
@@ -52,26 +54,54 @@ def _counts(y):
 # ------------------------------------------------------------------ source records
 
 
-def test_mnist_source_record_names_the_resolved_data_dir(tmp_path, monkeypatch):
+def test_mnist_source_record_is_whole(tmp_path, monkeypatch):
     write_mnist_fixture(tmp_path / "d" / "mnist")
     monkeypatch.chdir(tmp_path)  # a relative data dir: the record holds the absolute one
     _, source = data._load_mnist("d", seed=3, download=False, verify_checksum=False, sizes=SMALL)
-    assert source["data_dir"] == str((tmp_path / "d").resolve())
-    assert [f["path"] for f in source["files"]] == [f"mnist/{n}" for n in data.MNIST_MD5]
     first = data.mnist.MNIST_SOURCES[0]
-    assert source["origin"] == {"source": first.key, "title": first.title, "page": first.page, "fetched": []}
-    assert (source["seed"], source["n_train"], source["n_test"]) == (3, SMALL["train"], SMALL["test"])
-    assert source["cache"]["file"].startswith("cache/mnist-seed3-")
+    cache = source["cache"]["file"]
+    assert cache.startswith("cache/mnist-seed3-") and cache.endswith(".npz")
+    assert source == {
+        "data_dir": str((tmp_path / "d").resolve()),
+        "files": [{"path": f"mnist/{n}", "md5": md5(tmp_path / "d" / "mnist" / n)} for n in data.MNIST_MD5],
+        "origin": {"source": first.key, "title": first.title, "page": first.page, "fetched": []},
+        "seed": 3, "n_train": SMALL["train"], "n_test": SMALL["test"],
+        "selection": (f"numpy.random.RandomState(seed): permutation(n_mnist_train)[:{SMALL['train']}], "
+                      f"then from the same stream permutation(n_mnist_test)[:{SMALL['test']}]"),
+        "selection_note": ("karpathy/lecun1989-repro prepro.py draws the same way (np.random.seed(1337), "
+                           "np.random.permutation per split) but loops over the set {'train', 'test'}, whose "
+                           "order depends on PYTHONHASHSEED: where his run drew test first, its image choice "
+                           "differs from this one"),
+        "preprocessing": ("float32: x / 127.5 - 1, then 28x28 -> 16x16 bilinear with torch "
+                          "F.interpolate(mode='bilinear', align_corners=False, antialias=False) arithmetic"),
+        "cache": {"file": cache, "hit": False, "written": True},
+    }
+
+
+USPS_FORMATS = {
+    "usps.h5": "hdf5 (train/data, train/target, test/data, test/target), pixels 2*v - 1",
+    "esl": "gzipped text, one line per image: digit then 256 values in [-1, 1]",
+    "libsvm": "bzip2 LIBSVM text, one line per image: label 1..10 (digit + 1) then index:value pairs in [-1, 1]",
+}
 
 
 @pytest.mark.parametrize("form", ["usps.h5", "esl", "libsvm"])
-def test_usps_source_record_names_the_resolved_data_dir(form, tmp_path, monkeypatch):
+def test_usps_source_record_is_whole(form, tmp_path, monkeypatch):
     splits = _write_usps(form, tmp_path / "d")
     monkeypatch.chdir(tmp_path)
     _, source = data._load_usps("d", verify_checksum=False, expected_counts=None)
-    assert source["data_dir"] == str((tmp_path / "d").resolve())
-    assert source["origin"]["source"] == form and source["format"] == data.usps._FORMATS[form]
-    assert (source["n_train"], source["n_test"]) == (len(splits["train"][1]), len(splits["test"][1]))
+    names = {"usps.h5": ["usps.h5"], "esl": list(data._USPS_TEXT.values()), "libsvm": list(data._USPS_LIBSVM.values())}
+    src = next(s for s in data.usps.USPS_SOURCES if s.key == form)
+    algorithm = "md5" if form == "libsvm" else "sha256"
+    assert source == {
+        "data_dir": str((tmp_path / "d").resolve()),
+        "files": [{"path": f"usps/{n}", algorithm: hashlib.new(algorithm, (tmp_path / "d" / "usps" / n).read_bytes())
+                   .hexdigest()} for n in names[form]],
+        "format": USPS_FORMATS[form],
+        "origin": {"source": form, "title": src.title, "page": src.page, "fetched": []},
+        "preprocessing": "none beyond scaling to [-1, 1]: deslanted, size-normalised 16x16 USPS digits",
+        "n_train": len(splits["train"][1]), "n_test": len(splits["test"][1]),
+    }
 
 
 # ------------------------------------------------------------------ missing-files messages

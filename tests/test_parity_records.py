@@ -66,6 +66,33 @@ def test_the_largest_row_is_a_judged_measured_one_else_any_measured_one():
     assert summary.startswith("steps: PASS: largest |a-b| 0.1 (a:x W;") and "beyond the horizon" not in summary
 
 
+def test_the_summary_names_each_failing_row_as_what_failed():
+    rows = [{"target": "ref:x", "tensor": "-", "passed": False, "error": "ValueError: v", "reference": True,
+             "max_abs": None},
+            {"target": "b:y", "tensor": "-", "passed": False, "error": "KeyError: 'k'", "max_abs": None},
+            _row("c:z", 0.5, passed=False, first_step=12, k=3),
+            {**_row("c:z", 0.1, passed=False, k=7), "tensor": "H2w"}]
+    assert check_result("passes", "T", rows, {})["summary"] == (
+        "passes: FAIL: largest |a-b| 0.5 (c:z W, k 3; tol 1e-06); 4 failing: ref:x: ValueError: v, "
+        "b:y raised KeyError: 'k', c:z W from step 12, c:z H2w k=7")
+
+
+def test_the_summary_lists_six_failing_names_once_each_then_dots():
+    rows = [{**_row(f"t{i}", float(i), passed=False), "tol": "1"} for i in range(7)]
+    rows.append(dict(rows[0]))  # the same target and tensor again: named once, counted twice
+    assert check_result("x", "T", rows, {})["summary"] == (
+        "x: FAIL: largest |a-b| 6 (t6 W; tol 1); 8 failing: t0 W, t1 W, t2 W, t3 W, t4 W, t5 W ...")
+
+
+def test_a_largest_row_beyond_the_horizon_is_said_to_be_unjudged():
+    r = {**_row("a", 0.3, unjudged=2, within_tol=False, example=5), "tol": "1", "pass": 2}
+    out = check_result("traj", "T", [r], {"params": Tol(atol=1, horizon=40)})
+    assert out["summary"] == (
+        "traj: PASS: largest |a-b| 0.3 (a W, pass 2, example 5; tol 1) [beyond the horizon: reported, not judged]; "
+        "past the horizon (step 40), 1 rows beyond tolerance, up to 0.3 (reported, not judged)")
+    assert out["largest"] == {"target": "a", "tensor": "W", "max_abs": 0.3, "max_rel": 0.3, "k": None, "pass": 2}
+
+
 # ----------------------------------------------------------------- run_parity's timestamps
 
 

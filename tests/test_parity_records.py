@@ -112,6 +112,28 @@ def test_run_parity_records_when_it_started_and_finished(monkeypatch):
     assert result["summary"] == [c["summary"] for c in result["checks"]] and result["summary"][0].startswith(
         "passes: PASS")
     assert result["config"]["targets"] == ["other:s"] and result["config"]["reference"] == "predicting:s"
+    assert set(result) == {"kind", "started", "finished", "config", "recipe", "notes", "tolerances", "environment",
+                           "checks", "trace", "passed", "failed_targets", "summary"}
+    assert {k: result["config"][k] for k in ("self_check", "dataset", "dataset_source", "variant")} == {
+        "self_check": False, "dataset": "fake", "dataset_source": DATA.source, "variant": "1989"}
+    assert result["config"]["variant_config"] == VARIANTS["1989"].to_dict()
+    assert result["recipe"] == Recipe("1989").to_dict() and result["notes"] == [] and result["trace"] is None
+    assert result["tolerances"] == {k: t.to_dict() for k, t in tolerances("float64", VARIANTS["1989"]).items()}
+    assert result["environment"]["backends"] == {"predicting": {}, "other": {}}
+    assert set(result["environment"]["core"]) >= {"python", "numpy"}
+
+
+def test_a_backend_whose_environment_raises_is_recorded_not_fatal(monkeypatch):
+    class Broken(_Other):
+        name = "broken"
+
+        def environment(self, device):
+            raise RuntimeError("no driver")
+
+    sel = run_mod.Selection(Target(PredictingBackend(), "s"), [Target(Broken(), "s")])
+    env = run_mod.environments(sel, "cpu")
+    assert env["backends"]["predicting"] == {}
+    assert env["backends"]["broken"]["error"].startswith("RuntimeError: no driver (at ")
 
 
 # ----------------------------------------------------------------- where a plugin's own code is

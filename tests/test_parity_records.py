@@ -257,3 +257,26 @@ def test_parity_passes_estimate_h_before_each_pass_as_train_does():
     result = check_passes(ctx, Target(ref, "s"), [Target(other, "s")], passes=3, limit=None, chunk=8)
     assert result["passed"], result["summary"]
     assert ref.logs == [trained] and other.logs == [trained]
+
+
+# ----------------------------------------------------------------- what the backends declare they support
+
+
+class _ModernOnly(_Other):
+    name = "modernonly"
+    variants = ("modern",)
+
+
+def test_supported_skips_undeclared_targets_with_a_note_and_refuses_an_unsupported_reference():
+    ref, other, modern = Target(PredictingBackend(), "s"), Target(_Other(), "s"), Target(_ModernOnly(), "s")
+    why = "backend 'modernonly' does not support variant '1989' (supports: modern)"
+    s = run_mod.supported(run_mod.Selection(ref, [modern, other], ["earlier"]), "1989", "float64")
+    assert [t.label for t in s.targets] == ["other:s"] and not s.self_check
+    assert s.notes == ["earlier", f"modernonly:s skipped: {why}"]
+    s = run_mod.supported(run_mod.Selection(ref, [modern]), "1989", "float64")
+    assert [t.label for t in s.targets] == ["predicting:s"] and s.self_check
+    assert s.notes == [f"modernonly:s skipped: {why}", ("no target left: predicting:s compared against a second "
+                       "session of itself (a determinism check)")]
+    with pytest.raises(Unsupported) as e:
+        run_mod.supported(run_mod.Selection(modern, [ref]), "1989", "float64")
+    assert str(e.value) == f"reference modernonly:s: {why}; choose another with --reference"

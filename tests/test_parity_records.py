@@ -280,3 +280,46 @@ def test_supported_skips_undeclared_targets_with_a_note_and_refuses_an_unsupport
     with pytest.raises(Unsupported) as e:
         run_mod.supported(run_mod.Selection(modern, [ref]), "1989", "float64")
     assert str(e.value) == f"reference modernonly:s: {why}; choose another with --reference"
+
+
+# ----------------------------------------------------------------- every check's title and summary, whole
+
+
+@pytest.fixture(scope="module")
+def numpy_pair(tmp_path_factory):
+    """The README's NumPy backend as reference, and a second copy of it under another name as target."""
+    from tests.test_readme_plugin import load_readme_plugin
+
+    mod = load_readme_plugin(tmp_path_factory.mktemp("np"), "my_numpy_records.harness_plugin")
+    other = type("OtherNumpy", (mod.NumpyBackend,), {"name": "other-np"})
+    s = mod.NumpyBackend.strategies[0]
+    return Target(mod.NumpyBackend(), s), Target(other(), s)
+
+
+@pytest.mark.parametrize("passes, n_forward, shown", [(2, 5, 5), (1, 1000, 256)])
+def test_every_checks_title_says_what_was_compared(numpy_pair, passes, n_forward, shown):
+    from harness.data import load_dataset
+
+    config = ParityConfig(dataset="synthetic", dtype="float64", seed=1, steps=(1, 3), passes=passes, limit=8,
+                          n_forward=n_forward, n_grad=2, chunk=4)
+    ref, target = numpy_pair
+    result = run_mod.run_parity(run_mod.Selection(ref, [target]), config, load_dataset("synthetic", dtype="float64",
+                                                                                       seed=1))
+    s = target.strategy
+    assert {c["name"]: c["title"] for c in result["checks"]} == {
+        "forward": (f"forward outputs on the first {shown} test images (evaluation mode), at the initial parameters "
+                    "and with every bias non-zero"),
+        "grads": "loss and gradient of every parameter on each of the first 2 training examples (pass 1's draws)",
+        "steps": "parameters after k per-example steps, k in 1, 3 (a fresh session per k, k steps in one "
+                 "train_steps call)",
+        "trajectory": "parameter trajectory: after each of the first 3 steps, one step per train_steps call",
+        "passes": (f"{passes} whole pass{'es' if passes > 1 else ''} of 8 examples (train_steps in chunks of 4), "
+                   "then evaluation of train (8) and test (256)"),
+    }
+    assert result["summary"] == [
+        f"forward: PASS: largest |a-b| 0 (other-np:{s} outputs; tol 1e-12)",
+        f"grads: PASS: largest |a-b| 0 (other-np:{s} loss, example 0; tol 1e-12)",
+        f"steps: PASS: largest |a-b| 0 (other-np:{s} H1w, k 1; tol 1e-10)",
+        f"trajectory: PASS: largest |a-b| 0 (other-np:{s} H1w; tol 1e-10)",
+        f"passes: PASS: largest |a-b| 0 (other-np:{s} step losses, pass 1; tol 1e-10)",
+    ]

@@ -8,6 +8,8 @@ import json
 import shutil
 import sys
 
+import pytest
+
 from harness.config import RunConfig
 from harness.sweep import point
 from harness.sweep.grid import expand
@@ -101,3 +103,75 @@ def test_a_snapshot_without_its_journal_is_kept_by_the_next_writer(tmp_path):
         fresh.append([{"op": "add", "id": "new", "config": {"seed": 2}, "sweep": "t"}])
         fresh.compact(rotate=True)
     assert [p["id"] for p in read_manifest(tmp_path)["points"]] == ["old", "new"]
+
+
+# ----------------------------------------------------------------- a point's command, record and meta
+
+
+def test_a_points_command_is_harness_run_into_its_private_directory():
+    cfg = RunConfig(dataset="synthetic", seed=4)
+    assert point.command(cfg, "/p") == [sys.executable, "-m", "harness.cli", "run", *cfg.to_args(), "-q",
+                                        "--results-dir", "/p"]
+    assert point.command(cfg, "/p", save_params=True)[-1] == "--save-params"
+
+
+CHATTY = """
+import json, os, sys
+print("x" * 2500 + "END")
+json.dump({"r": 1}, open(os.path.join(sys.argv[1], "r.json"), "w"))
+open(os.path.join(sys.argv[1], "r.npz"), "wb").write(b"params")
+"""
+
+
+def test_a_finished_points_record_and_its_meta_are_whole(monkeypatch, tmp_path):
+    monkeypatch.setattr(point, "command", lambda cfg, tmp, save_params=False: [sys.executable, "-c", CHATTY, tmp])
+    cfg = RunConfig(dataset="synthetic")
+    out = point.run_point(cfg.to_dict(), cotenants=2, where={"node": "n"}, workdir=tmp_path / "w", keep=True)
+    assert set(out) == {"ok", "where", "cotenants_at_start", "seconds", "stdout_tail", "result", "result_name",
+                        "npz", "workdir"}
+    assert out["ok"] is True and out["cotenants_at_start"] == 2 and out["seconds"] > 0
+    assert out["stdout_tail"] == ("x" * 2500 + "END\n")[-2000:]
+    assert (out["result"], out["result_name"], out["npz"]) == ({"r": 1}, "r.json", b"params")
+    meta = json.loads((tmp_path / "w" / out["workdir"].rsplit("/", 1)[1] / point.META).read_text())
+    assert set(meta) == {"config", "owner", "where", "cotenants", "child", "started"}
+    assert meta["config"] == cfg.to_dict() and meta["where"] == out["where"] and meta["cotenants"] == 2
+    assert meta["owner"]["role"] == "point runner" and meta["owner"]["sweep"] == ""
+    assert set(meta["child"]) == {"host_tag", "pid", "pid_start"} and meta["child"]["pid"] != meta["owner"]["pid"]
+    point.discard(out)
+
+
+def test_a_failed_points_record_says_why_and_keeps_nothing(monkeypatch, tmp_path):
+    fail = "import sys; print('harness: error: no such thing', file=sys.stderr); sys.exit(2)"
+    monkeypatch.setattr(point, "command", lambda cfg, tmp, save_params=False: [sys.executable, "-c", fail, tmp])
+    out = point.run_point(RunConfig(dataset="synthetic").to_dict(), workdir=tmp_path / "w", keep=True)
+    assert out["ok"] is False and out["reason"] == "exit status 2: harness: error: no such thing"
+    assert "workdir" not in out and list((tmp_path / "w").iterdir()) == []
+
+
+# ----------------------------------------------------------------- the ledger's own refusals, whole
+
+
+def test_a_manifest_that_cannot_be_kept_is_one_whole_line(tmp_path):
+    from harness.sweep.manifest import SweepStorageError
+
+    (tmp_path / "r").write_text("a file where the results directory goes")
+    led = Ledger(tmp_path / "r")
+    with pytest.raises(SweepStorageError) as e, led.locked():
+        pass
+    assert str(e.value) == (f"cannot keep the sweep manifest in {tmp_path / 'r'} (lock: Not a directory); finished "
+                            "results are on disk, run the sweep again to resume")
+
+
+def test_something_in_the_ledgers_way_is_named_whole(tmp_path):
+    from harness.sweep.manifest import SweepLayoutError
+
+    (tmp_path / "sweep-manifest.json").mkdir()
+    with pytest.raises(SweepLayoutError) as e:
+        Ledger(tmp_path).check_layout()
+    assert str(e.value) == (f"{tmp_path / 'sweep-manifest.json'} is in the way: the sweep keeps a regular file "
+                            "there; move it away")
+    (tmp_path / "sweep-manifest.json").rmdir()
+    (tmp_path / ".sweep").write_text("")
+    with pytest.raises(SweepLayoutError) as e:
+        Ledger(tmp_path).check_layout()
+    assert str(e.value) == f"{tmp_path / '.sweep'} is in the way: the sweep keeps a directory there; move it away"

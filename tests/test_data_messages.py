@@ -145,3 +145,52 @@ def test_load_datasets_own_refusals_are_whole_lines(tmp_path):
         "unsupported dtype 'int8'; use one of: " + ", ".join(data.DTYPES))
     assert _raises(lambda: data.load_dataset("synthetic", dtype=None)) == (
         "unsupported dtype None; use one of: " + ", ".join(data.DTYPES))
+
+
+# ----------------------------------------------------------------- `harness data list` / `fetch`, whole
+
+
+def test_data_list_is_whole(tmp_path, capsys, monkeypatch):
+    from harness.cli import main
+    from harness.data import fetch
+    from harness.data.paths import data_dir_origin
+    from harness.data.registry import REGISTRY
+
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "1")
+    monkeypatch.delenv(fetch.ENV_MIRROR, raising=False)
+    (tmp_path / "usps").mkdir()
+    (tmp_path / "usps" / "usps.h5").write_bytes(b"not it")
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").mkdir(parents=True)
+    assert main(["data", "list", "--data-dir", str(tmp_path)]) == 0
+    state = {"usps/usps.h5": "wrong sha256", "mnist/t10k-labels-idx1-ubyte.gz": "not a file"}
+    status = {"usps": "here: the usps.h5 source, WRONG HASH: usps/usps.h5 (replace it, or remove it to fetch it again)",
+              "mnist": "missing (fetched on first use, or now with `harness data fetch --dataset mnist`)"}
+    want = [f"data directory: {tmp_path} ({data_dir_origin(tmp_path)})",
+            "mirror ($HARNESS_DATA_MIRROR): not set; public sources: off ($HARNESS_DATA_OFFLINE)"]
+    for name, srcs in REGISTRY.items():
+        want += ["", f"{name}: {status[name]}"]
+        for src in srcs:
+            want.append(f"  source {src.key}: {src.title}" + (f" <{src.page}>" if src.page else ""))
+            for f in src.files:
+                want += [f"    {f.path}  [{state.get(f.path, 'missing')}]",
+                         "      from: " + ("nowhere: public sources off ($HARNESS_DATA_OFFLINE) and no mirror set"
+                                           if f.urls else "nowhere: only a mirror serves it, and "
+                                           "$HARNESS_DATA_MIRROR is not set")]
+    want += ["", "synthetic: built in, no files"]
+    assert capsys.readouterr().out.splitlines() == want
+
+
+def test_data_fetch_of_what_is_here_is_whole(tmp_path, capsys, monkeypatch):
+    from harness.cli import main
+    from harness.data.paths import data_dir_origin
+    from tests.test_data import USPS_H5
+
+    if not USPS_H5.is_file():
+        pytest.skip(f"real USPS data not found at {USPS_H5}")
+    (tmp_path / "usps").mkdir()
+    (tmp_path / "usps" / "usps.h5").symlink_to(USPS_H5)
+    assert main(["data", "fetch", "--dataset", "usps,synthetic", "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"usps: ready in {tmp_path} ({data_dir_origin(tmp_path)}): usps.h5, 7291 train + 2007 test images",
+        f"  usps/usps.h5  sha256 {data.USPS_SHA256['usps.h5']} verified, already here",
+        "synthetic: nothing to fetch (built in)"]

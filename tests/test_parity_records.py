@@ -323,3 +323,17 @@ def test_every_checks_title_says_what_was_compared(numpy_pair, passes, n_forward
         f"trajectory: PASS: largest |a-b| 0 (other-np:{s} H1w; tol 1e-10)",
         f"passes: PASS: largest |a-b| 0 (other-np:{s} step losses, pass 1; tol 1e-10)",
     ]
+
+
+# ----------------------------------------------------------------- compare works in float64
+
+
+def test_compare_reports_float32_tensors_by_their_float64_values():
+    """A float32 backend's tensors are compared in float64: |a-b|, the relative figure and the verdict
+    are those of the same values held in float64 (no float32 rounding in |b| + EPS or rtol * |b|)."""
+    from harness.parity.compare import compare
+
+    b = np.array([3e-13, 1.0, 0.3], np.float32)
+    a = np.array([1e-13, 1.0 + 2**-20, 0.3], np.float32)
+    for tol in (Tol(rtol=0.1), Tol(atol=1e-6), Tol(scale=1e-6)):
+        assert compare(a, b, tol) == compare(a.astype(np.float64), b.astype(np.float64), tol)

@@ -175,3 +175,48 @@ def test_something_in_the_ledgers_way_is_named_whole(tmp_path):
     with pytest.raises(SweepLayoutError) as e:
         Ledger(tmp_path).check_layout()
     assert str(e.value) == f"{tmp_path / '.sweep'} is in the way: the sweep keeps a directory there; move it away"
+
+
+# ----------------------------------------------------------------- a sweep's end, in the manifest
+
+
+def test_the_manifest_records_each_sweeps_outcome_counts(tmp_path):
+    import io
+
+    from harness.sweep.driver import run_sweep
+    from tests.test_sweep import _fake_executor, _grid
+
+    ex, _calls = _fake_executor(fail={2})
+    out = run_sweep(_grid(), tmp_path, ex, progress_stream=io.StringIO())
+    [sweep] = read_manifest(tmp_path)["sweeps"].values()
+    assert sweep["state"] == "finished" and sweep["outcome"] == out.counts() == {
+        "found": 0, "run": 2, "elsewhere": 0, "recovered": 0, "failed": 1}
+
+
+# ----------------------------------------------------------------- max_points at its boundary, every count
+
+
+def test_every_count_of_points_is_refused_just_past_max_points_and_not_at_it():
+    from harness.sweep.grid import GridError, parse_ints
+
+    assert parse_ints("1-5", max_points=5) == [1, 2, 3, 4, 5]
+    assert parse_ints("9,1-4", max_points=5) == [9, 1, 2, 3, 4]
+    for text in ("1-6", "9,1-5", "1-4,7-8"):
+        with pytest.raises(GridError, match=r"has 6 points, more than the 5 a sweep may have"):
+            parse_ints(text, max_points=5)
+    assert len(expand({"seeds": "1-2", "dtypes": "float32,float64"}, max_points=4)) == 4
+    with pytest.raises(GridError):
+        expand({"seeds": "1-3", "dtypes": "float32,float64"}, max_points=5)
+
+
+# ----------------------------------------------------------------- Ray: a node without CPUs declared
+
+
+def test_a_node_that_declares_no_cpus_counts_as_none():
+    from harness.sweep.ray_exec import node_cpus
+    from tests.test_sweep_ray_units import _FakeRay
+
+    fake = _FakeRay([{"Alive": True, "Resources": {"GPU": 1.0}}, {"Alive": True, "Resources": {"CPU": 4.0}},
+                     {"Alive": True}])
+    assert node_cpus(fake, {}) == 4.0
+    assert node_cpus(fake, {"GPU": 1.0}) == 0.0  # the only GPU node declares no CPU

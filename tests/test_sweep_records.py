@@ -220,3 +220,17 @@ def test_a_node_that_declares_no_cpus_counts_as_none():
                      {"Alive": True}])
     assert node_cpus(fake, {}) == 4.0
     assert node_cpus(fake, {"GPU": 1.0}) == 0.0  # the only GPU node declares no CPU
+
+
+# ----------------------------------------------------------------- a dry run's list of points
+
+
+def test_the_list_of_points_says_found_or_pending_and_each_points_resources(capsys):
+    from harness.sweep.manifest import point_id
+    from harness.sweep.progress import echo_points
+
+    a, b, c = expand({"seeds": "1-3"}, base={"dataset": "synthetic"})
+    echo_points([a, b, c], {point_id(b)}, {a: {"h100": 1.0}, b: {"h100": 2.0}})
+    assert capsys.readouterr().out.splitlines() == [
+        f"pending {point_id(a)} resources {{'h100': 1.0}}", f"found   {point_id(b)} resources {{'h100': 2.0}}",
+        f"pending {point_id(c)}"]

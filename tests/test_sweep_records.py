@@ -234,3 +234,28 @@ def test_the_list_of_points_says_found_or_pending_and_each_points_resources(caps
     assert capsys.readouterr().out.splitlines() == [
         f"pending {point_id(a)} resources {{'h100': 1.0}}", f"found   {point_id(b)} resources {{'h100': 2.0}}",
         f"pending {point_id(c)}"]
+
+
+# ----------------------------------------------------------------- exit statuses at their boundaries
+
+
+def test_exit_reasons_at_each_boundary():
+    assert point.exit_reason(0) == "exit status 0"
+    assert point.exit_reason(-15) == "killed by SIGTERM (signal 15)"
+    assert point.exit_reason(-200) == "killed by signal (signal 200)"  # no such signal
+    assert point.exit_reason(128) == "exit status 128"
+    assert point.exit_reason(129) == "exit status 129 (128 + SIGHUP: stopped by signal 1)"
+    assert point.exit_reason(255) == "exit status 255"  # 128 + 127: no such signal
+
+
+# ----------------------------------------------------------------- Ray: what an infeasible point is told
+
+
+def test_an_infeasible_point_is_told_what_each_node_offers_without_ray_bookkeeping():
+    from harness.sweep.ray_exec import infeasible
+
+    nodes = [{"CPU": 4.0, "memory": 8e9, "object_store_memory": 2e9, "node:10.0.0.1": 1.0, "GPU": 1.0},
+             {"CPU": 2.0, "object_store_memory": 1e9}]
+    assert infeasible(nodes, {"num_cpus": 8, "num_gpus": 0, "resources": {}}) == (
+        "no node of the Ray cluster can hold this point: it needs CPU 8 on one node; the 2 node(s) offer: "
+        "CPU 4, GPU 1; CPU 2")

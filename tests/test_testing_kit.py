@@ -11,6 +11,7 @@ from harness import plugins, testing
 from harness.errors import ConfigError, DeviceUnavailable
 from harness.spec import VARIANTS, init_params
 from tests.backend_helpers import CpuOnlyBackend
+from tests.conftest import requires_torch
 from tests.test_conformance_messages import _Session
 
 
@@ -27,6 +28,7 @@ def asked(monkeypatch):
     return seen
 
 
+@requires_torch  # the kit's default reference is torch
 def test_run_parity_defaults_are_the_small_synthetic_workload(asked):
     assert testing.run_parity("torch") == {"stood": "in"}
     c = asked["config"]
@@ -39,6 +41,7 @@ def test_run_parity_defaults_are_the_small_synthetic_workload(asked):
     assert asked["data"].train_x.dtype == np.float64
 
 
+@requires_torch  # the kit's default reference is torch
 def test_run_parity_passes_its_options_on(asked):
     testing.run_parity("torch", strategies=["compiled"], reference="torch:eager", dtype="float32", seed=7,
                        steps=(2,), passes=2, limit=16, recipe={"activation": "scaled_tanh"})
@@ -59,6 +62,7 @@ class _Two(CpuOnlyBackend):
         return _Session(params, None)
 
 
+@requires_torch  # the kit's default reference is torch
 def test_only_the_strategies_that_reach_the_device_are_compared(asked):
     testing.run_parity(_Two())
     assert asked["config"].strategies == ("kit-two:cpu_one",)
@@ -77,6 +81,7 @@ def test_no_strategy_on_the_device_is_refused_whole():
     assert str(e.value) == "no strategy of backend 'kit-nowhere' reaches device 'cpu'"
 
 
+@requires_torch  # the kit's default reference is torch
 def test_refusals_word_for_word():
     class Impostor(_Two):
         name = "torch"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -125,11 +126,13 @@ open(os.path.join(sys.argv[1], "r.npz"), "wb").write(b"params")
 
 def test_a_finished_points_record_and_its_meta_are_whole(monkeypatch, tmp_path):
     monkeypatch.setattr(point, "command", lambda cfg, tmp, save_params=False: [sys.executable, "-c", CHATTY, tmp])
+    clock = iter([100.0, 102.5])  # a scripted clock: the record's seconds are end - start, not a measured time
+    monkeypatch.setattr(point, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     cfg = RunConfig(dataset="synthetic")
     out = point.run_point(cfg.to_dict(), cotenants=2, where={"node": "n"}, workdir=tmp_path / "w", keep=True)
     assert set(out) == {"ok", "where", "cotenants_at_start", "seconds", "stdout_tail", "result", "result_name",
                         "npz", "workdir"}
-    assert out["ok"] is True and out["cotenants_at_start"] == 2 and out["seconds"] > 0
+    assert out["ok"] is True and out["cotenants_at_start"] == 2 and out["seconds"] == 2.5
     assert out["stdout_tail"] == ("x" * 2500 + "END\n")[-2000:]
     assert (out["result"], out["result_name"], out["npz"]) == ({"r": 1}, "r.json", b"params")
     meta = json.loads((tmp_path / "w" / out["workdir"].rsplit("/", 1)[1] / point.META).read_text())

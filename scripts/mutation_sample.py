@@ -2,7 +2,7 @@
 
     python scripts/mutation_sample.py draw [--size N] [--seed S] [PREFIX ...]   # the sample's names
     python scripts/mutation_sample.py run  [--size N] [--seed S] [--max-children K] [PREFIX ...]
-    python scripts/mutation_sample.py estimate --sample FILE [--markdown]
+    python scripts/mutation_sample.py estimate --sample FILE [--markdown] [--equivalent FILE]
 
 Testing every mutant of harness/ with the tests that call its function is out of reach of a small
 machine (mutmut's own worst case for the core is hundreds of hours: a surviving mutant runs every
@@ -16,7 +16,10 @@ for the share killed, then the whole core's share: each module's share weighted 
 mutants, with a 95 % interval from the stratified variance (finite-population corrected).
 
 "Killed" counts what mutmut calls killed or timeout (a mutant that made the tests hang was noticed);
-"untested" is a mutant whose function no selected test calls. To judge tests written after a
+"untested" is a mutant whose function no selected test calls. `--equivalent FILE` names sampled
+survivors a reader has judged equivalent (no behaviour any caller can observe changes; one name per
+line, `# reason` after it): `estimate` then also prints the share killed among the other mutants,
+each module's population scaled by the share of its sample that is not equivalent. To judge tests written after a
 sample was measured, draw a new sample (another seed): the old one has been looked at.
 """
 from __future__ import annotations
@@ -121,8 +124,16 @@ def stratified(strata: list[tuple[int, int, int]]) -> tuple[float, float]:
     return (est, Z95 * math.sqrt(var))
 
 
-def estimate(mutants: Path, names: list[str]) -> tuple[list[list[str]], list[str], Counter]:
-    """Rows per module, the whole core's row, and the counts of statuses over the tested sample."""
+def read_equivalent(path: Path) -> set[str]:
+    """Mutant names, one per line; `#` starts a comment (the reason)."""
+    return {line.split("#", 1)[0].strip() for line in path.read_text().splitlines()} - {""}
+
+
+def estimate(mutants: Path, names: list[str], equivalent: set[str] | None = None
+             ) -> tuple[list[list[str]], list[str], Counter]:
+    """Rows per module, the whole core's row, and the counts of statuses over the tested sample.
+    With `equivalent` (sampled survivors judged equivalent), the whole core's row also gives the
+    share killed among the non-equivalent mutants."""
     status_of = _status_of()
     module_of, code_of = verdicts(mutants)
     missing = [n for n in names if n not in module_of]
@@ -130,12 +141,19 @@ def estimate(mutants: Path, names: list[str]) -> tuple[list[list[str]], list[str
         raise SystemExit(f"mutation_sample.py: {len(missing)} sampled mutant(s) no longer exist "
                          f"(the code changed since the draw), e.g. {missing[0]}: draw the sample again")
     sizes = Counter(module_of.values())
+    equivalent = set(equivalent or ())
     per: dict[str, Counter] = {}
+    eq_of: Counter = Counter()
     for n in names:
         code = code_of[n]
         status = "not checked" if code is None else status_of[code]
         per.setdefault(module_of[n], Counter())[status] += 1
-    rows, strata_k, strata_u, total = [], [], [], Counter()
+        if n in equivalent:
+            if status != "survived":  # a test told it apart, or nothing has looked yet
+                raise SystemExit(f"mutation_sample.py: {n} is listed as equivalent but is {status}: "
+                                 "only a surviving mutant can be equivalent")
+            eq_of[module_of[n]] += 1
+    rows, strata_k, strata_u, strata_e, total = [], [], [], [], Counter()
     for m in sorted(per):
         c = per[m]
         tested = sum(c.values()) - c["not checked"]
@@ -147,12 +165,18 @@ def estimate(mutants: Path, names: list[str]) -> tuple[list[list[str]], list[str
                      f"{100 * lo:.0f}-{100 * hi:.0f}" if tested else "-"])
         strata_k.append((sizes[m], tested, killed))
         strata_u.append((sizes[m], tested, c["no tests"]))
+        if tested > eq_of[m]:  # the module's population less its estimated share of equivalents
+            strata_e.append((sizes[m] * (tested - eq_of[m]) / tested, tested - eq_of[m], killed))
         total += c
     k, kh = stratified(strata_k)
     u, uh = stratified(strata_u)
     covered = sum(sizes[m] for m in per if sum(per[m].values()) > per[m]["not checked"])
     whole = [f"whole core: {covered} of {sum(sizes.values())} mutants in the modules sampled",
              f"killed {100 * k:.1f} % ± {100 * kh:.1f}", f"untested {100 * u:.1f} % ± {100 * uh:.1f}"]
+    if equivalent:
+        e, eh = stratified(strata_e)
+        whole.append(f"excluding the {sum(eq_of.values())} sampled mutants listed as equivalent: "
+                     f"killed {100 * e:.1f} % ± {100 * eh:.1f}")
     exact = traced_untested(mutants, module_of)
     if exact is not None:
         whole.append(f"untested by mutmut's trace (all mutants, not sampled): {exact} of {len(module_of)} "
@@ -182,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("estimate")
     p.add_argument("--sample", type=Path, required=True, help="a file of mutant names, one per line")
     p.add_argument("--markdown", action="store_true", help="a markdown table")
+    p.add_argument("--equivalent", type=Path, help="sampled survivors judged equivalent, one name per line "
+                   "(`# reason` after it): also print the share killed among the other mutants")
     for p in sub.choices.values():
         p.add_argument("--mutants", type=Path, default=Path("mutants"), help="mutmut's directory (default: mutants)")
     args = ap.parse_args(argv)
@@ -191,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.cmd == "estimate":
         names = [n.strip() for n in args.sample.read_text().splitlines() if n.strip()]
-        rows, whole, _ = estimate(args.mutants, names)
+        rows, whole, _ = estimate(args.mutants, names,
+                                  read_equivalent(args.equivalent) if args.equivalent else None)
         print_table(HEAD, rows, args.markdown)
         print("; ".join(whole))
         return 0

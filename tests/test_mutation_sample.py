@@ -90,3 +90,25 @@ def test_cli_draw_and_estimate(tmp_path, capsys):
     assert out[-1].startswith("whole core: 20 of 20 mutants") and "killed 100.0 % ± 0.0" in out[-1]
     assert ms.main(["draw", "--size", "0", "--mutants", str(tmp_path)]) == 2
     assert ms.main(["draw", "--mutants", str(tmp_path / "none")]) == 2
+
+
+def test_listed_equivalents_are_left_out_of_a_second_estimate(tmp_path, capsys):
+    # a: 8 mutants, 4 sampled: 2 killed, 2 survived of which 1 listed as equivalent; b: 2 of 2 sampled, both killed
+    _meta(tmp_path, "harness/a.py", {"a1": 1, "a2": 1, "a3": 0, "a4": 0, "a5": 1, "a6": 1, "a7": 1, "a8": 1})
+    _meta(tmp_path, "harness/b.py", {"b1": 1, "b2": 1})
+    names = ["a1", "a2", "a3", "a4", "b1", "b2"]
+    _, whole, _ = ms.estimate(tmp_path, names, {"a4", "a6", "zz"})  # names outside the sample are ignored
+    # a's population becomes 8 * 3/4 = 6 non-equivalent mutants, of which 2/3 killed; b: 2 of 2
+    assert whole[1].startswith(f"killed {100 * (8 / 10 * 0.5 + 2 / 10):.1f} %")
+    assert whole[3].startswith("excluding the 1 sampled mutants listed as equivalent: "
+                               f"killed {100 * (6 / 8 * 2 / 3 + 2 / 8):.1f} % ± ")
+    assert len(ms.estimate(tmp_path, names)[1]) == 3  # no list, no second figure
+    with pytest.raises(SystemExit, match="a1 is listed as equivalent but is killed"):
+        ms.estimate(tmp_path, names, {"a1"})
+    listed = tmp_path / "eq.txt"
+    listed.write_text("# seed 1's equivalents\na4   # the default is never read\n\n")
+    assert ms.read_equivalent(listed) == {"a4"}
+    sample = tmp_path / "s.txt"
+    sample.write_text("\n".join(names))
+    assert ms.main(["estimate", "--sample", str(sample), "--mutants", str(tmp_path), "--equivalent", str(listed)]) == 0
+    assert "excluding the 1 sampled mutants listed as equivalent: killed 75.0 % ± " in capsys.readouterr().out

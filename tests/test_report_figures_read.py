@@ -269,3 +269,19 @@ def test_gallery_is_one_mosaic_sized_by_its_rows_and_columns_under_its_title(plt
     assert not ax.axison
     wide = figures.gallery(plt, tiles[:1], "t", cols=12)  # fewer digits than columns: one column
     assert wide.startswith(b"\x89PNG") and plt.figs[1].axes[0].images[0].get_array().shape == (30, 20, 3)
+
+
+# ----------------------------------------------------------------------------- no noise on stderr
+
+
+def test_drawing_every_figure_warns_of_nothing(plt):
+    """matplotlib's warnings reach the user's terminal during `harness report`: a figure drawn as
+    intended raises none (a grid switched off with line settings given, say, warns)."""
+    import warnings
+
+    from tests.test_report_figure_units import _draw_each
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pngs = _draw_each(plt, 3)
+    assert set(pngs) == {"learning_curves", "throughput", "seed_strip", "divergence", "ablation", "gallery"}

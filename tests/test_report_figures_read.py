@@ -285,3 +285,17 @@ def test_drawing_every_figure_warns_of_nothing(plt):
         warnings.simplefilter("error")
         pngs = _draw_each(plt, 3)
     assert set(pngs) == {"learning_curves", "throughput", "seed_strip", "divergence", "ablation", "gallery"}
+
+
+def test_a_zero_at_some_pass_is_marked_in_its_configurations_colour(plt):
+    """The open markers on the bottom edge say which configuration reached 0: each in its line's colour."""
+    a = seed_series([1, 2, 3], train_error=[0.1, 0.02, 0.0], test_error=[0.2, 0.08, 0.07])
+    b = seed_series([1, 2, 3], train_error=[0.2, 0.0, 0.01], test_error=[0.3, 0.09, 0.08])
+    groups = [{"label": "x", "seeds": [a], "n": 1, "finals": [0.07]}, {"label": "y", "seeds": [b], "n": 1, "finals": [0.08]}]
+    figures.learning_curves(plt, "t", groups, {})
+    ax = plt.figs[0].axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+    marks = [ln for ln in ax.get_lines() if ln.get_linestyle() == "None"]
+    assert [list(m.get_xdata()) for m in marks] == [[3], [2]]
+    assert [m.get_color() for m in marks] == [ln.get_color() for ln in lines]
+    assert lines[0].get_color() != lines[1].get_color()

@@ -218,16 +218,16 @@ def test_table_header_alignment_and_each_cell_as_written():
         r["config"]["device"] = r["device"] = "cuda"
     md = A.table(A.groups_of(BASE + FAR + cuda + [_run(3, 0.07, recipe=(("targets", 0.5),), started="2026-01-07")]))
     assert md.splitlines() == [
-        "| recipe | backend | n | test error % | train error % | test loss | train loss | Δ test (beyond noise?) "
-        "| Δ train (beyond noise?) |",
+        ("| recipe | backend | n | test error % | train error % | test loss | train loss | Δ test (beyond noise?) "
+         "| Δ train (beyond noise?) |"),
         "|---|---|---:|---|---|---|---|---|---|",
-        "| 1989 (baseline) | jax:scan | 5 | 6.03 ± 0.07 (5.93–6.08) | 0.30 ± 0.00 (0.30–0.30) | 4.00e-02 ± 0.0e+00 "
-        "| 2.00e-03 ± 0.0e+00 | - | - |",
-        "| 1989 targets=0.8 init=fan\\_in | jax:scan | 5 | 5.20 ± 0.10 (5.08–5.33) | 0.30 ± 0.00 (0.30–0.30) "
-        "| 4.00e-02 ± 0.0e+00 | 2.00e-03 ± 0.0e+00 | -0.83 (**yes**, p=1.4e-06) | +0.00 (no, p=1) |",
-        "| 1989 (baseline) | jax:scan@cuda | 2 | 6.15 ± 0.07 (6.10–6.20) | 0.30 ± 0.00 (0.30–0.30) "
-        "| 4.00e-02 ± 0.0e+00 | 2.00e-03 ± 0.0e+00 | - | - |",
-        "| 1989 targets=0.5 | jax:scan | 1 | 7.00 ± - (7.00–7.00) | 0.30 ± - (0.30–0.30) | 4.00e-02 ± - "
-        "| 2.00e-03 ± - | - | - |"]
+        ("| 1989 (baseline) | jax:scan | 5 | 6.03 ± 0.07 (5.93–6.08) | 0.30 ± 0.00 (0.30–0.30) | 4.00e-02 ± 0.0e+00 "
+         "| 2.00e-03 ± 0.0e+00 | - | - |"),
+        ("| 1989 targets=0.8 init=fan\\_in | jax:scan | 5 | 5.20 ± 0.10 (5.08–5.33) | 0.30 ± 0.00 (0.30–0.30) "
+         "| 4.00e-02 ± 0.0e+00 | 2.00e-03 ± 0.0e+00 | -0.83 (**yes**, p=1.4e-06) | +0.00 (no, p=1) |"),
+        ("| 1989 (baseline) | jax:scan@cuda | 2 | 6.15 ± 0.07 (6.10–6.20) | 0.30 ± 0.00 (0.30–0.30) "
+         "| 4.00e-02 ± 0.0e+00 | 2.00e-03 ± 0.0e+00 | - | - |"),
+        ("| 1989 targets=0.5 | jax:scan | 1 | 7.00 ± - (7.00–7.00) | 0.30 ± - (0.30–0.30) | 4.00e-02 ± - "
+         "| 2.00e-03 ± - | - | - |")]
     empty = A.table(A.groups_of([dict(r, final={}) for r in BASE]))
     assert empty.splitlines()[2] == "| 1989 (baseline) | jax:scan | 5 | - | - | - | - | - | - |"

@@ -226,3 +226,47 @@ def test_bench_rows_leave_the_kernels_cell_empty_without_a_count(tmp_path):
     assert by["scan"]["examples_per_s"] == pytest.approx(2e4) and by["scan"]["machine"] == "AMD EPYC 7B13"
     csv_text = export.csv_bytes(head, rows).decode()
     assert ",'-," not in csv_text and "-" not in csv_text.splitlines()[1].split(",")[head.index("kernels_per_example")]
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def test_environment_summary_names_the_machine_frameworks_and_threads():
+    from harness.report.runs import environment_summary as env
+
+    assert env(None) == "-" and env({}) == "-" and env({"backend": "x"}) == "-"
+    be = {"torch": "2.13.0", "torch_interop_threads": 4, "torch_num_threads": 2, "flax": 3}
+    assert env({"cpu_model": "AMD EPYC", "backend": be, "cpu_affinity": 8}) == "AMD EPYC · torch 2.13.0 · 2 threads of 8 cores"
+    gpu = {"device_name": "NVIDIA H200", "jaxlib": "0.5", "jax": "0.5", "cuda": "12.4", "intra_op_threads": 1}
+    assert env({"cpu_model": "AMD EPYC", "backend": gpu}) == "NVIDIA H200 · jax 0.5 · jaxlib 0.5 · CUDA 12.4 · 1 thread"
+    assert env({"cpu_model": "AMD EPYC", "backend": {"device_name": "CPU"}, "cpu_affinity": 2}) == "AMD EPYC · 2 cores"
+    assert env({"cpu_model": "", "backend": {"device_name": ""}}) == "-"
+
+
+def test_threads_prefer_the_num_threads_setting_over_other_thread_counts():
+    from harness.report.runs import _threads
+
+    assert _threads({"a_threads": 7, "torch_num_threads": 3, "torch_num_interop_threads": 9}) == 3
+    assert _threads({"b_threads": 7, "a_threads": "x", "torch_num_threads": "4"}) == 7
+    assert _threads({"x": 1, "interop_threads": 5}) == 5  # no num_threads: any thread count
+    assert _threads({}) is None
+
+
+def test_run_label_appends_the_fields_asked_for():
+    from harness.report.runs import run_label
+
+    d = {"backend": "jax", "strategy": "scan", "device": "cpu", "n_train": 500, "seed": 3, "dtype": "float64",
+         "variant": None}
+    assert run_label(d) == "jax/scan/cpu"
+    assert run_label(d, ("n_train", "seed", "dtype", "variant")) == "jax/scan/cpu 500 train seed 3 float64"
+    assert run_label(dict(d, n_train=None, seed=None), ("n_train", "seed")) == "jax/scan/cpu"
+
+
+def test_run_final_takes_the_final_block_and_the_last_pass_for_what_it_lacks():
+    from harness.report.runs import run_final
+
+    last = {"train_error": 0.01, "train_misses": 73, "test_error": 0.06, "test_misses": 120, "train_loss": 0.1,
+            "test_loss": 0.2}
+    d = {"epochs": [{"test_error": 0.5}, last], "final": {"test_error": 0.05, "test_misses": 100}}
+    assert run_final(d) == dict(last, test_error=0.05, test_misses=100)
+    assert run_final(dict(d, final=None)) == last

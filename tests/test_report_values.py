@@ -270,3 +270,65 @@ def test_run_final_takes_the_final_block_and_the_last_pass_for_what_it_lacks():
     d = {"epochs": [{"test_error": 0.5}, last], "final": {"test_error": 0.05, "test_misses": 100}}
     assert run_final(d) == dict(last, test_error=0.05, test_misses=100)
     assert run_final(dict(d, final=None)) == last
+
+
+# ----------------------------------------------------------------------------- learning-curve data
+
+
+def _curve_group(label, n_seeds, final=0.05):
+    from harness.report.curves import Group
+
+    seeds = [{"seed": s, "epoch": [1, 2], "test_error": [0.1, final + s / 1000]} for s in range(n_seeds)]
+    return Group((("backend", label),), label, seeds)
+
+
+def test_drawable_caps_configurations_and_seeds_and_says_so_in_one_note():
+    from harness.report import curves
+
+    groups = [_curve_group(f"c{k}", 45 if k < 2 else 1) for k in range(12)]
+    drawn, note = curves.drawable(groups)
+    assert [d["label"] for d in drawn] == [f"c{k}" for k in range(10)]
+    assert [len(d["seeds"]) for d in drawn[:3]] == [40, 40, 1] and [d["n"] for d in drawn[:3]] == [45, 45, 1]
+    assert note == ("2 more configurations not drawn (first 10 of 12 shown); "
+                    "10 more seeds not drawn (first 40 of each of 2 configurations)")
+    assert drawn[2]["finals"] == [0.05]
+    one, note = curves.drawable([_curve_group("x", 41)])
+    assert note == "1 more seeds not drawn (first 40 of each of 1 configuration)" and one[0]["seeds"][-1]["seed"] == 39
+    assert curves.drawable([_curve_group("x", 2)])[1] is None
+
+
+def test_finals_are_each_seeds_last_recorded_test_error():
+    from harness.report import curves
+    from harness.report.curves import Group
+
+    g = Group((), "x", [{"test_error": [0.1, 0.06, None]}, {"test_error": [None, None]}, {"test_error": [0.2, 0.07]}])
+    assert curves.finals(g) == [0.06, 0.07]
+
+
+def test_curve_series_number_passes_from_one_where_a_pass_lacks_its_number():
+    from harness.report import curves
+
+    r = Loaded(Path("r.json"), {"epochs": [{"epoch": 5, "test_error": 0.1}, {"epoch": "x", "test_error": "bad"},
+                                           {"train_loss": 0.5}]}, "")
+    s = curves._series(r, 7)
+    assert s["seed"] == 7 and s["epoch"] == [5, 2, 3]
+    assert s["test_error"] == [0.1, None, None] and s["train_loss"] == [None, None, 0.5]
+    assert sorted([3, None, "a", 1], key=curves._seed_order) == [1, 3, "a", None]
+
+
+def test_curve_figures_one_per_family_1989_first_labelled_by_what_varies():
+    from harness.report import curves
+    from tests.test_report import run_result
+
+    runs = [Loaded(Path(f"{k}.json"), d, d["finished"]) for k, d in enumerate([
+        run_result("torch", "eager", variant="modern", seed=1),
+        run_result("jax", "scan", seed=2), run_result("jax", "scan", seed=1),
+        run_result("torch", "eager", seed=1),
+        run_result("torch", "eager", seed=1, final_test=(0.0499, 100), finished="2026-01-02T00:00:00+00:00")])]
+    figs = curves.curve_figures(runs)
+    assert list(figs) == ["1989", "modern"]
+    assert [g.label for g in figs["1989"]] == ["jax:scan", "torch:eager"]
+    jax, torch = figs["1989"]
+    assert [s["seed"] for s in jax.seeds] == [1, 2]
+    assert len(torch.seeds) == 1 and torch.seeds[0]["test_error"][-1] == 0.0499  # a repeated seed: its later run
+    assert curves.datasets(figs["1989"]) == ["usps"]

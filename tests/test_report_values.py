@@ -332,3 +332,10 @@ def test_curve_figures_one_per_family_1989_first_labelled_by_what_varies():
     assert [s["seed"] for s in jax.seeds] == [1, 2]
     assert len(torch.seeds) == 1 and torch.seeds[0]["test_error"][-1] == 0.0499  # a repeated seed: its later run
     assert curves.datasets(figs["1989"]) == ["usps"]
+
+
+def test_colours_tell_up_to_twenty_series_apart():
+    plt = figures.pyplot()
+    for n in (1, 3, 10, 11, 20):
+        assert len(set(figures._colors(plt, n))) == n, n
+    assert len(figures._colors(plt, 25)) == 25  # beyond twenty: repeated, never short

@@ -8,18 +8,13 @@ import pytest
 
 from harness.report import ablation, figures
 from harness.report.timings import Figure
+from tests import test_report_figure_units as units
 from tests.test_ablation import BASE, FAR, _run
-from tests.test_report_figure_units import Kept, seed_series
+from tests.test_report_figure_units import seed_series
 
 pytest.importorskip("matplotlib")
 
-
-@pytest.fixture
-def plt():
-    kept = Kept(figures.pyplot())
-    yield kept
-    for fig in kept.figs:
-        kept._plt.close(fig)
+plt = units.plt  # the fixture: pyplot whose figures stay open for the test to read
 
 
 def _xy(line):

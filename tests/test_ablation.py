@@ -208,3 +208,26 @@ def test_the_figure_draws_at_most_max_rows_recipes_baseline_first_and_says_what_
     assert titles == [(F.MAX_ROWS, "Ablation: error after the last pass, per recipe, against the paper (1989)\n" + note)]
     width, height = struct.unpack(">II", drawn["ablation.png"][16:24])
     assert height <= F.MAX_INCHES[1] * 110 and width <= F.MAX_INCHES[0] * 110 * 1.2
+
+
+def test_table_header_alignment_and_each_cell_as_written():
+    """The whole table as REPORT.md shows it: its header, numbers right-aligned, the device named
+    where it is not the CPU, '-' for an sd of one seed, a change without a baseline, a figure not recorded."""
+    cuda = [_run(s, 0.06 + s / 1000, started="2026-01-06") for s in (1, 2)]
+    for r in cuda:
+        r["config"]["device"] = r["device"] = "cuda"
+    md = A.table(A.groups_of(BASE + FAR + cuda + [_run(3, 0.07, recipe=(("targets", 0.5),), started="2026-01-07")]))
+    assert md.splitlines() == [
+        ("| recipe | backend | n | test error % | train error % | test loss | train loss | Δ test (beyond noise?) "
+         "| Δ train (beyond noise?) |"),
+        "|---|---|---:|---|---|---|---|---|---|",
+        ("| 1989 (baseline) | jax:scan | 5 | 6.03 ± 0.07 (5.93–6.08) | 0.30 ± 0.00 (0.30–0.30) | 4.00e-02 ± 0.0e+00 "
+         "| 2.00e-03 ± 0.0e+00 | - | - |"),
+        ("| 1989 targets=0.8 init=fan\\_in | jax:scan | 5 | 5.20 ± 0.10 (5.08–5.33) | 0.30 ± 0.00 (0.30–0.30) "
+         "| 4.00e-02 ± 0.0e+00 | 2.00e-03 ± 0.0e+00 | -0.83 (**yes**, p=1.4e-06) | +0.00 (no, p=1) |"),
+        ("| 1989 (baseline) | jax:scan@cuda | 2 | 6.15 ± 0.07 (6.10–6.20) | 0.30 ± 0.00 (0.30–0.30) "
+         "| 4.00e-02 ± 0.0e+00 | 2.00e-03 ± 0.0e+00 | - | - |"),
+        ("| 1989 targets=0.5 | jax:scan | 1 | 7.00 ± - (7.00–7.00) | 0.30 ± - (0.30–0.30) | 4.00e-02 ± - "
+         "| 2.00e-03 ± - | - | - |")]
+    empty = A.table(A.groups_of([dict(r, final={}) for r in BASE]))
+    assert empty.splitlines()[2] == "| 1989 (baseline) | jax:scan | 5 | - | - | - | - | - | - |"

@@ -147,3 +147,18 @@ def test_nothing_to_export_and_a_bad_directory_are_usage_errors(tmp_path, capsys
     assert main(["export", "--results-dir", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "export").exists()
+
+
+def test_exporting_again_replaces_the_csv_files_in_a_directory_that_exists(results, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    first = E.export_results(results, out)
+    assert sorted(p.name for p in first.files) == ["bench.csv", "curves.csv", "runs.csv"]
+    assert first.counts == {"runs.csv": 2, "curves.csv": 8, "bench.csv": 3} and first.out_dir == out
+    assert [p.name for p, _ in first.skipped] == ["corrupt.json"]
+    write(results / "run-third.json", run_result("jax", "step", missed=NO_MISSES))
+    again = E.export_results(results, out)  # into the same, now existing, directory
+    assert again.counts["runs.csv"] == 3 and len(read_csv(out / "runs.csv")) == 3
+    assert (out / "notes.txt").read_text() == "mine"  # what the export does not write is left alone
+    assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "curves.csv", "notes.txt", "runs.csv"]

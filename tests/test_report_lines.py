@@ -1,0 +1,502 @@
+"""REPORT.md's sections as the reader sees them: whole lines, whole tables (header, alignment row,
+body rows) of every section harness/report/sections.py writes, and the exact values of the helpers
+behind them (seeds, fmt, markdown, parity_matrix). Substring checks elsewhere let a changed token,
+a lost blank line or a left-aligned numeric column through (issue 24 item 9: mutation survivors)."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.report import fmt, markdown, sections
+from harness.report import seeds as S
+from harness.report.load import scan
+from harness.report.publish import Staging
+from harness.report.runs import runs_table
+from tests.test_report import bench_result, parity_result, run_result, write
+from tests.test_seeds import _run as seed_run
+
+
+class Ctx(sections.Context):
+    """A context that stages no PNG: each figure is 'drawn' under its name (the text is what is pinned)."""
+
+    def figure(self, name, draw):
+        return name
+
+
+def _ctx(d: Path, cls=Ctx) -> sections.Context:
+    return cls(d, scan(d), None, Staging(d), None)
+
+
+@pytest.fixture
+def rd(tmp_path):
+    """Two seeds of one configuration, a parity result, a bench result and a file that is no result."""
+    d = tmp_path / "res"
+    d.mkdir()
+    write(d / "run-a.json", run_result("torch", "eager", final_test=(0.0523, 105), us=(760.0, 740.0, 790.0),
+                                       seed=1, finished="2026-01-01T00:00:00+00:00"))
+    write(d / "run-b.json", run_result("torch", "eager", final_test=(0.0593, 119), us=(700.0, 690.0, 720.0),
+                                       seed=2, finished="2026-01-01T01:00:00+00:00"))
+    write(d / "parity-1.json", parity_result())
+    write(d / "bench.json", bench_result())
+    write(d / "junk.json", {"hello": 1})
+    return d
+
+
+MATRIX = [
+    "## Parity matrix", "",
+    ("Each backend:strategy against the reference (vs), per variant, dtype and device, from the latest parity "
+     "result of each: the largest max |a - b| of each check (counts of misses left out), and the verdict over all "
+     "its rows (PASS to step N: within tolerance up to that step of a chaotic float32 pass, beyond it after). The "
+     "Parity section below has every row of the latest result."), "",
+    ("| variant | dtype | device | backend:strategy | vs | forward | trajectory | largest difference | result | file |\n"
+    "|---|---|---|---|---|---:|---:|---:|---|---|\n"
+    "| 1989 | float64 | cpu | jax:scan | torch:eager | 2.2e-16 | 4e-16 | 4e-16 (trajectory all params) | PASS "
+    "| [parity-1.json](parity-1.json) |\n"
+    "| 1989 | float64 | cpu | torch:compiled | torch:eager | - | 3e-09 (FAIL) | 3e-09 (trajectory H2w) | **FAIL** "
+    "| [parity-1.json](parity-1.json) |"), ""]
+
+
+def test_header_lines(rd):
+    md = sections.header(_ctx(rd))
+    assert md[:2] == ["# lecun1989 harness report", ""] and md[3:] == [
+        "", ("Paper (LeCun et al. 1989, USPS): 0.14% train error (10 misses), 5.00% test error (102 misses) after "
+             "23 passes."), ""]
+    stamp = re.fullmatch(r"Generated (\S+) by `harness report` from (.+): 2 run result\(s\), 1 bench result\(s\), "
+                         r"1 parity result\(s\), 0 pytest-benchmark file\(s\); 1 file\(s\) skipped\.", md[2])
+    assert stamp and stamp[2] == markdown.esc(rd)
+    t = _dt.datetime.fromisoformat(stamp[1])
+    assert t.utcoffset() == _dt.timedelta(0) and t.microsecond == 0
+    assert abs((_dt.datetime.now(_dt.timezone.utc) - t).total_seconds()) < 600
+
+
+def test_parity_matrix_section_whole_table_with_numeric_columns_right_aligned(rd):
+    assert sections.parity_matrix(_ctx(rd)) == MATRIX
+
+
+def test_no_parity_result_no_matrix_and_a_parity_section_that_says_so(tmp_path):
+    write(tmp_path / "run-a.json", run_result())
+    ctx = _ctx(tmp_path)
+    assert sections.parity_matrix(ctx) == []
+    assert sections.parity(ctx) == ["## Parity", "", "No parity results.", ""]
+
+
+def test_runs_section_lines_around_the_runs_table(rd, tmp_path):
+    ctx = _ctx(rd)
+    head, rows, align = runs_table(ctx.sc.runs, rd)
+    assert sections.runs(ctx) == [
+        "## Runs", "", markdown.md_table(head, rows, align), "",
+        ("Errors and misses are after the last pass. us/example: one training step at batch size 1 (forward, "
+         "backward, update), median over timed windows after warm-up, with the 25th-75th percentile spread; "
+         "compile s: the warm-up windows' time beyond the steady rate."), ""]
+    write(tmp_path / "bench.json", bench_result())
+    empty = _ctx(tmp_path)
+    assert sections.runs(empty) == ["## Runs", "", "No run results.", ""]
+    assert sections.curves(empty) == [] and sections.gallery(empty) == [] and sections.seeds(empty) == []
+
+
+SEEDS = [
+    "## Over seeds", "",
+    ("### Over seeds: AMD EPYC 7B13, device cpu\n\n"
+    "| configuration | n seeds (runs) | test error % mean ± sd | min–max | train error % mean ± sd | min–max | test loss "
+    "| train loss | us/example median of medians (min–max) | us/example mean over passes (median; min–max) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|\n"
+    "| torch:eager 1989 usps float32 4 passes | 2 (2) | 5.58 ± 0.49 | 5.23–5.93 | 0.14 ± 0.00 | 0.14–0.14 "
+    "| 7.29e-02 ± 0.0e+00 | 4.61e-02 ± 0.0e+00 | 730.0 (700.0–760.0) | - |\n\n"
+    "The paper's figures (1989: 0.14% train / 5.00% test error, train MSE 2.5e-3, test MSE 1.8e-2) against the "
+    "seed spread, judged two ways: within the observed min–max, and within mean ± 2 sd (sd over seeds, n-1).\n\n"
+    "| configuration | figure | paper | seeds: mean ± sd | min–max | paper within min–max "
+    "| paper within mean ± 2 sd |\n"
+    "|---|---|---|---|---|---|---|\n"
+    "| torch:eager 1989 usps float32 4 passes | train error | 0.14% | 0.14 ± 0.00 | 0.14–0.14 | yes | yes |\n"
+    "| torch:eager 1989 usps float32 4 passes | test error | 5.00% | 5.58 ± 0.49 | 5.23–5.93 | no | yes |\n"
+    "| torch:eager 1989 usps float32 4 passes | train loss | 2.5e-03 | 4.61e-02 ± 0.0e+00 | 4.61e-02–4.61e-02 "
+    "| no | no |\n"
+    "| torch:eager 1989 usps float32 4 passes | test loss | 1.8e-02 | 7.29e-02 ± 0.0e+00 | 7.29e-02–7.29e-02 "
+    "| no | no |\n"), "",
+    "![test error over seeds](seeds-test-error.png)",
+    "Final test error of each seed (one dot each), per configuration, a bar at the median; dashed: the paper's 5.00%.",
+    ""]
+
+
+def test_over_seeds_section_whole_tables(rd):
+    assert sections.seeds(_ctx(rd)) == SEEDS
+
+
+def test_over_seeds_section_without_a_strip_figure_and_absent_for_one_seed(rd, tmp_path):
+    class NoFigure(Ctx):
+        def figure(self, name, draw):
+            return None
+
+    assert sections.seeds(_ctx(rd, NoFigure)) == SEEDS[:4]
+    write(tmp_path / "run-a.json", run_result(seed=1))
+    write(tmp_path / "run-b.json", run_result(seed=1, finished="2026-01-02T00:00:00+00:00"))  # one seed twice
+    assert sections.seeds(_ctx(tmp_path)) == []
+
+
+def test_curves_section_lines(rd):
+    assert sections.curves(_ctx(rd)) == [
+        "## Learning curves", "", "### Recipes 1989*", "", "![learning curves, 1989](curves-1989.png)", "",
+        ("Error and loss after each pass: one colour per configuration, one thin line per seed (the latest run of "
+         "each); dashed: the paper's 1989 figures. 1 configuration(s), 2 seed line(s)."), "",
+        "Drawn: torch:eager (2 seeds).", ""]
+
+
+def test_curves_section_one_seed_and_no_figure(tmp_path):
+    class NoFigure(Ctx):
+        def figure(self, name, draw):
+            return None
+
+    write(tmp_path / "run-m.json", run_result(variant="modern", dataset="synthetic", n_train=512, n_test=256,
+                                             final_test=(0.1, 3), missed={"indices": [], "predicted": [],
+                                                                           "labels": []}))
+    assert sections.curves(_ctx(tmp_path, NoFigure)) == [
+        "## Learning curves", "", "### Recipes modern*", "", "",
+        ("Error and loss after each pass: one colour per configuration, one thin line per seed (the latest run of "
+         "each); dashed: the paper's 1989 figures. 1 configuration(s), 1 seed line(s)."), "",
+        "Drawn: torch:eager (1 seed).", ""]
+
+
+THROUGHPUT_HEAD = ("| machine | backend/strategy/device | us/example (median) | p25-p75 | examples/s | compile s "
+                   "| environment | measured | source |\n|---|---|---:|---:|---:|---:|---|---|---|")
+
+
+def test_throughput_section_whole_table(rd):
+    assert sections.throughput(_ctx(rd)) == [
+        "## Throughput", "", "![throughput](throughput.png)", "",
+        "Source: run and bench results. Lower is faster. The latest figure of each configuration on each machine.",
+        "",
+        THROUGHPUT_HEAD + "\n"
+        "| AMD EPYC 7B13 | torch/eager/cpu (1989) | 700.0 | 690.0-720.0 | 1,429 | 1.5 "
+        "| AMD EPYC 7B13 · torch 9.9.9 · 1 thread of 2 cores | 2026-01-01 | run-b.json |\n"
+        "| unknown CPU | jax/scan/cpu | 55.0 | 53.0-58.0 | 18,182 | 4.0 | - | 2026-01-02 | bench.json |\n"
+        "| unknown CPU | torch/compiled/cpu | 95.0 | 90.0-99.0 | 10,526 | 30.0 | - | 2026-01-02 | bench.json |", ""]
+
+
+def test_throughput_section_with_a_kernels_column_and_without_timings(tmp_path):
+    b = bench_result()
+    b["rows"] = b["rows"][1:]
+    b["rows"][0]["kernel_count"] = {"kernels": 34.0, "unit": "XLA thunks"}
+    b["rows"][0]["p25"] = b["rows"][0]["p75"] = None
+    write(tmp_path / "bench.json", b)
+    md = sections.throughput(_ctx(tmp_path))
+    assert md[6:] == [
+        ("| machine | backend/strategy/device | us/example (median) | per example (profiler) | p25-p75 | examples/s "
+        "| compile s | environment | measured | source |\n|---|---|---:|---:|---:|---:|---:|---|---|---|\n"
+        "| unknown CPU | jax/scan/cpu | 55.0 | 34.0 XLA thunks | - | 18,182 | 4.0 | - | 2026-01-02 | bench.json |"),
+        ""]
+    assert md[:6] == ["## Throughput", "", "![throughput](throughput.png)", "",
+                      ("Source: run and bench results. Lower is faster. The latest figure of each configuration on "
+                      "each machine."), ""]
+    p = parity_result()
+    (tmp_path / "bench.json").unlink()
+    write(tmp_path / "parity.json", p)
+    assert sections.throughput(_ctx(tmp_path)) == ["## Throughput", "", "No timings.", ""]
+
+
+def test_gallery_section_lines_for_a_skipped_gallery_and_for_no_missed_digit(tmp_path):
+    write(tmp_path / "run-a.json", run_result(missed={"indices": [1], "predicted": [2], "labels": [3, 4]}))
+    ctx = _ctx(tmp_path)
+    what = "recipe 1989, usps: torch/eager/cpu after 4 passes (run-a.json)"
+    why = "run-a.json: malformed test_missed (lists of different lengths)"
+    assert sections.gallery(ctx) == ["## Missed test digits", "", (f"Gallery skipped for {markdown.esc(what)}: "
+                                     f"{markdown.esc(why)}."), ""]
+    assert ctx.notes == [f"gallery skipped for {what}: {why}"]
+    write(tmp_path / "run-a.json", run_result(missed={"indices": [], "predicted": [], "labels": []}))
+    assert sections.gallery(_ctx(tmp_path)) == ["## Missed test digits", "", (f"For {markdown.esc(what)}: no test "
+                                                "digit missed."), ""]
+
+
+def test_gallery_section_lines_with_tiles(tmp_path):
+    from tests.test_report import synthetic_missed
+
+    write(tmp_path / "run-s.json", run_result(variant="modern", dataset="synthetic", passes=6, n_train=512,
+                                             n_test=256, final_test=(30 / 256, 30), missed=synthetic_missed()))
+    seen = []
+
+    class Named(Ctx):
+        def figure(self, name, draw):
+            seen.append(name)
+            return name
+
+    assert sections.gallery(_ctx(tmp_path, Named)) == [
+        "## Missed test digits", "", "### recipe modern, synthetic: torch/eager/cpu after 6 passes (run-s.json)", "",
+        "![missed test digits](gallery-modern-synthetic.png)", "",
+        "Each digit: true label → predicted label, and its index in the test set.", ""]
+    assert seen == ["gallery-modern-synthetic.png"]
+
+
+PARITY = [
+    "## Parity", "",
+    ("Latest parity result: [parity-1.json](parity-1.json) (2026-01-03T00:00:00+00:00): **FAIL**; reference "
+     "torch:eager, device cpu, dtype float64, variant 1989, dataset usps, seed 1337."), "",
+    "Compared: jax:scan, torch:compiled.", "",
+    "### forward: PASS", "", "forward outputs", "",
+    ("| backend/strategy | tensor | max abs | max rel | tol | result |\n|---|---|---:|---:|---:|---:|\n"
+    "| jax:scan | outputs | 2.2e-16 | 1e-15 | 1e-12 | PASS |"), "",
+    "forward: PASS", "",
+    "### trajectory: FAIL", "", "parameter trajectory", "",
+    ("| backend/strategy | tensor | max abs | max rel | tol | result | first divergent step |\n"
+    "|---|---|---:|---:|---:|---:|---:|\n"
+    "| jax:scan | all params | 4e-16 | 1e-13 | 1e-10 | PASS | - |\n"
+    "| torch:compiled | H2w | 3e-09 | 1e-07 | 1e-10 | FAIL | 7 |"), "",
+    "trajectory: FAIL", "",
+    "### Divergence against step", "", "![parity divergence](parity-divergence.png)", "",
+    "max |a - b| over every parameter after each per-example step, against the reference; dashed: the tolerance.",
+    ""]
+
+
+def test_parity_section_every_line(rd):
+    assert sections.parity(_ctx(rd)) == PARITY
+
+
+def test_parity_section_names_older_results_and_a_pass_without_facts(rd):
+    p = parity_result()
+    p.update(finished="2026-01-04T00:00:00+00:00", passed=True, config={}, trace={})
+    p["checks"] = [{"name": "forward", "passed": True, "rows": []}]
+    write(rd / "parity-2.json", p)
+    assert sections.parity(_ctx(rd)) == [
+        "## Parity", "", "Latest parity result: [parity-2.json](parity-2.json) (2026-01-04T00:00:00+00:00): **PASS**.",
+        "", "### forward: PASS", "", "Older parity results: [parity-1.json](parity-1.json).", ""]
+
+
+def test_parity_section_draws_the_most_divergent_targets_when_there_are_too_many(tmp_path, monkeypatch):
+    n = sections.figures.MAX_LINES + 2
+    p = parity_result()
+    p["trace"] = {"step": [1, 2], "tol": [1e-10, 1e-10],
+                  "max_abs": {f"t{k}:x": [1e-12 * k, None] for k in range(n)}}
+    p["checks"] = [{"name": "forward", "passed": True, "rows": []}]
+    write(tmp_path / "parity.json", p)
+    drawn = []
+    monkeypatch.setattr(sections.figures, "divergence", lambda plt, traces, title: drawn.append((traces, title)))
+
+    class Keep(Ctx):
+        def figure(self, name, draw):
+            draw(None)
+            return name
+
+    md = sections.parity(_ctx(tmp_path, Keep))
+    [(traces, title)] = drawn
+    assert [t["label"] for t in traces] == [f"t{k}:x" for k in range(n - 1, 1, -1)]
+    assert title == ("Parity: parameter divergence per step\nreference torch:eager, device cpu, dtype float64, "
+                     "variant 1989, dataset usps, seed 1337")
+    left = md[-2]
+    assert left.startswith("max |a - b| over every parameter after each per-example step, against the reference; "
+                           "dashed: the tolerance. The most divergent drawn: ") and left.endswith(".")
+
+
+def test_skipped_section_lists_files_then_notes(rd):
+    ctx = _ctx(rd)
+    ctx.notes.append("a *note*")
+    assert sections.skipped(ctx) == ["## Skipped files and notes", "",
+                                     "- skipped: junk.json: not a harness result (no schema\\_version)",
+                                     "- note: a \\*note\\*", ""]
+    empty = _ctx(rd)
+    empty.sc.skipped.clear()
+    assert sections.skipped(empty) == []
+
+
+# ----------------------------------------------------------------------------- Context.figure
+
+
+class _Plt:
+    def __init__(self):
+        self.closed = []
+
+    def close(self, what):
+        self.closed.append(what)
+
+
+def test_figure_stages_each_png_under_a_name_of_its_own(tmp_path):
+    ctx = sections.Context(tmp_path, scan(tmp_path), None, Staging(tmp_path), _Plt())
+    try:
+        assert ctx.figure("a.png", lambda plt: b"one") == "a.png"
+        assert ctx.figure("a.png", lambda plt: b"two") == "a-2.png"
+        assert ctx.figure("a.png", lambda plt: b"three") == "a-3.png"
+        assert ctx.stage.names == ["a.png", "a-2.png", "a-3.png"]
+        assert (ctx.stage.dir / "a-3.png").read_bytes() == b"three"
+        assert ctx.figure("b.png", lambda plt: None) is None and ctx.notes == [] and ctx.plt.closed == []
+    finally:
+        ctx.stage.discard()
+
+
+def test_figure_that_fails_is_noted_and_closed(tmp_path):
+    ctx = sections.Context(tmp_path, scan(tmp_path), None, Staging(tmp_path), _Plt())
+
+    def boom(plt):
+        raise ValueError("bad\ndata " + "x" * 200)
+
+    try:
+        assert ctx.figure("c.png", boom) is None
+        assert ctx.notes == [f"figure c.png not drawn (ValueError: {fmt.plain('bad data ' + 'x' * 200, 120)})"]
+        assert len(ctx.notes[0]) == len("figure c.png not drawn (ValueError: )") + 120
+        assert ctx.plt.closed == ["all"] and ctx.stage.names == []
+    finally:
+        ctx.stage.discard()
+
+
+@pytest.mark.parametrize("s, want", [("torch:eager", "torch-eager"), ("a b/c", "a-b-c"), ("-.x.-", "x"),
+                                     ("...", "x"), ("", "x"), ("é_1.2", "é_1.2"), ("y" * 70, "y" * 60)])
+def test_slug(s, want):
+    assert sections.slug(s) == want
+
+
+# ----------------------------------------------------------------------------- seeds helpers
+
+
+def test_n_train_note_empty_when_the_runs_agree_and_exact_when_they_differ():
+    assert S.n_train_note({"n_train": [7291]}) == "" and S.n_train_note({"n_train": []}) == ""
+    assert S.n_train_note({}) == "" and S.n_train_note({"n_train": None}, markdown=False) == ""
+    text = (" (warning: its runs trained on different numbers of examples per pass, 512, 7291: the data files "
+            "differ; averaged, but not like for like)")
+    assert S.n_train_note({"n_train": [512, 7291]}, markdown=False) == text
+    assert S.n_train_note({"n_train": [512, 7291]}) == text  # nothing in it to escape; the space kept
+    assert S.n_train_note({"n_train": [1, 2]}, markdown=True).startswith(" (warning: ")
+
+
+def test_group_table_row_carries_the_n_train_warning_in_its_configuration_cell():
+    a, b = seed_run(1, 0.05), seed_run(2, 0.06)
+    b["n_train"] = 512
+    s = S.summarize_group([a, b])
+    assert s["n_train"] == [512, 7291]
+    [(key, _)] = [(k, v) for (_, _, k), v in S.group_runs([a, b]).items()]
+    head, rule, row = S._group_table([(key, s)])
+    assert head.count("|") == 11 and rule == "|---|---|---|---|---|---|---|---|---|---|"
+    assert row == ("| jax:scan 1989 usps float32 3 passes (warning: its runs trained on different numbers of "
+                   "examples per pass, 512, 7291: the data files differ; averaged, but not like for like) | 2 (2) "
+                   "| 5.50 ± 0.71 | 5.00–6.00 | 0.20 ± 0.00 | 0.20–0.20 | 2.00e-02 ± 0.0e+00 | 2.50e-03 ± 0.0e+00 "
+                   "| 30.0 (30.0–30.0) | 45.0 (45.0–45.0) |")
+
+
+def test_label_names_limit_threads_and_recipe_knobs():
+    key = dict(zip(S.GROUP_FIELDS, ("jax", "scan", "cpu", "1989", (("lr", 0.5), ("init", "fanin")), "usps",
+                                    "float32", 3, 100, 2)))
+    k = tuple(key[f] for f in S.GROUP_FIELDS)
+    assert S._label(k, markdown=False) == "jax:scan 1989 lr=0.5 init=fanin usps float32 3 passes limit 100 threads 2"
+    key.update(limit=None, threads=None, backend="a*b")
+    k = tuple(key[f] for f in S.GROUP_FIELDS)
+    assert S._label(k) == "a\\*b:scan 1989 lr=0.5 init=fanin usps float32 3 passes"
+    assert S._label(k, markdown=False) == "a*b:scan 1989 lr=0.5 init=fanin usps float32 3 passes"
+
+
+def test_cell_formatters_exact():
+    one = S.spread([0.05])
+    assert S._pct(one) == ("5.00 ± -", "5.00–5.00") and S._sci(one) == "5.00e-02 ± -"
+    assert S._pct(S.spread([])) == ("-", "-") and S._sci(S.spread([None])) == "-" and S._us(S.spread([])) == "-"
+    assert S._us(S.spread([30.0, 10.0, 12.0])) == "12.0 (10.0–30.0)"
+    assert S._sci(S.spread([1e-3, 3e-3])) == "2.00e-03 ± 1.4e-03"
+    assert [S._yes(x) for x in (None, True, False)] == ["-", "yes", "no"]
+
+
+def test_spread_within_and_machine_exact():
+    s = S.spread([1.0, None, 3.0, 2.0])
+    assert s == {"n": 3, "mean": 2.0, "sd": 1.0, "min": 1.0, "max": 3.0, "median": 2.0}
+    assert S.within(4.0, s) == {"min_max": False, "mean_2sd": True}
+    assert S.within(3.0, s) == {"min_max": True, "mean_2sd": True}
+    assert S.within(1.0, s) == {"min_max": True, "mean_2sd": True}
+    assert S.within(0.0, s) == {"min_max": False, "mean_2sd": True}  # |0 - 2| == 2 sd: within
+    assert S.within(-0.01, s) == {"min_max": False, "mean_2sd": False}
+    assert S.within(2.0, S.spread([2.0])) == {"min_max": True, "mean_2sd": None}
+    assert S.machine({"environment": {"cpu_model": "X"}}) == "X"
+    assert S.machine({"environment": {"cpu_model": ""}}) == "unknown CPU" and S.machine({}) == "unknown CPU"
+    assert S.machine({"device": "cpu:0", "environment": {"cpu_model": 3}}) == "unknown CPU"
+    gpu = {"device": "cuda", "environment": {"backend": {"device_kind": "TPU v5", "device_name": ""}}}
+    assert S.machine(gpu) == "TPU v5"
+    assert S.machine({"device": "cuda", "environment": {"backend": "str"}}) == "cuda"
+    assert S.machine({"device": "cuda", "environment": {"backend": {"device_name": "H100",
+                                                                    "device_kind": "k"}}}) == "H100"
+    assert [S.family(v) for v in ("1989", "1989-sdlm-fanin", "modern")] == ["1989", "1989", "modern"]
+
+
+def test_one_per_seed_keeps_the_latest_run_of_each_seed():
+    old, new, other = seed_run(1, 0.05, finished="2"), seed_run(1, 0.07, finished="3"), seed_run(2, 0.06, finished="1")
+    kept = S.one_per_seed([new, other, old])
+    assert [r["final"]["test_error"] for r in kept] == [0.06, 0.07]
+    s = S.summarize_group([new, other, old])
+    assert (s["n"], s["runs"], s["seeds"]) == (2, 3, [1, 2]) and s["test_error"]["max"] == 0.07
+
+
+def test_strip_rows_and_the_paper_flag():
+    runs = [seed_run(1, 0.05), seed_run(2, 0.06), seed_run(1, 0.04, cpu="CPU B")]
+    rows, paper = S.strip_rows(runs)
+    assert rows == [("jax:scan 1989 usps float32 3 passes, cpu", [0.04, 0.06])] and paper is True
+    for r in runs:
+        r["config"]["dataset"] = r["dataset"] = "mnist"
+    rows, paper = S.strip_rows(runs)
+    assert rows == [("jax:scan 1989 mnist float32 3 passes, cpu", [0.04, 0.06])] and paper is False
+    nofinal = seed_run(3, 0.05)
+    nofinal["final"] = {"test_error": None}
+    assert S.strip_rows([nofinal]) == ([], False)
+
+
+def test_seed_tables_without_runs_and_paper_rows_only_for_1989_on_usps():
+    assert S.seed_tables([{"kind": "parity"}]) == "No run results to group over seeds.\n"
+    runs = [seed_run(1, 0.05), seed_run(2, 0.06)]
+    for r in runs:
+        r["config"]["dataset"] = r["dataset"] = "mnist"
+    md = S.seed_tables(runs)
+    assert md.startswith("### Over seeds: CPU A, device cpu\n\n| configuration |")
+    assert "The paper's figures" not in md and md.endswith("|\n")
+
+
+# ----------------------------------------------------------------------------- fmt
+
+
+def test_when_falls_back_to_the_files_mtime(tmp_path):
+    p = write(tmp_path / "r.json", "{}")
+    os.utime(p, (1_700_000_000, 1_700_000_000))
+    assert fmt.when(p, {}) == "2023-11-14T22:13:20+00:00"
+    assert fmt.when(p, {"finished": "not a time", "created": "", "started": 5}) == "2023-11-14T22:13:20+00:00"
+    assert fmt.when(tmp_path / "gone.json", {}) == "1970-01-01T00:00:00+00:00"
+
+
+def test_when_reads_the_first_parseable_stamp_in_utc_to_the_second():
+    d = {"finished": "bad", "created": "2026-01-02T03:04:05.678+02:00", "started": "2026-05-05T00:00:00Z"}
+    assert fmt.when(Path("x"), d) == "2026-01-02T01:04:05+00:00"
+    assert fmt.when(Path("x"), {"datetime": "2026-05-05T00:00:00Z"}) == "2026-05-05T00:00:00+00:00"
+    assert fmt.when(Path("x"), {"started": "2026-05-05T00:00:00+00:00", "datetime": "2027-01-01"}) == \
+        "2026-05-05T00:00:00+00:00"
+    naive = fmt.when(Path("x"), {"finished": "2026-05-05T12:00:00"})  # local time, shown in UTC
+    want = _dt.datetime(2026, 5, 5, 12).astimezone().astimezone(_dt.timezone.utc).isoformat(timespec="seconds")
+    assert naive == want
+
+
+def test_number_formatters_exact():
+    assert [fmt.fmt_us(v) for v in (9.999, 10.0, 1234.56, None, "x")] == ["10.00", "10.0", "1,234.6", "-", "-"]
+    assert [fmt.fmt_pct(v) for v in (0.05, 0, None)] == ["5.00%", "0.00%", "-"]
+    assert [fmt.fmt_s(v) for v in (1.25, None)] == ["1.2", "-"] and fmt.fmt_ratio(1.23456) == "1.235"
+    assert [fmt.int_or_dash(v) for v in (3, True, 3.0, None)] == ["3", "-", "-", "-"]
+    assert [fmt.fmt_g(v) for v in (3.14159e-9, float("inf"), float("nan"), None, "t", True, 10**400, 7)] == \
+        ["3.14e-09", "inf", "nan", "-", "t", "True", "inf", "7"]
+    assert [fmt.fmt_g(v, count=True) for v in (7, 7.9, 10**400)] == ["7", "7", "1" + "0" * 400]
+    assert [fmt.num(v) for v in (True, "1", float("nan"), float("-inf"), 10**400, 2)] == \
+        [None, None, None, None, None, 2.0]
+
+
+def test_plain_folds_controls_and_cuts_at_the_limit():
+    assert fmt.plain("a\x00b\n\tc  d") == "ab c d"
+    assert fmt.plain("x" * 90) == "x" * 90 and fmt.plain("x" * 91) == "x" * 87 + "..."
+    assert fmt.plain("abcdef", 5) == "ab..."
+
+
+def test_text_table_exact():
+    assert fmt.text_table(["a", "bb"], [["xyz", 1], [None, 22]], "lr") == "a    bb\n---  --\nxyz   1\n-    22"
+    assert fmt.text_table(["h", "k"], [["x", "y"]]) == "h  k\n-  -\nx  y"
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def test_md_table_and_link_exact(tmp_path):
+    assert markdown.md_table(["a", "b"], [["x", None], ["1\n2", 3]], "lr") == \
+        "| a | b |\n|---|---:|\n| x | - |\n| 1 2 | 3 |"
+    assert markdown.md_table(["a"], []) == "| a |\n|---|"
+    assert markdown.link(tmp_path / "r 1.json", tmp_path) == "[r 1.json](r%201.json)"
+    assert markdown.link(tmp_path / "sub" / "r.json", tmp_path) == "r.json"
+    assert markdown.image("a b.png", "x_y") == "![x\\_y](a%20b.png)"
+    assert markdown.esc_block("12) x") == "12\\) x" and markdown.esc_block("- y") == "\\- y"
+    assert markdown.esc_block("=") == "\\=" and markdown.esc_block("a-") == "a-"
+    assert markdown.esc("<a\u202e\x07>") == "&lt;a\ufffd\ufffd&gt;"

@@ -500,3 +500,180 @@ def test_md_table_and_link_exact(tmp_path):
     assert markdown.esc_block("12) x") == "12\\) x" and markdown.esc_block("- y") == "\\- y"
     assert markdown.esc_block("=") == "\\=" and markdown.esc_block("a-") == "a-"
     assert markdown.esc("<a\u202e\x07>") == "&lt;a\ufffd\ufffd&gt;"
+
+
+# ----------------------------------------------------------------------------- gate: the verdict's conditions
+
+from harness.report import gate
+
+W = [100.0, 101.0, 99.0, 100.5, 99.5]  # five windows: enough for a verdict
+
+
+def _fixed(monkeypatch, boots, p):
+    """ratio_test with its bootstrap ratios and Mann-Whitney p chosen: each condition tried alone."""
+    import numpy as np
+    import scipy.stats
+
+    seen = []
+
+    class R:
+        pvalue = p
+
+    def mwu(x, y, alternative):
+        seen.append((list(x), list(y), alternative))
+        return R()
+
+    monkeypatch.setattr(gate, "_bootstrap_ratios", lambda a, b: np.asarray(boots, dtype=np.float64))
+    monkeypatch.setattr(scipy.stats, "mannwhitneyu", mwu)
+    return seen
+
+
+@pytest.mark.parametrize("lo, hi, p, verdict", [
+    (0.80, 0.90, 0.01, "faster"),
+    (0.80, 0.90, 0.05, "no difference beyond noise"),   # p not below alpha: interval alone says nothing
+    (0.80, 0.90, 0.50, "no difference beyond noise"),
+    (0.80, 1.00, 0.01, "no difference beyond noise"),   # the interval reaches 1
+    (0.80, 1.20, 0.01, "no difference beyond noise"),   # the interval straddles 1
+    (1.10, 1.20, 0.01, "slower"),
+    (1.10, 1.20, 0.05, "no difference beyond noise"),
+    (1.10, 1.20, 0.50, "no difference beyond noise"),
+    (1.00, 1.20, 0.01, "no difference beyond noise"),
+])
+def test_ratio_test_says_faster_or_slower_only_when_p_and_the_interval_agree(monkeypatch, lo, hi, p, verdict):
+    import numpy as np
+
+    boots = np.asarray([lo] * 100 + [hi] * 100)  # the interval's ends exactly lo and hi
+    alpha = 1.0 - 0.95
+    seen = _fixed(monkeypatch, boots, alpha if p == 0.05 else p)
+    r = gate.ratio_test(W, [2 * x for x in W])
+    assert r["verdict"] == verdict
+    assert seen == [([2 * x for x in W], W, "two-sided")]
+    assert r["ratio_ci"] == [lo, hi] and r["ratio_lower_bound"] == lo
+    assert (r["median_a_us"], r["median_b_us"], r["ratio"]) == (100.0, 200.0, 2.0)
+    assert r["gate"] is None and r["windows_a"] == r["windows_b"] == 5
+
+
+def test_ratio_test_confidence_sets_alpha_and_the_interval(monkeypatch):
+    import numpy as np
+
+    boots = np.linspace(0.5, 1.5, 1001)
+    _fixed(monkeypatch, boots, 0.15)
+    r = gate.ratio_test(W, W[::-1], confidence=0.8)
+    assert r["ratio_ci"] == pytest.approx([0.6, 1.4]) and r["ratio_lower_bound"] == pytest.approx(0.7)
+    assert r["p_value"] == 0.15 and r["verdict"] == "no difference beyond noise"
+    _fixed(monkeypatch, np.full(100, 0.9), 0.15)
+    assert gate.ratio_test(W, W, confidence=0.8)["verdict"] == "faster"  # 0.15 < 0.2
+    assert gate.ratio_test(W, W, confidence=0.9)["verdict"] == "no difference beyond noise"
+
+
+@pytest.mark.parametrize("lower, fail_above, want", [(1.1, 10, "pass"), (1.1000001, 10, "fail"), (0.5, 0, "pass"),
+                                                     (1.0000001, 0, "fail"), (1.3, 25, "fail"), (1.2, 25, "pass")])
+def test_gate_fails_only_when_the_lower_bound_exceeds_one_plus_pct(monkeypatch, lower, fail_above, want):
+    import numpy as np
+
+    _fixed(monkeypatch, np.full(50, lower), 0.9)
+    r = gate.ratio_test(W, W, fail_above=fail_above)
+    assert r["gate"] == want and r["ratio_lower_bound"] == lower
+
+
+def test_ratio_test_drops_non_positive_windows_and_needs_five_a_side():
+    r = gate.ratio_test([0.0, -1.0, *W[:4]], W)
+    assert r["verdict"] == "too few windows (4 in A, 5 in B; at least 5 each)"
+    assert {k: v for k, v in r.items() if k != "verdict"} == {
+        "windows_a": 4, "windows_b": 5, "median_a_us": None, "median_b_us": None, "ratio": None, "ratio_ci": None,
+        "ratio_lower_bound": None, "p_value": None, "gate": None}
+    assert gate.ratio_test(W, W[:4], fail_above=5)["verdict"] == "too few windows (5 in A, 4 in B; at least 5 each)"
+    ok = gate.ratio_test([0.0, *W], W, fail_above=5)
+    assert ok["windows_a"] == 5 and ok["verdict"] == "no difference beyond noise" and ok["gate"] == "pass"
+    assert gate.ratio_test(None, W)["verdict"] == ("no samples: A kept no per-window times (a file written before "
+                                                  "they were kept?)")
+    assert gate.ratio_test([], None)["verdict"].startswith("no samples: B kept")
+    assert gate.ratio_test([], [])["verdict"] == "too few windows (0 in A, 0 in B; at least 5 each)"
+
+
+def test_bootstrap_ratios_are_reproducible_complete_and_bounded_in_memory(monkeypatch):
+    import numpy as np
+
+    a, b = np.asarray(W), np.asarray([2 * x for x in W])
+    r = gate._bootstrap_ratios(a, b)
+    assert len(r) == gate.N_BOOT == 2000 and np.array_equal(r, gate._bootstrap_ratios(a, b))
+    assert np.all((r >= 99.0 * 2 / 101.0) & (r <= 101.0 * 2 / 99.0))
+    assert not np.array_equal(r, gate._bootstrap_ratios(a, b, seed=1))
+    monkeypatch.setattr(gate, "MAX_BOOT_CELLS", 7)  # one resample per block: still N_BOOT of them
+    small = gate._bootstrap_ratios(a, b)
+    assert len(small) == 2000 and np.all(gate._bootstrap_ratios(np.full(5, 3.0), np.full(7, 6.0)) == 2.0)
+
+
+def test_compare_text_every_line(tmp_path):
+    row = {"configuration": "torch/eager/cpu", "median_a_us": 100.0, "median_b_us": 123.456, "windows_a": 12,
+           "windows_b": 10, "ratio": 1.23456, "ratio_ci": [1.2, 1.25], "p_value": 0.000123, "verdict": "slower",
+           "gate": "fail"}
+    bare = {"configuration": "jax\nscan", "median_a_us": None, "median_b_us": None, "windows_a": 0, "windows_b": 3,
+            "ratio": None, "ratio_ci": None, "p_value": None, "verdict": "too few", "gate": None}
+    res = {"a": "a.json", "b": "b\x1b.json", "a_kind": "run", "b_kind": "bench", "same_file": False,
+           "confidence": 0.9, "comparisons": [row, bare], "only_in_a": ["x"], "only_in_b": ["y", "z"],
+           "fail_above_pct": 7.5, "failed": ["torch/eager/cpu"], "unjudged": ["jax scan"], "exit_code": 1}
+    assert gate.compare_text(res).splitlines() == [
+        "A: a.json (run)", "B: b.json (bench)", "",
+        ("torch/eager/cpu: median us per example A 100 (12 windows), B 123.5 (10); B/A 1.235 [1.200, 1.250] at 90%, "
+         "Mann-Whitney p=0.000123: slower; gate FAIL"),
+        "jax scan: median us per example A - (0 windows), B - (3); B/A -: too few",
+        "only in A: x", "only in B: y", "only in B: z", "",
+        "FAIL: B slower than A by more than 7.5% at 90% confidence: torch/eager/cpu"]
+    res.update(failed=[], exit_code=2, comparisons=[], only_in_a=[], only_in_b=[], same_file=True)
+    assert gate.compare_text(res).splitlines() == [
+        "A: a.json (run)", "B: b.json (bench)", "", "A and B are the same path: no difference can be claimed.", "",
+        "no configuration of A matches one of B (by backend, strategy, device, dtype, variant or name)", "",
+        "NOT JUDGED: jax scan could not be tested"]
+    res.update(unjudged=[])
+    assert gate.compare_text(res).splitlines()[-1] == "NOT JUDGED: no configuration in common"
+    res.update(exit_code=0, fail_above_pct=None)
+    assert gate.compare_text(res).splitlines()[-1] == ("no configuration of A matches one of B (by backend, "
+                                                       "strategy, device, dtype, variant or name)")
+
+
+def _timed_run(path, windows, backend="torch", **kw):
+    r = run_result(backend, **kw)
+    if windows is not None:
+        r["timing"]["us_per_example_windows"] = windows
+    return write(path, r)
+
+
+def test_compare_paths_document_and_exit_codes(tmp_path):
+    a = _timed_run(tmp_path / "a.json", [100.0, 101.0, 99.0, 100.5, 99.5, 100.2])
+    b = _timed_run(tmp_path / "b.json", [200.0, 201.0, 199.0, 200.5, 199.5, 200.2])
+    res = gate.compare_paths(a, b, fail_above=10)
+    [row] = res.pop("comparisons")
+    assert res == {"a": str(a), "b": str(b), "a_kind": "run", "b_kind": "run", "same_file": False,
+                   "confidence": 0.95, "fail_above_pct": 10, "min_windows": 5, "only_in_a": [], "only_in_b": [],
+                   "failed": [row["configuration"]], "unjudged": [], "exit_code": 1}
+    assert (row["backend"], row["strategy"], row["device"], row["dtype"], row["variant"]) == \
+        ("torch", "eager", "cpu", "float32", "1989")
+    assert (row["a_source"], row["b_source"], row["verdict"], row["gate"]) == ("a.json", "b.json", "slower", "fail")
+    assert gate.compare_paths(b, a, fail_above=10)["exit_code"] == 0
+    assert gate.compare_paths(a, b)["exit_code"] == 0  # no gate asked: the verdict is information
+    c = _timed_run(tmp_path / "c.json", None)
+    assert gate.compare_paths(a, c)["exit_code"] == 0 and gate.compare_paths(a, c, fail_above=5)["exit_code"] == 2
+    for bad in (0.49, 1.0):
+        with pytest.raises(gate.ReportError) as e:
+            gate.compare_paths(a, b, confidence=bad)
+        assert str(e.value) == f"--confidence must be in [0.5, 1), not {bad}"
+    assert gate.compare_paths(a, b, confidence=0.5)["confidence"] == 0.5
+
+
+def test_compare_paths_of_directories_pool_windows_and_label_pairs(tmp_path):
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    _timed_run(tmp_path / "A" / "r1.json", [100.0, 101.0, 99.0])
+    _timed_run(tmp_path / "A" / "r2.json", [100.5, 99.5, 100.2], finished="2026-01-02T00:00:00+00:00")
+    _timed_run(tmp_path / "B" / "r.json", [100.0, 101.0, 99.0, 100.5, 99.5, 100.2], backend="jax")
+    res = gate.compare_paths(tmp_path / "A", tmp_path / "B")
+    assert res["a_kind"] == "directory of 2 timed result files" and res["b_kind"] == "directory of 1 timed result file"
+    [row] = res["comparisons"]
+    assert row["windows_a"] == 6 and row["a_source"] == "r1.json, r2.json"
+    assert row["configuration"].endswith(" vs " + row["configuration"].split(" vs ")[1]) and " vs " in row["configuration"]
+    assert row["verdict"] == "identical windows in A and B (the same measurement twice?): no difference can be claimed"
+    (tmp_path / "E").mkdir()
+    with pytest.raises(gate.ReportError) as e:
+        gate.load_side(tmp_path / "E")
+    assert str(e.value) == f"{tmp_path / 'E'}: no run, bench or pytest-benchmark result with a timing in this directory"

@@ -677,3 +677,78 @@ def test_compare_paths_of_directories_pool_windows_and_label_pairs(tmp_path):
     with pytest.raises(gate.ReportError) as e:
         gate.load_side(tmp_path / "E")
     assert str(e.value) == f"{tmp_path / 'E'}: no run, bench or pytest-benchmark result with a timing in this directory"
+
+
+# ----------------------------------------------------------------------------- parity matrix: rows, order, latest
+
+
+def _parity(tmp_path, name, when, variant="1989", self_check=False, checks=None, targets=None):
+    from harness.report.load import Loaded
+
+    cfg = {"reference": "torch:eager", "variant": variant, "dtype": "float64", "device": "cpu",
+           "targets": targets or []}
+    if self_check:
+        cfg["self_check"] = True
+    return Loaded(tmp_path / name, {"config": cfg, "checks": checks or []}, when)
+
+
+def _row(target, tensor, max_abs, passed=True, **kw):
+    return {"target": target, "tensor": tensor, "max_abs": max_abs, "passed": passed, **kw}
+
+
+def test_matrix_latest_result_wins_checks_in_canonical_order_1989_first(tmp_path):
+    from harness.report import parity_matrix as PM
+
+    old = _parity(tmp_path, "old.json", "1", checks=[{"name": "forward", "rows": [_row("jax:scan", "out", 1.0)]}])
+    new = _parity(tmp_path, "new.json", "2", checks=[
+        {"name": "custom", "rows": [_row("jax:scan", "x", 2e-9)]},
+        {"name": "trajectory", "rows": [_row("jax:scan", "H1w", 3e-9, within_tol=False, judged_to=40),
+                                        _row("jax:scan", "H2w", 5e-9, within_tol=False, judged_to=30)]},
+        {"name": "forward", "rows": [_row("jax:scan", "out", 1e-16), _row("jax:scan", "miss", 7, count=True)]}])
+    modern = _parity(tmp_path, "m.json", "3", variant="modern", self_check=True, targets=["tf:xla"],
+                     checks=[{"rows": [_row("a:b", "y", None, passed=None)]}])
+    names, rows = PM.matrix([old, new, modern])
+    assert names == ["forward", "trajectory", "custom", "check"]
+    assert [(r["variant"], r["target"], r["reference"], r["path"].name) for r in rows] == [
+        ("1989", "jax:scan", "torch:eager", "new.json"),
+        ("modern", "a:b", "torch:eager (self-check)", "m.json"),
+        ("modern", "tf:xla", "torch:eager (self-check)", "m.json")]
+    jax = rows[0]
+    assert jax["checks"] == {"custom": (2e-9, "PASS"), "trajectory": (5e-9, "PASS to step 30"),
+                             "forward": (1e-16, "PASS")}
+    assert (jax["largest"], jax["where"], jax["verdict"]) == (5e-9, "trajectory H2w", "PASS to step 30")
+    assert PM.cells(jax, names) == ["1e-16", "5e-09 (PASS to step 30)", "2e-09", "-"]
+    assert PM.cells(rows[1], names) == ["-", "-", "-", "- (-)"] and rows[1]["verdict"] == "-"
+    assert (rows[2]["checks"], rows[2]["verdict"], rows[2]["largest"], rows[2]["where"]) == ({}, PM.NO_ROWS, None, "")
+    assert (rows[0]["dtype"], rows[0]["device"]) == ("float64", "cpu")
+
+
+# ----------------------------------------------------------------------------- report --compare's table, whole
+
+LEGEND = ("B/A < 1: B is faster (us/example) or makes fewer errors. beyond spread: the p25-p75 ranges of A and B do "
+          "not overlap (the difference exceeds the recorded spread); n/a: no spread recorded.")
+
+
+def test_compare_files_every_line(tmp_path):
+    from harness.report.compare import compare_files
+
+    a = write(tmp_path / "a.json", run_result(us=(100.0, 95.0, 105.0), final_test=(0.05, 100)))
+    b = write(tmp_path / "b.json", run_result(us=(50.0, 48.0, 52.0), final_test=(0.06, 120), n_train=512))
+    lab = "torch/eager/cpu float32 (1989)"
+    assert compare_files(a, b).splitlines() == [
+        f"A: {a} (run)", f"B: {b} (run)", "",
+        "figure                          metric                        A                 B    B/A  beyond p25-p75 spread?",
+        "------------------------------  -----------  ------------------  ----------------  -----  ----------------------",
+        f"{lab}  us/example   100.0 [95.0-105.0]  50.0 [48.0-52.0]  0.500  yes",
+        f"{lab}  train error          0.14% (10)        0.14% (10)  1.000  n/a",
+        f"{lab}  test error          5.00% (100)       6.00% (120)  1.200  n/a", "",
+        (f"warning: {lab}: A trained on 7291 examples per pass, B on 512: the errors (and compile share) are not like "
+        "for like"), "", LEGEND]
+    c = write(tmp_path / "c.json", bench_result())
+    assert compare_files(a, c).splitlines() == [
+        f"A: {a} (run)", f"B: {c} (bench)", "",
+        "no figure of A matches one of B (by backend, strategy, device, dtype, variant or name)", "",
+        f"only in A: {lab}", "only in B: torch/compiled/cpu float32", "only in B: jax/scan/cpu float32", "", LEGEND]
+    same = write(tmp_path / "d.json", run_result(us=(100.0, 95.0, 105.0), final_test=(0.05, 100)))
+    assert compare_files(a, same).splitlines()[-3:] == [
+        f"{lab}  test error          5.00% (100)         5.00% (100)  1.000  n/a", "", LEGEND]

@@ -752,3 +752,44 @@ def test_compare_files_every_line(tmp_path):
     same = write(tmp_path / "d.json", run_result(us=(100.0, 95.0, 105.0), final_test=(0.05, 100)))
     assert compare_files(a, same).splitlines()[-3:] == [
         f"{lab}  test error          5.00% (100)         5.00% (100)  1.000  n/a", "", LEGEND]
+
+
+# ----------------------------------------------------------------------------- build: its refusals, whole
+
+
+def test_build_report_refusals_word_for_word(tmp_path):
+    import errno
+
+    from harness.report import build
+
+    e = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "REPORT.md"))
+    assert str(build._write_failed(tmp_path, e)) == (
+        f"could not write the report into {tmp_path}: No space left on device ({tmp_path / 'REPORT.md'}); no report "
+        "file was replaced")
+    assert str(build._write_failed(tmp_path, OSError("odd"))) == (
+        f"could not write the report into {tmp_path}: odd; no report file was replaced")
+    with pytest.raises(build.ReportError) as ei:
+        build.build_report(tmp_path / "nope")
+    assert str(ei.value) == f"results directory {tmp_path / 'nope'} does not exist"
+    f = write(tmp_path / "f.json", "{}")
+    with pytest.raises(build.ReportError) as ei:
+        build.build_report(f)
+    assert str(ei.value) == f"results directory {f} is not a directory"
+
+
+def test_build_report_writes_the_sections_in_order_and_returns_what_it_wrote(rd):
+    from harness.report import build
+
+    out = build.build_report(rd, rd.parent / "no-data")  # no data: the gallery is skipped, with a note
+    md = (rd / "REPORT.md").read_text()
+    heads = [ln for ln in md.splitlines() if ln.startswith("## ")]
+    assert heads == ["## Parity matrix", "## Runs", "## Over seeds", "## Learning curves", "## Throughput",
+                     "## Missed test digits", "## Parity", "## Skipped files and notes"]
+    assert md.endswith("\n") and not md.endswith("\n\n")
+    assert out.report == rd / "REPORT.md" and out.skipped == [(rd / "junk.json", out.skipped[0][1])]
+    assert sorted(p.name for p in out.figures) == ["curves-1989.png", "parity-divergence.png", "seeds-test-error.png",
+                                                   "throughput.png"]
+    assert all(p.parent == rd and p.is_file() for p in out.figures) and out.notes[0].startswith("gallery skipped")
+    assert sorted(p.name for p in rd.iterdir()) == sorted(
+        ["REPORT.md", "bench.json", "junk.json", "parity-1.json", "run-a.json", "run-b.json",
+         *(p.name for p in out.figures)])

@@ -793,3 +793,31 @@ def test_build_report_writes_the_sections_in_order_and_returns_what_it_wrote(rd)
     assert sorted(p.name for p in rd.iterdir()) == sorted(
         ["REPORT.md", "bench.json", "junk.json", "parity-1.json", "run-a.json", "run-b.json",
          *(p.name for p in out.figures)])
+
+
+def test_strip_png_hands_the_figure_its_rows_the_papers_line_and_the_bound(monkeypatch):
+    calls = []
+    monkeypatch.setattr(S.figures, "seed_strip", lambda plt, rows, paper, note: calls.append((rows, paper, note))
+                        or b"PNG")
+    monkeypatch.setattr(S.figures, "MAX_ROWS", 2)
+    runs = [seed_run(1, 0.05, epochs=e) for e in (1, 2, 3)]
+    assert S.strip_png("plt", runs) == b"PNG"
+    [(rows, paper, note)] = calls
+    assert [r[0] for r in rows] == ["jax:scan 1989 usps float32 1 passes, cpu", "jax:scan 1989 usps float32 2 passes, cpu"]
+    assert paper == 0.05 and note == "1 more configurations not drawn (first 2 of 3 shown)"
+    for r in runs:
+        r["config"]["dataset"] = r["dataset"] = "mnist"
+    S.strip_png("plt", runs[:1])
+    assert calls[-1][1:] == (None, None)
+    assert S.strip_png("plt", [{"kind": "parity"}]) is None and len(calls) == 2
+
+
+def test_seed_section_markdown_and_its_figure(monkeypatch):
+    monkeypatch.setattr(S.figures, "pyplot", lambda: "plt")
+    monkeypatch.setattr(S, "strip_png", lambda plt, results: b"PNG" if results else None)
+    runs = [seed_run(1, 0.05), seed_run(2, 0.06)]
+    md, pngs = S.seed_section(runs)
+    assert md == "\n".join(["## Over seeds", "", S.seed_tables(runs), "![test error over seeds](seeds-test-error.png)",
+                            ""])
+    assert pngs == {"seeds-test-error.png": b"PNG"} and S.STRIP_NAME == "seeds-test-error.png"
+    assert S.seed_section([]) == ("## Over seeds\n\nNo run results to group over seeds.\n", {})

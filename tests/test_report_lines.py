@@ -821,3 +821,49 @@ def test_seed_section_markdown_and_its_figure(monkeypatch):
                             ""])
     assert pngs == {"seeds-test-error.png": b"PNG"} and S.STRIP_NAME == "seeds-test-error.png"
     assert S.seed_section([]) == ("## Over seeds\n\nNo run results to group over seeds.\n", {})
+
+
+# ----------------------------------------------------------------------------- what each figure is handed
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Each figure function replaced by a recorder of its arguments (title, data, paper's figures, note)."""
+    calls = {}
+    for name in ("learning_curves", "throughput", "gallery", "divergence"):
+        monkeypatch.setattr(sections.figures, name,
+                            lambda plt, *args, _n=name: calls.setdefault(_n, []).append(args) or b"PNG")
+    monkeypatch.setattr(sections.S, "strip_png", lambda plt, results: calls.setdefault("strip", []).append(
+        len(results)) or b"PNG")
+    return calls
+
+
+class Drawing(sections.Context):
+    def figure(self, name, draw):
+        draw(None)
+        return name
+
+
+def test_figures_get_their_titles_papers_figures_and_notes(rd, drawn, monkeypatch):
+    from tests.test_report import synthetic_missed
+
+    write(rd / "run-s.json", run_result(variant="modern", dataset="synthetic", passes=6, n_train=512, n_test=256,
+                                        final_test=(5 / 256, 5), missed=synthetic_missed(n=5)))
+    monkeypatch.setattr(sections, "gallery_images", lambda r, data_dir: (["t1", "t2", "t3"], None))  # 3 of 5 shown
+    ctx = _ctx(rd, Drawing)
+    for section in (sections.curves, sections.throughput, sections.gallery, sections.parity, sections.seeds):
+        section(ctx)
+    [(t1989, data1989, paper1989, note1989), (tmod, _, papermod, _)] = drawn["learning_curves"]
+    assert (t1989, tmod) == ("Learning curves, 1989* recipes (usps)", "Learning curves, modern* recipes (synthetic)")
+    assert paper1989 is S.PAPER_1989 and papermod == {"train_error": 0.0014, "test_error": 0.05}
+    assert [g["label"] for g in data1989] == ["torch:eager"] and note1989 is None
+    [(_panels, source, note)] = drawn["throughput"]
+    assert source == "run and bench results" and note is None
+    [(tiles, title)] = drawn["gallery"][-1:]
+    assert title == "Test digits missed by torch/eager/cpu, recipe modern, after 6 passes: 5 of 256 (first 3 shown)"
+    assert tiles == ["t1", "t2", "t3"]
+    [(traces, title)] = drawn["divergence"]
+    assert [t["label"] for t in traces] == ["jax:scan", "torch:compiled"]
+    assert title == ("Parity: parameter divergence per step\nreference torch:eager, device cpu, dtype float64, "
+                     "variant 1989, dataset usps, seed 1337")
+    assert drawn["strip"] == [3]

@@ -867,3 +867,13 @@ def test_figures_get_their_titles_papers_figures_and_notes(rd, drawn, monkeypatc
     assert title == ("Parity: parameter divergence per step\nreference torch:eager, device cpu, dtype float64, "
                      "variant 1989, dataset usps, seed 1337")
     assert drawn["strip"] == [3]
+
+
+def test_a_long_gallery_title_is_cut_at_160_characters(tmp_path, drawn, monkeypatch):
+    write(tmp_path / "run-s.json", run_result(strategy="s" * 200, variant="modern", dataset="synthetic",
+                                              final_test=(0.01, 2), missed={"indices": [0, 2], "labels": [1, 2],
+                                                                            "predicted": [3, 4]}, n_test=256))
+    monkeypatch.setattr(sections, "gallery_images", lambda r, data_dir: (["t1", "t2"], None))
+    sections.gallery(_ctx(tmp_path, Drawing))
+    [(_tiles, title)] = drawn["gallery"]
+    assert title == "Test digits missed by torch/" + "s" * 129 + "..." and len(title) == 160

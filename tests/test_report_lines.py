@@ -583,6 +583,7 @@ def test_ratio_test_drops_non_positive_windows_and_needs_five_a_side():
         "windows_a": 4, "windows_b": 5, "median_a_us": None, "median_b_us": None, "ratio": None, "ratio_ci": None,
         "ratio_lower_bound": None, "p_value": None, "gate": None}
     assert gate.ratio_test(W, W[:4], fail_above=5)["verdict"] == "too few windows (5 in A, 4 in B; at least 5 each)"
+    assert gate.ratio_test(W, [0.0, -2.0, *W[:4]])["verdict"] == "too few windows (5 in A, 4 in B; at least 5 each)"
     ok = gate.ratio_test([0.0, *W], W, fail_above=5)
     assert ok["windows_a"] == 5 and ok["verdict"] == "no difference beyond noise" and ok["gate"] == "pass"
     assert gate.ratio_test(None, W)["verdict"] == ("no samples: A kept no per-window times (a file written before "

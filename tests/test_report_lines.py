@@ -878,3 +878,16 @@ def test_a_long_gallery_title_is_cut_at_160_characters(tmp_path, drawn, monkeypa
     sections.gallery(_ctx(tmp_path, Drawing))
     [(_tiles, title)] = drawn["gallery"]
     assert title == "Test digits missed by torch/" + "s" * 129 + "..." and len(title) == 160
+
+
+def test_esc_controls_and_specials_at_each_boundary():
+    bad = "\x00\x08\x0e\x1b\x7f\x84\x86\x9f\u061c\u200e\u200f\u202a\u202e\u2066\u2069"
+    assert markdown.esc(bad) == "\ufffd" * len(bad)
+    # a joiner and an unassigned code point are kept; no-break spaces are whitespace, folded to one space
+    assert markdown.esc("a\u200d\u2065\u202f\u00a0x") == "a\u200d\u2065 x"
+    assert markdown.esc("a\x85b\tc\x1cd  e") == "a b c d e"  # whitespace, controls included, folds to one space
+    assert markdown.esc("\\`*_[]|!~$") == "\\\\\\`\\*\\_\\[\\]\\|\\!\\~\\$"
+    assert markdown.esc("&<>\"'") == "&amp;&lt;&gt;&quot;&#x27;"
+    assert [markdown.esc_block(s) for s in ("1. a", "123456789) b", "1234567890. c", "#x", "+x", "=x", "*x")] == [
+        "1\\. a", "123456789\\) b", "1234567890. c", "\\#x", "\\+x", "\\=x", "\\*x"]
+    assert markdown.link(Path("r.json"), Path("elsewhere")) == "r.json"

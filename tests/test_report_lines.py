@@ -602,6 +602,10 @@ def test_bootstrap_ratios_are_reproducible_complete_and_bounded_in_memory(monkey
     assert not np.array_equal(r, gate._bootstrap_ratios(a, b, seed=1))
     monkeypatch.setattr(gate, "MAX_BOOT_CELLS", 7)  # one resample per block: still N_BOOT of them
     small = gate._bootstrap_ratios(a, b)
+    one = np.asarray([1000.0, 1.0, 1.0, 1.0, 1.0])  # the first window drawn like any other: some medians are 1000
+    ones = np.ones(5)
+    assert gate._bootstrap_ratios(one, ones).min() == pytest.approx(0.001)
+    assert gate._bootstrap_ratios(ones, one).max() == pytest.approx(1000.0)
     assert len(small) == 2000 and np.all(gate._bootstrap_ratios(np.full(5, 3.0), np.full(7, 6.0)) == 2.0)
 
 

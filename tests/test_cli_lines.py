@@ -139,3 +139,52 @@ def test_json_convention_first_keys_and_plain_values(tmp_path):
     f = write(tmp_path / "r.json", {"k": 1})
     assert written(f, extra=2) == {"path": f, "extra": 2, "result": {"k": 1}}
     assert list(written(f, extra=2)) == ["path", "extra", "result"]
+
+
+class _Backend:
+    def __init__(self, strategies, variants=None, dtypes=None, description="d"):
+        self.strategies, self.variants, self.dtypes, self.description = strategies, variants, dtypes, description
+
+    def strategy_devices(self, s):
+        return ("cpu", f"{s}-dev")
+
+
+class _Reg:
+    def __init__(self, backends, reasons):
+        self.backends, self.reasons = backends, reasons
+
+    def names(self):
+        return sorted({*self.backends, *self.reasons})
+
+    def reason_unavailable(self, name):
+        return self.reasons.get(name)
+
+
+def test_backends_json_rows_whole():
+    from harness.cli.backends import backends_rows
+
+    reg = _Reg({"aa": _Backend(("eager", "jit"), variants=("1989",), dtypes=("float32", "float64")),
+                "bb": _Backend(("loop",), description="B")}, {"bb": "pip install x", "cc": "failed to import"})
+    assert backends_rows(reg) == [
+        {"name": "aa", "available": True, "reason": None, "description": "d",
+         "strategies": [{"name": "eager", "idiomatic": True, "devices": ["cpu", "eager-dev"]},
+                        {"name": "jit", "idiomatic": False, "devices": ["cpu", "jit-dev"]}],
+         "variants": ["1989"], "dtypes": ["float32", "float64"]},
+        {"name": "bb", "available": False, "reason": "pip install x", "description": "B",
+         "strategies": [{"name": "loop", "idiomatic": True, "devices": None}], "variants": None, "dtypes": None},
+        {"name": "cc", "available": False, "reason": "failed to import", "description": None, "strategies": [],
+         "variants": None, "dtypes": None}]
+
+
+def test_a_write_failure_says_where_and_prints_the_measurements(capsys):
+    from harness.cli import _write_failed
+    from harness.errors import ResultWriteError
+
+    e = ResultWriteError("could not write r.json: disk full", None, "MEASUREMENTS\n")
+    assert _write_failed(e) == 1
+    cap = capsys.readouterr()
+    assert cap.err == "harness: error: could not write r.json: disk full\n" and cap.out == "MEASUREMENTS\n"
+    e.fallback = "saved elsewhere"
+    assert _write_failed(e) == 1
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err == "harness: error: could not write r.json: disk full\n"

@@ -141,30 +141,13 @@ def test_json_convention_first_keys_and_plain_values(tmp_path):
     assert list(written(f, extra=2)) == ["path", "extra", "result"]
 
 
-class _Backend:
-    def __init__(self, strategies, variants=None, dtypes=None, description="d"):
-        self.strategies, self.variants, self.dtypes, self.description = strategies, variants, dtypes, description
-
-    def strategy_devices(self, s):
-        return ("cpu", f"{s}-dev")
-
-
-class _Reg:
-    def __init__(self, backends, reasons):
-        self.backends, self.reasons = backends, reasons
-
-    def names(self):
-        return sorted({*self.backends, *self.reasons})
-
-    def reason_unavailable(self, name):
-        return self.reasons.get(name)
-
-
 def test_backends_json_rows_whole():
     from harness.cli.backends import backends_rows
+    from tests.test_cli_tables import _B, _Reg
 
-    reg = _Reg({"aa": _Backend(("eager", "jit"), variants=("1989",), dtypes=("float32", "float64")),
-                "bb": _Backend(("loop",), description="B")}, {"bb": "pip install x", "cc": "failed to import"})
+    reg = _Reg({"aa": _B("aa", ("eager", "jit"), {"eager": ["cpu", "eager-dev"], "jit": ["cpu", "jit-dev"]}, "d",
+                         variants=("1989",), dtypes=("float32", "float64")),
+                "bb": _B("bb", ("loop",), {}, description="B")}, {"bb": "pip install x", "cc": "failed to import"})
     assert backends_rows(reg) == [
         {"name": "aa", "available": True, "reason": None, "description": "d",
          "strategies": [{"name": "eager", "idiomatic": True, "devices": ["cpu", "eager-dev"]},

@@ -171,3 +171,18 @@ def test_a_write_failure_says_where_and_prints_the_measurements(capsys):
     assert _write_failed(e) == 1
     cap = capsys.readouterr()
     assert cap.out == "" and cap.err == "harness: error: could not write r.json: disk full\n"
+
+
+def test_the_idiom_is_timed_on_the_runs_device_with_the_runs_window(monkeypatch):
+    from harness.targets import Target
+    from tests.test_idiom_line import CONFIG, _Backend, _Clock, _data, idiom
+
+    monkeypatch.setattr(idiom, "load_average", lambda: None)
+    asked = []
+    monkeypatch.setattr(idiom, "time_idiom", lambda target, config, data, window: asked.append(
+        (target.backend.name, target.strategy, target.device, config, window)) or [100.0, 100.0])
+    b = _Backend(_Clock(), devices=("cpu", "cuda"))
+    line = idiom.idiom_cost(Target(b, "fast", "cuda"), CONFIG, _data(), run_median_us=None, n_train=30)
+    assert asked == [("np", "loop", "cuda", CONFIG, 30)]
+    assert line == ("the loop idiom (np:loop, `--strategy loop`): 100.0 us/example, measured just now over 2 "
+                    "windows of 30 examples after a warm-up window")

@@ -186,3 +186,20 @@ def test_the_idiom_is_timed_on_the_runs_device_with_the_runs_window(monkeypatch)
     assert asked == [("np", "loop", "cuda", CONFIG, 30)]
     assert line == ("the loop idiom (np:loop, `--strategy loop`): 100.0 us/example, measured just now over 2 "
                     "windows of 30 examples after a warm-up window")
+
+
+def test_the_idiom_session_is_built_like_the_runs(monkeypatch):
+    from dataclasses import replace
+
+    from harness.targets import Target
+    from tests.test_idiom_line import CONFIG, _Backend, _Clock, _data, idiom
+
+    built = []
+    real = idiom.make_session
+    monkeypatch.setattr(idiom, "make_session", lambda target, bc: built.append(bc) or real(target, bc))
+    config = replace(CONFIG, threads=3, seed=7)
+    us = idiom.time_idiom(Target(_Backend(_Clock()), "loop"), config, _data(), 8)
+    [bc] = built
+    assert (bc.variant, bc.dataset, bc.dtype, bc.seed, bc.window, bc.rounds, bc.threads, bc.recipe) == (
+        config.variant, "synthetic", config.dtype, 7, 8, idiom.ROUNDS, 3, config.recipe)
+    assert len(us) == idiom.ROUNDS

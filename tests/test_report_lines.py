@@ -895,3 +895,14 @@ def test_esc_controls_and_specials_at_each_boundary():
     assert [markdown.esc_block(s) for s in ("1. a", "123456789) b", "1234567890. c", "#x", "+x", "=x", "*x")] == [
         "1\\. a", "123456789\\) b", "1234567890. c", "\\#x", "\\+x", "\\=x", "\\*x"]
     assert markdown.link(Path("r.json"), Path("elsewhere")) == "r.json"
+
+
+def test_curves_section_states_the_bound_note_and_hands_it_to_the_figure(rd, drawn, monkeypatch):
+    real = sections.drawable
+    monkeypatch.setattr(sections, "drawable", lambda groups: (real(groups)[0], "2 more configurations not drawn"))
+    md = sections.curves(_ctx(rd, Drawing))
+    assert md[6] == ("Error and loss after each pass: one colour per configuration, one thin line per seed (the latest "
+                     "run of each); dashed: the paper's 1989 figures. 1 configuration(s), 2 seed line(s). 2 more "
+                     "configurations not drawn.")
+    [(_title, _data, _paper, note)] = drawn["learning_curves"]
+    assert note == "2 more configurations not drawn"

@@ -906,3 +906,13 @@ def test_curves_section_states_the_bound_note_and_hands_it_to_the_figure(rd, dra
                      "configurations not drawn.")
     [(_title, _data, _paper, note)] = drawn["learning_curves"]
     assert note == "2 more configurations not drawn"
+
+
+def test_throughput_section_states_the_figures_note(rd, drawn, monkeypatch):
+    real = sections.machine_panels
+    monkeypatch.setattr(sections, "machine_panels", lambda figs: (real(figs)[0], "3 more rows not drawn"))
+    md = sections.throughput(_ctx(rd, Drawing))
+    assert md[4] == ("Source: run and bench results. Lower is faster. The latest figure of each configuration on each "
+                     "machine; the figure: 3 more rows not drawn.")
+    [(_panels, source, note)] = drawn["throughput"]
+    assert (source, note) == ("run and bench results", "3 more rows not drawn")

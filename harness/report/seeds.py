@@ -109,9 +109,10 @@ def n_train_note(s: dict, markdown: bool = True) -> str:
     """'' or a warning that the group's runs trained on different numbers of examples per pass."""
     if len(s.get("n_train") or ()) < 2:
         return ""
-    text = (f" (warning: its runs trained on different numbers of examples per pass, "
+    text = (f"(warning: its runs trained on different numbers of examples per pass, "
             f"{', '.join(map(str, s['n_train']))}: the data files differ; averaged, but not like for like)")
-    return esc(text) if markdown else plain(text)
+    # the space outside: esc and plain fold leading whitespace away (the cell read "3 passes(warning: ...")
+    return " " + (esc(text) if markdown else plain(text, 300))
 
 
 def _label(key: tuple, markdown: bool = True) -> str:

@@ -1,0 +1,165 @@
+"""harness.sweep's refusals and small rules word for word: the layout refusal for every path the
+sweep keeps (a wrong kind or a symbolic link at each), the manifest's unreadable / foreign refusals,
+the journal opened without waiting on a FIFO, how strategies pair with backends, a point's
+environment and private directory, and recovery's bound on a point's meta file."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from harness.config import RunConfig
+from harness.sweep import point as point_mod
+from harness.sweep import recover as rc
+from harness.sweep.grid import GridError, _pairs
+from harness.sweep.manifest import JOURNAL, LOCK, MANIFEST_NAME, SWEEP_DIR, Ledger, SweepLayoutError, read_manifest
+from harness.sweep.point import META
+from tests.test_sweep_recover import _dead_record
+
+# -- the layout: each path the sweep keeps, and what it must be ----------------------------------------
+
+PATHS = [(MANIFEST_NAME, False), (SWEEP_DIR, True), (f"{SWEEP_DIR}/{JOURNAL}", False), (f"{SWEEP_DIR}/{LOCK}", False),
+         (f"{SWEEP_DIR}/claims", True), (f"{SWEEP_DIR}/live", True), (f"{SWEEP_DIR}/work", True)]
+
+
+@pytest.mark.parametrize("rel, want_dir", PATHS)
+@pytest.mark.parametrize("how", ["wrong kind", "symlink"])
+def test_each_path_of_the_layout_refuses_what_does_not_belong(tmp_path, rel, want_dir, how):
+    p = tmp_path / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if how == "symlink":  # a link to the right kind is refused too: the sweep would write through it
+        target = tmp_path / "elsewhere"
+        target.mkdir() if want_dir else target.write_text("{}")
+        p.symlink_to(target)
+    elif want_dir:
+        p.write_text("x")
+    else:
+        p.mkdir()
+    with pytest.raises(SweepLayoutError) as e:
+        Ledger(tmp_path).check_layout()
+    what = "a directory" if want_dir else "a regular file"
+    assert str(e.value) == f"{p} is in the way: the sweep keeps {what} there; move it away"
+
+
+def test_the_right_kinds_at_every_path_pass(tmp_path):
+    for rel, want_dir in PATHS:
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.mkdir(exist_ok=True) if want_dir else p.write_text("")
+    Ledger(tmp_path).check_layout()  # no refusal
+    Ledger(tmp_path / "fresh").check_layout()  # nothing there yet: nothing in the way
+
+
+# -- the manifest: unreadable or foreign ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, why", [
+    ("{", "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+    ("", "(Expecting value: line 1 column 1 (char 0))"),
+])
+def test_an_unreadable_manifest_is_refused_whole_by_a_sweep_and_read_as_empty_otherwise(tmp_path, text, why):
+    (tmp_path / MANIFEST_NAME).write_text(text)
+    with pytest.raises(SweepLayoutError) as e:
+        Ledger(tmp_path, strict=True).load()
+    assert str(e.value) == f"{tmp_path / MANIFEST_NAME} is not a readable sweep manifest {why}; " \
+                           "move it away (nothing was run)"
+    assert Ledger(tmp_path).load().to_dict(None)["sweeps"] == {}  # a reader: nothing recorded
+
+
+@pytest.mark.parametrize("text", ["[]", '{"kind": "something else"}', "3"])
+def test_a_foreign_json_manifest_is_refused_whole_by_a_sweep(tmp_path, text):
+    (tmp_path / MANIFEST_NAME).write_text(text)
+    with pytest.raises(SweepLayoutError) as e:
+        Ledger(tmp_path, strict=True).load()
+    assert str(e.value) == f"{tmp_path / MANIFEST_NAME} is not a sweep manifest; move it away (nothing was run)"
+
+
+def test_a_fifo_journal_beside_a_real_manifest_is_refused_without_waiting(tmp_path):
+    """read_manifest opens the journal once the manifest exists: non-blocking, so a FIFO there is
+    refused at once instead of waiting for a writer that never comes."""
+    (tmp_path / MANIFEST_NAME).write_text("{}")
+    (tmp_path / SWEEP_DIR).mkdir()
+    journal = tmp_path / SWEEP_DIR / JOURNAL
+    os.mkfifo(journal)
+    out = []
+
+    def read():
+        try:
+            read_manifest(tmp_path)
+        except SweepLayoutError as e:
+            out.append(str(e))
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(10)
+    hung = t.is_alive()
+    if hung:  # let the blocked open go (a writer comes and goes), so that no thread is left behind
+        os.close(os.open(journal, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(10)
+    assert not hung, "the journal's open waited for a writer on a FIFO"
+    assert out == [f"{journal} is in the way: the sweep keeps a regular file there; move it away"]
+
+
+# -- strategies paired with backends ----------------------------------------------------------------------
+
+STRATS = {"torch": ("eager", "compiled", "fused"), "jax": ("step", "scan")}
+
+
+@pytest.mark.parametrize("backends, strategies, pairs", [
+    (["torch"], ["jax:step", "torch:compiled", "eager"], [("torch", "compiled"), ("torch", "eager")]),
+    (["torch", "jax"], ["jax:scan", "step", "tf:x", "eager"], [("jax", "scan"), ("jax", "step"), ("torch", "eager")]),
+    ([None], ["jax:step", "torch:eager"], [("jax", "step"), ("torch", "eager")]),
+    (["torch", "jax"], [None], [("torch", None), ("jax", None)]),
+    (["torch", "jax"], ["scan"], [("jax", "scan")]),
+])
+def test_pinned_strategies_of_unselected_backends_are_skipped_and_the_rest_still_paired(backends, strategies, pairs):
+    assert _pairs(backends, strategies, STRATS) == pairs
+
+
+def test_without_known_strategies_a_plain_name_goes_with_every_backend():
+    assert _pairs(["torch", "jax"], ["x"], None) == [("torch", "x"), ("jax", "x")]
+    assert _pairs(["mine"], ["x"], STRATS) == [("mine", "x")]  # a backend not in the table: taken at its word
+
+
+def test_a_plain_strategy_without_backends_is_refused_whole():
+    with pytest.raises(GridError) as e:
+        _pairs([None], ["torch:eager", "eager"], STRATS)
+    assert str(e.value) == "strategy 'eager' needs a backend: write backend:eager or give --backends"
+
+
+# -- a point's environment and private directory ---------------------------------------------------------
+
+def test_a_points_env_keeps_an_explicit_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # e.g. Ray's, the task's CPUs
+    monkeypatch.setenv("HARNESS_COTENANTS", "9")
+    cfg = RunConfig(dataset="synthetic")
+    env = point_mod._child_env(cfg, {"OMP_NUM_THREADS": "3", "X": "y"}, None)
+    assert env["OMP_NUM_THREADS"] == "3" and env["X"] == "y" and "HARNESS_COTENANTS" not in env
+    env = point_mod._child_env(cfg, None, 0)
+    assert "OMP_NUM_THREADS" not in env and env["HARNESS_COTENANTS"] == "0"  # no threads: the framework's choice
+    env = point_mod._child_env(RunConfig(dataset="synthetic", threads=2), None, 4)
+    assert env["OMP_NUM_THREADS"] == "7" and env["HARNESS_COTENANTS"] == "4"
+
+
+def test_a_points_private_directory_is_made_with_its_missing_parents(tmp_path):
+    workdir = tmp_path / "a" / "b" / "work"
+    d = point_mod._private_dir(workdir)
+    assert d.is_dir() and d.parent == workdir and list(d.iterdir()) == []
+
+
+# -- recovery reads at most 1 MiB of a point's meta file --------------------------------------------------
+
+@pytest.mark.parametrize("size, removed", [((1 << 20) - 4096, True), ((1 << 20) + (1 << 19), False)])
+def test_recovery_reads_a_points_meta_file_up_to_1_mib(tmp_path, size, removed):
+    """A dead point's directory (its meta names a dead runner of this host) is removed; a meta file
+    over 1 MiB is not read, and a directory whose runner is then unknown is left alone."""
+    d = tmp_path / "work" / "point-0"
+    d.mkdir(parents=True)
+    meta = {"config": RunConfig(dataset="synthetic").to_dict(), "owner": _dead_record(), "child": _dead_record(),
+            "where": {"executor": "local"}, "cotenants": 0}
+    text = json.dumps({**meta, "pad": ""})
+    (d / META).write_text(json.dumps({**meta, "pad": "x" * (size - len(text))}))
+    assert (d / META).stat().st_size == size
+    rec = rc.recover_work(tmp_path / "work", lambda cfg: False)
+    assert rec.removed == ([d] if removed else []) and d.exists() is not removed and rec.adopted == []

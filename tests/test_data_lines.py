@@ -1,0 +1,104 @@
+"""harness.data at its edges: the values just inside every bound the readers check are read (and
+read right), the values just outside are refused naming their line; _check_split's bounds likewise."""
+from __future__ import annotations
+
+import bz2
+import gzip
+
+import numpy as np
+import pytest
+
+from harness import data
+from harness.data import DataError
+from harness.data.checks import _check_split, _one_line
+
+
+def _raises(call) -> str:
+    with pytest.raises(DataError) as e:
+        call()
+    return str(e.value)
+
+
+def _libsvm(tmp_path, text):
+    p = tmp_path / "usps.bz2"
+    p.write_bytes(bz2.compress(text.encode()))
+    return p
+
+
+def _esl(tmp_path, text):
+    p = tmp_path / "zip.train.gz"
+    p.write_bytes(gzip.compress(text.encode()))
+    return p
+
+
+def test_libsvm_edges_are_read_right(tmp_path):
+    """Labels 1 and 10 (digits 0 and 9), indices 1 and 256, pixels -1 and +1, an absent index a 0."""
+    p = _libsvm(tmp_path, "1 1:-1 256:1\n\n10 2:0.25 255:-0.5\n")
+    x, y = data._read_usps_libsvm(p, verify_checksum=False)
+    want = np.zeros((2, 256))
+    want[0, 0], want[0, 255], want[1, 1], want[1, 254] = -1, 1, 0.25, -0.5
+    assert y.tolist() == [0, 9] and y.dtype == np.int64 and x.dtype == np.float64
+    np.testing.assert_array_equal(x, want)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("3 257:0.5", "line 1 has an index outside 1..256, not whole, or out of order"),
+    ("3 4:0.5 4:0.5", "line 1 has an index outside 1..256, not whole, or out of order"),  # repeated: not increasing
+    ("3 5:0.5 4:0.5", "line 1 has an index outside 1..256, not whole, or out of order"),
+    ("3 1:1\n11 1:1", "line 2 has label 11, expected 1..10 (digits 0..9)"),
+    ("3 1:1\n\n1.5 1:1", "line 3 has label 1.5, expected 1..10 (digits 0..9)"),
+    ("3 1:-1.0001", "line 1 has a pixel value outside [-1, 1] (or NaN)"),
+    ("3 1:1\n3 1:1.0001", "line 2 has a pixel value outside [-1, 1] (or NaN)"),
+])
+def test_libsvm_just_beyond_each_edge_is_refused_naming_the_line(tmp_path, text, words):
+    p = _libsvm(tmp_path, text)
+    assert _raises(lambda: data._read_usps_libsvm(p, verify_checksum=False)) == f"{p}: {words}"
+
+
+def _row(label, first=0.0, last=0.0) -> str:
+    return " ".join([str(label), str(first), *["0"] * 254, str(last)])
+
+
+def test_esl_edges_are_read_right(tmp_path):
+    p = _esl(tmp_path, f"{_row(0, -1, 1)}\n\n{_row(9, 1, -1)}\n")
+    x, y = data._read_usps_text(p, verify_checksum=False)
+    assert y.tolist() == [0, 9] and y.dtype == np.int64
+    assert x.shape == (2, 256) and (x[0, 0], x[0, 255], x[1, 0], x[1, 255]) == (-1, 1, 1, -1)
+    assert not x[:, 1:255].any()
+
+
+@pytest.mark.parametrize("text, words", [
+    (f"{_row(0)}\n{_row(-1)}\n", "line 2 starts with label -1, expected a digit 0..9"),
+    (f"{_row(0)}\n\n{_row(10)}\n", "line 3 starts with label 10, expected a digit 0..9"),
+    (f"{_row(0, -1.0001)}\n", "line 1 has a pixel value outside [-1, 1] (or NaN)"),
+    (f"{_row(0)}\n{_row(0, 0, 1.0001)}\n", "line 2 has a pixel value outside [-1, 1] (or NaN)"),
+    (f"{_row(0)}\n{_row(0, 'nan')}\n", "line 2 has a pixel value outside [-1, 1] (or NaN)"),
+    (f"{_row(0)}\n3 1\n", "line 2 has 2 values, expected 257 (digit + 256 pixels)"),
+])
+def test_esl_just_beyond_each_edge_is_refused_naming_the_line(tmp_path, text, words):
+    p = _esl(tmp_path, text)
+    assert _raises(lambda: data._read_usps_text(p, verify_checksum=False)) == f"{p}: {words}"
+
+
+def test_a_split_at_its_bounds_passes_and_just_beyond_is_refused(tmp_path):
+    p = tmp_path / "f"
+    x = np.zeros((2, 256))
+    x[0, 0], x[1, 255] = -1.0, 1.0
+    _check_split(p, "test", x, np.array([0, 9]), -1.0, 1.0, (1,) + (0,) * 8 + (1,))
+    x[1, 255] = np.nextafter(1.0, 2.0)
+    assert _raises(lambda: _check_split(p, "test", x, np.array([0, 9]), -1.0, 1.0)) == \
+        f"{p}: test pixel values outside [-1, 1] (or NaN)"
+    x[1, 255], x[0, 0] = 1.0, np.nextafter(-1.0, -2.0)
+    assert _raises(lambda: _check_split(p, "test", x, np.array([0, 9]), -1.0, 1.0)) == \
+        f"{p}: test pixel values outside [-1, 1] (or NaN)"
+
+
+@pytest.mark.parametrize("e, limit, text", [
+    (ValueError("a\n  b\tc "), 160, "a b c"),
+    (KeyError(), 160, "KeyError"),
+    (ValueError("x" * 160), 160, "x" * 160),
+    (ValueError("x" * 161), 160, "x" * 157 + "..."),
+    (ValueError("abcdef"), 5, "ab..."),
+])
+def test_one_line_reasons(e, limit, text):
+    assert _one_line(e, limit) == text

@@ -103,3 +103,107 @@ def test_a_one_file_plugin_owns_only_its_file(tmp_path, monkeypatch):
     assert _plugin_root(b) == str(tmp_path / "verdtoy3.py")
     assert one_line(_error(b), b) == (
         f"RuntimeError: boom (in plugin code at {tmp_path.name}/verdtoy3.py:5 in train)")
+
+
+# -- a check's result and its one-line summary ---------------------------------------------------------
+
+from harness.parity.rows import _largest, check_result, error_row, row, versus  # noqa: E402
+from harness.parity.select import Target  # noqa: E402
+
+T = Tol(atol=1e-6)
+
+
+def _r(target, tensor, max_abs, passed=True, **extra):
+    return {"target": target, "tensor": tensor, "max_abs": max_abs, "max_rel": max_abs / 2, "tol": "1e-06",
+            "passed": passed, "where": None, **extra}
+
+
+@pytest.mark.parametrize("rows, summary", [
+    ([], "c: FAIL"),
+    ([_r("a:s", "H1w", 2e-7)], "c: PASS: largest |a-b| 2e-07 (a:s H1w; tol 1e-06)"),
+    ([_r("a:s", "H1w", 2e-7, k=3, example=4), _r("a:s", "H2w", 1e-7, k=1)],
+     "c: PASS: largest |a-b| 2e-07 (a:s H1w, k 3, example 4; tol 1e-06)"),
+    ([_r("a:s", "loss", 0.5, passed=False, **{"pass": 2}), _r("b:s", "H1w", 0.25, passed=False, k=5),
+      _r("b:s", "H1w", 0.125, passed=False, k=5), _r("c:s", "H2b", 0.1, passed=False, first_step=7)],
+     "c: FAIL: largest |a-b| 0.5 (a:s loss, pass 2; tol 1e-06); 4 failing: a:s loss, b:s H1w k=5, c:s H2b from step 7"),
+    ([error_row("ref:s", "the reference raised X; nothing compared", reference=True)],
+     "c: FAIL; 1 failing: ref:s: the reference raised X; nothing compared"),
+    ([_r("a:s", "H1w", 1e-7), error_row("b:s", "ValueError: no")],
+     "c: FAIL: largest |a-b| 1e-07 (a:s H1w; tol 1e-06); 1 failing: b:s raised ValueError: no"),
+    ([_r(f"t{i}:s", "H1w", 1.0 + i, passed=False) for i in range(7)],
+     "c: FAIL: largest |a-b| 7 (t6:s H1w; tol 1e-06); 7 failing: t0:s H1w, t1:s H1w, t2:s H1w, t3:s H1w, "
+     "t4:s H1w, t5:s H1w ..."),
+    ([_r(f"t{i}:s", "H1w", 1.0 + i, passed=False) for i in range(6)],
+     "c: FAIL: largest |a-b| 6 (t5:s H1w; tol 1e-06); 6 failing: t0:s H1w, t1:s H1w, t2:s H1w, t3:s H1w, "
+     "t4:s H1w, t5:s H1w"),
+])
+def test_a_checks_summary_whole(rows, summary):
+    assert check_result("c", "title", rows, {"params": T})["summary"] == summary
+
+
+def test_a_summary_beyond_the_horizon_says_so_and_counts_what_was_not_judged():
+    """Rows past the horizon: reported (the largest of all steps), not judged; counts never the largest."""
+    rows = [_r("a:s", "H1w", 0.5, unjudged=3, within_tol=False, max_abs_all=0.75),
+            _r("a:s", "train misses", 4.0, count=True, unjudged=1, within_tol=False)]
+    tols = {"params": Tol(atol=1e-6, horizon=20)}
+    r = check_result("t", "title", rows, tols)
+    assert r["passed"] is True and r["summary"] == (
+        "t: PASS: largest |a-b| 0.5 (a:s H1w; tol 1e-06) [beyond the horizon: reported, not judged]; "
+        "past the horizon (step 20), 2 rows beyond tolerance, up to 0.75 (reported, not judged)")
+    rows = [_r("a:s", "H1w", 0.25, unjudged=3, within_tol=False, judged_to=12),
+            _r("a:s", "H2w", 0.5, unjudged=3, within_tol=True)]
+    assert check_result("t", "title", rows, tols)["summary"] == (
+        "t: PASS: largest |a-b| 0.25 (a:s H1w; tol 1e-06); past the horizon (step 12), 1 rows beyond tolerance, "
+        "up to 0.25 (reported, not judged)")
+    rows = [_r("a:s", "test misses", 4.0, count=True, unjudged=1, within_tol=False)]
+    assert check_result("t", "title", rows, {"m": Tol(atol=1, count=True, horizon=30)})["summary"] == (
+        "t: PASS; past the horizon (step 30), 1 rows beyond tolerance (reported, not judged)")
+
+
+def test_the_largest_row_is_judged_finite_and_never_a_count():
+    judged, beyond = _r("a:s", "H1w", 0.25), _r("a:s", "H2w", 0.5, unjudged=2)
+    assert _largest([judged, beyond, _r("a:s", "x", float("inf")), _r("a:s", "n", 9.0, count=True),
+                     error_row("b:s", "boom")]) is judged
+    assert _largest([beyond]) is beyond  # nothing judged: the largest reported
+    part = _r("a:s", "H3w", 0.75, unjudged=2, judged_to=5)  # judged up to its horizon: judged
+    assert _largest([judged, part]) is part
+    assert _largest([_r("a:s", "x", float("nan")), error_row("b:s", "boom")]) is None
+    r = check_result("c", "title", [judged, beyond], {"params": T}, {"extra": 1})
+    assert r["largest"] == {"target": "a:s", "tensor": "H1w", "max_abs": 0.25, "max_rel": 0.125, "k": None,
+                            "pass": None}
+    assert (r["name"], r["title"], r["extra"], r["tolerances"]) == ("c", "title", 1, {"params": T.to_dict()})
+
+
+def test_a_row_whole():
+    cmp = {"max_abs": 0.5, "max_rel": 0.25, "passed": False, "where": [1, 2], "step_at": 4, "unjudged": 2,
+           "within_tol": False, "max_abs_all": 0.75, "judged_to": 3, "other": "dropped"}
+    assert row("a:s", "H1w", cmp, Tol(atol=2e-7, power=1.5), 9, k=3) == {
+        "target": "a:s", "tensor": "H1w", "k": 3, "max_abs": 0.5, "max_rel": 0.25, "tol": "2e-06", "passed": False,
+        "where": [1, 2], "unjudged": 2, "within_tol": False, "max_abs_all": 0.75, "judged_to": 3}
+    assert row("a:s", "misses", {"max_abs": 1.0, "max_rel": 0.5, "passed": True}, Tol(atol=1, rtol=0.01, count=True),
+               None, 200) == {"target": "a:s", "tensor": "misses", "max_abs": 1.0, "max_rel": 0.5, "tol": "3",
+                              "passed": True, "where": None, "count": True}
+    assert error_row("a:s", "boom", k=2) == {"target": "a:s", "tensor": "-", "k": 2, "max_abs": None, "max_rel": None,
+                                             "tol": "-", "passed": False, "where": None, "error": "boom"}
+
+
+class _B:
+    name = "b"
+
+
+def test_versus_names_a_raising_target_and_goes_on_and_a_raising_reference_stops():
+    ref, good, bad = Target(_B(), "ref"), Target(_B(), "good"), Target(_B(), "bad")
+
+    def run(t):
+        if t.strategy == "bad":
+            raise ValueError("no")
+        return 1.0
+
+    rows_of = lambda t, got, want: [row(t.label, "x", {"max_abs": abs(got - want), "max_rel": 0.0, "passed": True}, T)]
+    r = versus("v", "title", ref, [bad, good], run, rows_of, {"p": T}, error_extra=lambda t: {"steps_done": 2})
+    assert [(x["target"], x["tensor"], x.get("steps_done")) for x in r["rows"]] == [("b:bad", "-", 2), ("b:good", "x", None)]
+    assert r["rows"][0]["error"].startswith("ValueError: no (") and r["passed"] is False
+    r = versus("v", "title", bad, [good], run, rows_of, {"p": T})
+    assert r["tolerances"] == {} and len(r["rows"]) == 1 and r["rows"][0]["reference"] is True
+    assert r["rows"][0]["error"].startswith("the reference raised ValueError: no (")
+    assert r["rows"][0]["error"].endswith("; nothing compared")

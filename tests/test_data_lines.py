@@ -102,3 +102,29 @@ def test_a_split_at_its_bounds_passes_and_just_beyond_is_refused(tmp_path):
 ])
 def test_one_line_reasons(e, limit, text):
     assert _one_line(e, limit) == text
+
+
+@pytest.mark.parametrize("reader, name, text", [
+    (data._read_usps_libsvm, "usps.bz2", "1 1:1\n3 1:1\n"),
+    (data._read_usps_text, "zip.train.gz", f"{_row(0)}\n{_row(2)}\n"),
+])
+def test_a_text_split_with_other_class_counts_is_refused_whole(tmp_path, reader, name, text):
+    p = tmp_path / name
+    p.write_bytes((bz2.compress if name.endswith(".bz2") else gzip.compress)(text.encode()))
+    want = (2,) + (0,) * 9
+    assert _raises(lambda: reader(p, verify_checksum=False, expected_counts=want)) == (
+        f"{p}: data class counts [1, 0, 1, 0, 0, 0, 0, 0, 0, 0] differ from the expected [2, 0, 0, 0, 0, 0, 0, 0, 0, 0]")
+
+
+@pytest.mark.parametrize("download, why", [
+    (False, ""),  # not asked to download: nothing said about downloading
+    (True, " and not downloaded (nothing to try: $HARNESS_DATA_OFFLINE is set and $HARNESS_DATA_MIRROR is not)"),
+])
+def test_usps_missing_is_one_whole_line(tmp_path, download, why):
+    from harness.data.paths import data_dir_origin
+
+    assert _raises(lambda: data._load_usps(tmp_path, download=download)) == (
+        f"USPS data not found in the data directory {tmp_path} ({data_dir_origin(tmp_path)}){why}: put usps/usps.h5, "
+        "or usps/zip.train.gz + usps/zip.test.gz, or usps/usps.bz2 + usps/usps.t.bz2, there (`harness data list` "
+        "says where each is published), or point --data-dir or $HARNESS_DATA_DIR at a directory that has them, "
+        "or $HARNESS_DATA_MIRROR at a server that does")

@@ -128,3 +128,78 @@ def test_usps_missing_is_one_whole_line(tmp_path, download, why):
         "or usps/zip.train.gz + usps/zip.test.gz, or usps/usps.bz2 + usps/usps.t.bz2, there (`harness data list` "
         "says where each is published), or point --data-dir or $HARNESS_DATA_DIR at a directory that has them, "
         "or $HARNESS_DATA_MIRROR at a server that does")
+
+
+# -- fetching: the mirror, offline, what was tried and why it failed ------------------------------------
+
+@pytest.mark.parametrize("raw, on", [("1", True), ("true", True), (" YES ", True), ("on", True), ("", False),
+                                     ("0", False), ("no", False), (None, False)])
+def test_offline_values(monkeypatch, raw, on):
+    from harness.data import fetch
+
+    if raw is None:
+        monkeypatch.delenv(fetch.ENV_OFFLINE, raising=False)
+    else:
+        monkeypatch.setenv(fetch.ENV_OFFLINE, raw)
+    assert fetch.offline() is on
+
+
+def test_mirror_base_and_candidate_urls(monkeypatch):
+    from harness.data import fetch
+    from harness.data.registry import DataFile
+
+    f = DataFile("usps/usps.h5", "sha256:" + "0" * 64, ("https://a/usps.h5", "https://b/usps.h5"))
+    monkeypatch.delenv(fetch.ENV_OFFLINE, raising=False)
+    for raw in ("", "  "):
+        monkeypatch.setenv(fetch.ENV_MIRROR, raw)
+        assert fetch.mirror_base() is None and fetch.candidate_urls(f) == ["https://a/usps.h5", "https://b/usps.h5"]
+    monkeypatch.setenv(fetch.ENV_MIRROR, " http://m:8000/data// ")
+    assert fetch.mirror_base() == "http://m:8000/data/"
+    assert fetch.candidate_urls(f) == ["http://m:8000/data/usps/usps.h5", "https://a/usps.h5", "https://b/usps.h5"]
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "1")  # offline: the mirror only
+    assert fetch.candidate_urls(f) == ["http://m:8000/data/usps/usps.h5"]
+    monkeypatch.setenv(fetch.ENV_MIRROR, "https://m")
+    assert fetch.mirror_base() == "https://m/"
+    monkeypatch.setenv(fetch.ENV_MIRROR, "ftp://m/data")
+    assert _raises(fetch.mirror_base) == (
+        "$HARNESS_DATA_MIRROR='ftp://m/data' is not an http:// or https:// URL (a base URL that serves files under "
+        "the data directory's layout, e.g. http://host/data/ for usps/usps.h5)")
+
+
+def test_tried_text(monkeypatch):
+    from harness.data import fetch
+
+    assert fetch.tried_text([("u", "x")], False) == "download disabled"
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "1")
+    assert fetch.tried_text([], True) == "nothing to try: $HARNESS_DATA_OFFLINE is set and $HARNESS_DATA_MIRROR is not"
+    monkeypatch.delenv(fetch.ENV_OFFLINE)
+    assert fetch.tried_text([], True) == "no source to try"
+    assert fetch.tried_text([("http://a/x", "HTTP 404"), ("http://b/x", "timed out")], True) == \
+        "tried http://a/x (HTTP 404); http://b/x (timed out)"
+
+
+def _http_error(code):
+    import requests
+
+    r = requests.Response()
+    r.status_code = code
+    return requests.HTTPError("bad", response=r)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: _http_error(404), "HTTP 404"),
+    (lambda: __import__("requests").exceptions.ChunkedEncodingError("cut"), "connection broken mid-download (truncated)"),
+    (lambda: __import__("requests").Timeout("slow"), "timed out"),
+    (lambda: __import__("requests").exceptions.ConnectTimeout("slow"), "timed out"),
+    (lambda: __import__("requests").ConnectionError("refused"), "cannot connect"),
+    (lambda: ValueError("SHA256 hash of downloaded file (/d/usps.h5) does not match the known hash: expected "
+                        "00ff but got 0123456789abcdef0123. The file may have been corrupted."),
+     "wrong SHA256 0123456789abcdef...: refused and removed"),
+    (lambda: OSError(28, "No space left on device"), "cannot write (No space left on device)"),
+    (lambda: OSError("no errno"), "OSError: no errno"),
+    (lambda: RuntimeError("a\nb " + "c" * 200), "RuntimeError: a b " + "c" * 93 + "..."),
+])
+def test_why_a_download_failed_in_a_few_words(make, words):
+    from harness.data.fetch import why
+
+    assert why(make()) == words

@@ -163,3 +163,48 @@ def test_recovery_reads_a_points_meta_file_up_to_1_mib(tmp_path, size, removed):
     assert (d / META).stat().st_size == size
     rec = rc.recover_work(tmp_path / "work", lambda cfg: False)
     assert rec.removed == ([d] if removed else []) and d.exists() is not removed and rec.adopted == []
+
+
+# -- a point's child: its command, why it failed, what it left ----------------------------------------------
+
+@pytest.mark.parametrize("rc, text", [
+    (0, "exit status 0"), (1, "exit status 1"), (2, "exit status 2"), (128, "exit status 128"),
+    (-9, "killed by SIGKILL (signal 9)"), (-15, "killed by SIGTERM (signal 15)"), (-200, "killed by signal (signal 200)"),
+    (137, "exit status 137 (128 + SIGKILL: stopped by signal 9)"), (130, "exit status 130 (128 + SIGINT: stopped by signal 2)"),
+    (129, "exit status 129 (128 + SIGHUP: stopped by signal 1)"), (250, "exit status 250"),
+])
+def test_exit_reason_whole(rc, text):
+    assert point_mod.exit_reason(rc) == text
+
+
+def test_a_failed_childs_reason_is_its_last_error_line_cut_to_500():
+    assert point_mod._reason(2, "") == "exit status 2"
+    assert point_mod._reason(1, "warn\n\n  last line  \n\n") == "exit status 1:   last line"
+    assert point_mod._reason(2, "harness: error: one\nnoise\nharness: error: two\nmore noise\n") == \
+        "exit status 2: harness: error: two"
+    assert point_mod._reason(1, "x" * 600) == "exit status 1: " + "x" * 500
+
+
+def test_a_points_command_runs_the_cli_quietly_into_its_directory():
+    import sys
+
+    cfg = RunConfig(dataset="synthetic", seed=3)
+    cmd = point_mod.command(cfg, "/tmp/p")
+    assert cmd == [sys.executable, "-m", "harness.cli", "run", *cfg.to_args(), "-q", "--results-dir", "/tmp/p"]
+    assert point_mod.command(cfg, "/tmp/p", save_params=True) == cmd + ["--save-params"]
+
+
+def test_read_back_takes_the_one_result_and_its_parameters(tmp_path):
+    out = point_mod.read_back(tmp_path, {"where": 1})
+    assert out == {"where": 1, "ok": False, "reason": "expected one result file, found 0"}
+    (tmp_path / "a.json").write_text('{"n": 1}')
+    out = point_mod.read_back(tmp_path, {"where": 1})
+    assert out == {"where": 1, "result": {"n": 1}, "result_name": "a.json", "npz": None, "ok": True}
+    (tmp_path / "a.npz").write_bytes(b"PK")
+    assert point_mod.read_back(tmp_path, {})["npz"] == b"PK"
+    (tmp_path / "b.json").write_text("{")
+    assert point_mod.read_back(tmp_path, {})["reason"] == "expected one result file, found 2"
+    (tmp_path / "a.json").unlink()
+    out = point_mod.read_back(tmp_path, {})
+    assert out["ok"] is False and "result" not in out and out["reason"] == (
+        "its result b.json not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))")

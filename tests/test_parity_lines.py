@@ -207,3 +207,87 @@ def test_versus_names_a_raising_target_and_goes_on_and_a_raising_reference_stops
     assert r["tolerances"] == {} and len(r["rows"]) == 1 and r["rows"][0]["reference"] is True
     assert r["rows"][0]["error"].startswith("the reference raised ValueError: no (")
     assert r["rows"][0]["error"].endswith("; nothing compared")
+
+
+# -- the checks run, in order, with SDLM's h checked after the gradients ------------------------------------
+
+def test_an_sdlm_run_checks_its_h_after_the_gradients(monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.parity import run as prun
+    from harness.parity.select import Selection
+    from harness.spec import VARIANTS
+
+    calls = []
+    for name in ("check_forward", "check_grads", "check_steps", "check_trajectory", "check_passes"):
+        monkeypatch.setattr(prun.ch, name, lambda *a, _n=name: calls.append(_n) or {"name": _n[6:]})
+    monkeypatch.setattr(prun, "check_hessian", lambda ctx, ref, targets: calls.append(
+        ("check_hessian", ref.label, [t.label for t in targets])) or {"name": "grads"})
+    ref, a = Target(SimpleNamespace(name="ref"), "s"), Target(SimpleNamespace(name="a"), "s")
+    cfg = SimpleNamespace(steps=(2,), passes=1, checks=("forward", "grads", "steps", "trajectory", "passes"),
+                          n_forward=3, n_grad=2, limit=None, chunk=None)
+    log = []
+    for variant, hessian in (("1989-sdlm", True), ("1989", False)):
+        calls.clear(), log.clear()
+        out = prun._run_checks(SimpleNamespace(config=cfg, variant=VARIANTS[variant]), Selection(ref, [a]), log.append)
+        assert len(out) == 5 + hessian
+        assert calls == ["check_forward", "check_grads", *([("check_hessian", "ref:s", ["a:s"])] if hessian else []),
+                         "check_steps", "check_trajectory", "check_passes"]
+        assert log == ["forward: a:s vs ref:s", "grads: a:s vs ref:s", *(["hessian (SDLM's h): a:s vs ref:s"] if hessian
+                       else []), "steps k=2: a:s vs ref:s", "trajectory over 2 steps: a:s vs ref:s",
+                       "passes (1): a:s vs ref:s"]
+
+
+@pytest.mark.parametrize("text, steps", [("1,10,100", [1, 10, 100]), (" 5 , 1,5,0 ", [1, 5]), ("", []), ("0", []),
+                                         ([3, 1, 3], [1, 3]), ((0, 2), [2]), (",,", [])])
+def test_parse_steps(text, steps):
+    from harness.parity.run import parse_steps
+
+    assert parse_steps(text) == steps
+
+
+@pytest.mark.parametrize("text, words", [
+    ("1,x", "--steps must be a comma-separated list of integers, not '1,x'"),
+    ("1.5", "--steps must be a comma-separated list of integers, not '1.5'"),
+    ("3,-1", "--steps must be >= 0, not '3,-1'"),
+    ([2, -4], "--steps must be >= 0, not [2, -4]"),
+])
+def test_parse_steps_refusals_whole(text, words):
+    from harness.parity.run import parse_steps
+
+    with pytest.raises(ValueError) as e:
+        parse_steps(text)
+    assert str(e.value) == words
+
+
+class _Decl:
+    def __init__(self, name, dtypes=None):
+        self.name, self.dtypes = name, dtypes
+
+    def environment(self, device):
+        if self.name == "broken":
+            raise RuntimeError("no device")
+        return {"device": device}
+
+
+def test_supported_skips_with_a_note_and_falls_back_to_a_determinism_check():
+    from harness.errors import Unsupported
+    from harness.parity.run import environments, supported
+    from harness.parity.select import Selection
+
+    ref, ok, f32 = Target(_Decl("ref"), "s"), Target(_Decl("ok"), "s"), Target(_Decl("f32", ("float32",)), "s")
+    sel = supported(Selection(ref, [f32, ok], notes=["before"]), "1989", "float64")
+    assert sel.targets == [ok] and sel.self_check is False
+    assert sel.notes == ["before", "f32:s skipped: backend 'f32' does not support dtype 'float64' (supports: float32)"]
+    sel = supported(Selection(ref, [f32]), "1989", "float64")
+    assert sel.targets == [ref] and sel.self_check is True and sel.notes == [
+        "f32:s skipped: backend 'f32' does not support dtype 'float64' (supports: float32)",
+        "no target left: ref:s compared against a second session of itself (a determinism check)"]
+    with pytest.raises(Unsupported) as e:
+        supported(Selection(f32, [ok]), "1989", "float64")
+    assert str(e.value) == ("reference f32:s: backend 'f32' does not support dtype 'float64' (supports: float32); "
+                            "choose another with --reference")
+    env = environments(Selection(ref, [Target(_Decl("broken"), "s"), Target(_Decl("ref"), "t")]), "cpu")
+    assert list(env["backends"]) == ["ref", "broken"] and env["backends"]["ref"] == {"device": "cpu"}
+    assert env["backends"]["broken"]["error"].startswith("RuntimeError: no device (at test_parity_lines.py:")
+    assert isinstance(env["core"], dict) and env["core"]

@@ -291,3 +291,53 @@ def test_supported_skips_with_a_note_and_falls_back_to_a_determinism_check():
     assert list(env["backends"]) == ["ref", "broken"] and env["backends"]["ref"] == {"device": "cpu"}
     assert env["backends"]["broken"]["error"].startswith("RuntimeError: no device (at test_parity_lines.py:")
     assert isinstance(env["core"], dict) and env["core"]
+
+
+# -- the tolerance table: a tolerance loosened (or tightened) by accident is a changed verdict ---------------
+
+F64 = {"forward": (1e-12, 0, 0, 0, None), "loss": (1e-12, 0, 0, 0, None), "grads": (1e-12, 0, 0, 0, None),
+       "params": (1e-10, 0, 0, 0, None), "step_losses": (1e-10, 0, 0, 0, None), "eval_losses": (1e-10, 0, 0, 0, None),
+       "misses": (0, 0, 0, 0, None), "predictions": (0, 0, 0, 0, None)}
+F32 = {"forward": (1e-5, 0, 0, 0, None), "loss": (1e-7, 2e-6, 0, 0, None), "grads": (0, 0, 1e-5, 0, None),
+       "params": (5e-7, 0, 0, 0.7, None), "step_losses": (5e-7, 1e-5, 0, 0.7, None),
+       "eval_losses": (0, 1e-4, 0, 0, None), "misses": (3, 0, 0, 0, None), "predictions": (6, 0, 0, 0, None)}
+F32_MODERN = {**F32, "params": (2e-7, 0, 0, 1.0, 300), "step_losses": (1e-6, 1e-5, 0, 1.0, 300),
+              "eval_losses": (0, 0.15, 0, 0, None), "misses": (3, 0.02, 0, 0, None), "predictions": (6, 0, 0, 0, 300)}
+
+
+def _judged_to(table, horizon):
+    return {k: v if k in ("forward", "loss", "grads") else (*v[:4], horizon) for k, v in table.items()}
+
+
+@pytest.mark.parametrize("variant, dtype, want", [
+    ("1989", "float64", F64), ("modern", "float64", F64), ("1989", "float32", F32), ("modern", "float32", F32_MODERN),
+    ("1989-sdlm", "float64", _judged_to(F64, 7291)), ("1989-sdlm", "float32", _judged_to(F32, 7291)),
+    ("1989-sdlm-fanin", "float64", _judged_to(F64, 7291)), ("1989-sdlm-fanin", "float32", _judged_to(F32, 7291)),
+    ("not-measured", "float32", F32),  # a variant not measured: 1989's
+])
+def test_the_tolerance_table(variant, dtype, want):
+    from harness.parity.tolerances import tolerances
+
+    got = tolerances(dtype, variant)
+    assert {k: (t.atol, t.rtol, t.scale, t.power, t.horizon) for k, t in got.items()} == want
+    assert [k for k, t in got.items() if t.count] == ["misses", "predictions"]
+    assert all(t.why for t in got.values())  # each says why
+
+
+@pytest.mark.parametrize("sets, horizon", [
+    ({"sgd_lr": "0.1"}, 2048),  # a step of exactly LARGE_STEP: chaotic, not yet a large step
+    ({"sgd_lr": "0.1001"}, 32),
+    ({"sgd_lr": "0.03"}, None),  # the named variants' step
+    ({"sgd_lr": "0.0301"}, 2048),
+    ({"reduction": "sum"}, 32),  # 0.03 x 10 per example
+    ({"activation": "relu"}, 2048),
+    ({"loss": "xent"}, 2048),
+])
+def test_a_recipes_horizon_at_each_bound(sets, horizon):
+    from harness.parity.tolerances import tolerances
+    from harness.recipe import variant_of
+
+    got = tolerances("float64", variant_of("1989", sets))
+    assert got["params"].horizon == horizon and got["forward"].horizon is None
+    if horizon is not None:
+        assert got["params"].why.endswith(f"judged to step {horizon}, reported after it")

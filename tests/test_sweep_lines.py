@@ -208,3 +208,33 @@ def test_read_back_takes_the_one_result_and_its_parameters(tmp_path):
     out = point_mod.read_back(tmp_path, {})
     assert out["ok"] is False and "result" not in out and out["reason"] == (
         "its result b.json not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))")
+
+
+# -- keeping the manifest fails: one line naming what could not be kept ---------------------------------------
+
+def test_a_manifest_that_cannot_be_kept_says_what_and_why_in_one_line(tmp_path, monkeypatch):
+    from harness.sweep import manifest as mf
+
+    def tail(what, why):
+        return f"({what}: {why}); finished results are on disk, run the sweep again to resume"
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(mf.SweepStorageError) as e:
+        with Ledger(tmp_path / "file").locked():
+            pass
+    assert str(e.value) == f"cannot keep the sweep manifest in {tmp_path / 'file'} " + tail("lock", "Not a directory")
+
+    def full(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mf, "atomic_write_text", full)
+    ledger = Ledger(tmp_path / "r")
+    with ledger.locked():
+        with pytest.raises(mf.SweepStorageError) as e:
+            ledger.append([{"op": "sweep", "sweep": "s1"}])
+        assert str(e.value) == f"cannot keep the sweep manifest in {tmp_path / 'r'} " + \
+            tail("journal", "No space left on device")
+        with pytest.raises(mf.SweepStorageError) as e:
+            ledger.compact(rotate=False)
+        assert str(e.value) == f"cannot keep the sweep manifest in {tmp_path / 'r'} " + \
+            tail("manifest", "No space left on device")

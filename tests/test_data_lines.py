@@ -203,3 +203,35 @@ def test_why_a_download_failed_in_a_few_words(make, words):
     from harness.data.fetch import why
 
     assert why(make()) == words
+
+
+# -- the data directory: where it came from, why it is refused ------------------------------------------------
+
+def test_data_directory_refusals_and_origins_whole(tmp_path, monkeypatch):
+    from harness.data.paths import data_dir_origin, default_data_dir, resolve_data_dir
+
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    (tmp_path / "f").write_text("")
+    assert _raises(lambda: resolve_data_dir(tmp_path / "f")) == f"data directory {tmp_path / 'f'} (from --data-dir) is not a directory"
+    assert _raises(lambda: resolve_data_dir(tmp_path / "no")) == f"data directory {tmp_path / 'no'} (from --data-dir) does not exist"
+    assert resolve_data_dir("") == default_data_dir() and resolve_data_dir(str(default_data_dir())) == default_data_dir()
+    assert data_dir_origin(tmp_path) == "from --data-dir"
+    assert data_dir_origin(default_data_dir()) == \
+        "the default, a per-user cache; --data-dir or $HARNESS_DATA_DIR choose another"
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "f"))
+    assert _raises(lambda: resolve_data_dir(None)) == f"data directory {tmp_path / 'f'} (from $HARNESS_DATA_DIR) is not a directory"
+    assert resolve_data_dir(tmp_path) == tmp_path  # --data-dir first
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path))
+    assert data_dir_origin(tmp_path) == "from $HARNESS_DATA_DIR" and resolve_data_dir("") == tmp_path
+
+
+def test_targets_at_their_digit_and_refused_labels_whole():
+    from harness.data import targets_pm1
+
+    t = targets_pm1(np.array([0, 9]), "float64", t=0.5)
+    assert t.tolist() == [[0.5] + [-0.5] * 9, [-0.5] * 9 + [0.5]]
+    assert targets_pm1(np.array([], dtype=np.int64)).shape == (0, 10)
+    for bad in (np.array([-1, 2]), np.array([[1]]), np.array([10])):
+        with pytest.raises(ValueError) as e:
+            targets_pm1(bad)
+        assert str(e.value) == f"labels must be a 1-d array of digits 0..9, got shape {bad.shape}"

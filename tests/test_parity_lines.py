@@ -341,3 +341,20 @@ def test_a_recipes_horizon_at_each_bound(sets, horizon):
     assert got["params"].horizon == horizon and got["forward"].horizon is None
     if horizon is not None:
         assert got["params"].why.endswith(f"judged to step {horizon}, reported after it")
+
+
+def test_a_context_refuses_steps_beyond_the_data_it_is_given_whole():
+    from dataclasses import replace
+
+    from harness.config import ParityConfig
+    from harness.data import load_dataset
+    from harness.parity.checks import Context
+
+    d = load_dataset("synthetic", dtype="float64")
+    small = replace(d, train_x=d.train_x[:100], train_labels=d.train_labels[:100])
+    cfg = ParityConfig(steps=(1, 5, 300), dataset="synthetic")
+    with pytest.raises(ValueError) as e:
+        Context.build(cfg, small)
+    assert str(e.value) == "--steps 300 exceeds the 100 training examples of synthetic"
+    ctx = Context.build(ParityConfig(steps=(1, 100), dataset="synthetic"), small)  # exactly all of them: fine
+    assert len(ctx.first_steps) >= 100 and ctx.dtype == "float64" and ctx.seed == cfg.seed and ctx.device == "cpu"

@@ -107,8 +107,8 @@ def test_a_one_file_plugin_owns_only_its_file(tmp_path, monkeypatch):
 
 # -- a check's result and its one-line summary ---------------------------------------------------------
 
-from harness.parity.rows import _largest, check_result, error_row, row, versus  # noqa: E402
-from harness.parity.select import Target  # noqa: E402
+from harness.parity.rows import _largest, check_result, error_row, row, versus
+from harness.parity.select import Target
 
 T = Tol(atol=1e-6)
 
@@ -131,11 +131,11 @@ def _r(target, tensor, max_abs, passed=True, **extra):
     ([_r("a:s", "H1w", 1e-7), error_row("b:s", "ValueError: no")],
      "c: FAIL: largest |a-b| 1e-07 (a:s H1w; tol 1e-06); 1 failing: b:s raised ValueError: no"),
     ([_r(f"t{i}:s", "H1w", 1.0 + i, passed=False) for i in range(7)],
-     "c: FAIL: largest |a-b| 7 (t6:s H1w; tol 1e-06); 7 failing: t0:s H1w, t1:s H1w, t2:s H1w, t3:s H1w, "
-     "t4:s H1w, t5:s H1w ..."),
+     ("c: FAIL: largest |a-b| 7 (t6:s H1w; tol 1e-06); 7 failing: t0:s H1w, t1:s H1w, t2:s H1w, t3:s H1w, "
+      "t4:s H1w, t5:s H1w ...")),
     ([_r(f"t{i}:s", "H1w", 1.0 + i, passed=False) for i in range(6)],
-     "c: FAIL: largest |a-b| 6 (t5:s H1w; tol 1e-06); 6 failing: t0:s H1w, t1:s H1w, t2:s H1w, t3:s H1w, "
-     "t4:s H1w, t5:s H1w"),
+     ("c: FAIL: largest |a-b| 6 (t5:s H1w; tol 1e-06); 6 failing: t0:s H1w, t1:s H1w, t2:s H1w, t3:s H1w, "
+      "t4:s H1w, t5:s H1w")),
 ])
 def test_a_checks_summary_whole(rows, summary):
     assert check_result("c", "title", rows, {"params": T})["summary"] == summary

@@ -14,7 +14,15 @@ from harness.config import RunConfig
 from harness.sweep import point as point_mod
 from harness.sweep import recover as rc
 from harness.sweep.grid import GridError, _pairs
-from harness.sweep.manifest import JOURNAL, LOCK, MANIFEST_NAME, SWEEP_DIR, Ledger, SweepLayoutError, read_manifest
+from harness.sweep.manifest import (
+    JOURNAL,
+    LOCK,
+    MANIFEST_NAME,
+    SWEEP_DIR,
+    Ledger,
+    SweepLayoutError,
+    read_manifest,
+)
 from harness.sweep.point import META
 from tests.test_sweep_recover import _dead_record
 
@@ -219,9 +227,8 @@ def test_a_manifest_that_cannot_be_kept_says_what_and_why_in_one_line(tmp_path, 
         return f"({what}: {why}); finished results are on disk, run the sweep again to resume"
 
     (tmp_path / "file").write_text("")
-    with pytest.raises(mf.SweepStorageError) as e:
-        with Ledger(tmp_path / "file").locked():
-            pass
+    with pytest.raises(mf.SweepStorageError) as e, Ledger(tmp_path / "file").locked():
+        pass
     assert str(e.value) == f"cannot keep the sweep manifest in {tmp_path / 'file'} " + tail("lock", "Not a directory")
 
     def full(*a, **kw):

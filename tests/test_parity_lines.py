@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from harness.parity.compare import _plugin_root, one_line
+from harness.errors import Unsupported
 from harness.parity.tolerances import Tol
 
 
@@ -358,3 +359,32 @@ def test_a_context_refuses_steps_beyond_the_data_it_is_given_whole():
     assert str(e.value) == "--steps 300 exceeds the 100 training examples of synthetic"
     ctx = Context.build(ParityConfig(steps=(1, 100), dataset="synthetic"), small)  # exactly all of them: fine
     assert len(ctx.first_steps) >= 100 and ctx.dtype == "float64" and ctx.seed == cfg.seed and ctx.device == "cpu"
+
+
+# -- the dtype reaches the reference's resolution too ----------------------------------------------------------
+
+def test_the_reference_is_resolved_for_the_dtype_compared():
+    """A reference named with --reference, or the first backend's idiomatic strategy, that does not
+    support the dtype: refused (named) or passed over (default) -- never compared in a dtype it lacks."""
+    from harness import plugins
+    from harness.parity.select import select_targets
+    from tests.test_parity_select import _Two
+
+    class _F64Second(_Two):
+        name = "f64second"
+
+        def supports(self, strategy, variant, dtype):
+            return "float32 only" if strategy == "a" and dtype == "float64" else None
+
+    with plugins.backends_registered(_F64Second(), name="dtype-test"):
+        reg = plugins.get_registry()
+        sel = select_targets(reg, ["f64second"], None, None, "cpu", variant="1989", dtype="float64")
+        assert sel.reference.label == "f64second:b" and sel.self_check is True
+        assert sel.notes[0] == ("f64second:a skipped: backend 'f64second' does not support strategy 'a' with "
+                                "variant '1989' in float64: float32 only")
+        with pytest.raises(Unsupported) as e:
+            select_targets(reg, ["f64second"], None, "f64second:a", "cpu", variant="1989", dtype="float64")
+        assert str(e.value) == ("backend 'f64second' does not support strategy 'a' with variant '1989' in float64: "
+                                "float32 only")
+        sel = select_targets(reg, ["f64second"], None, None, "cpu", variant="1989", dtype="float32")
+        assert (sel.reference.label, [t.label for t in sel.targets]) == ("f64second:a", ["f64second:b"])

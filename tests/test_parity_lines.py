@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from harness.parity.compare import _plugin_root, one_line
 from harness.errors import Unsupported
+from harness.parity.compare import _plugin_root, one_line
 from harness.parity.tolerances import Tol
 
 

@@ -235,3 +235,62 @@ def test_targets_at_their_digit_and_refused_labels_whole():
         with pytest.raises(ValueError) as e:
             targets_pm1(bad)
         assert str(e.value) == f"labels must be a 1-d array of digits 0..9, got shape {bad.shape}"
+
+
+# -- `harness data list`, whole, over a toy registry ------------------------------------------------------
+
+def test_data_list_whole(tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    from harness.cli import main
+    from harness.data import command, fetch, registry
+    from harness.data.registry import DataFile, Source
+
+    good = b"alpha"
+    a = DataFile("toy/a.bin", "sha256:" + hashlib.sha256(good).hexdigest(), ("http://u1/a.bin", "http://u2/a.bin"))
+    b = DataFile("toy/b.bin", "md5:" + hashlib.md5(b"bravo").hexdigest())  # only a mirror serves it
+    reg = {"toy": (Source("first", "a one-file source", (a,)), Source("second", "mirror only", (b,), "https://p"))}
+    monkeypatch.setattr(registry, "REGISTRY", reg)
+    monkeypatch.setattr(command, "REGISTRY", reg)
+    monkeypatch.delenv(fetch.ENV_MIRROR, raising=False)
+    monkeypatch.delenv(fetch.ENV_OFFLINE, raising=False)
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+
+    def listed():
+        assert main(["data", "list", "--data-dir", str(tmp_path)]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    head = [f"data directory: {tmp_path} (from --data-dir)"]
+    assert listed() == [*head, "mirror ($HARNESS_DATA_MIRROR): not set; public sources: on", "",
+                        "toy: missing (fetched on first use, or now with `harness data fetch --dataset toy`)",
+                        "  source first: a one-file source", "    toy/a.bin  [missing]",
+                        "      from: http://u1/a.bin, http://u2/a.bin",
+                        "  source second: mirror only <https://p>", "    toy/b.bin  [missing]",
+                        "      from: nowhere: only a mirror serves it, and $HARNESS_DATA_MIRROR is not set",
+                        "", "synthetic: built in, no files"]
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "a.bin").write_bytes(b"beta")
+    (tmp_path / "toy" / "b.bin").mkdir()
+    monkeypatch.setenv(fetch.ENV_OFFLINE, "1")
+    out = listed()
+    assert out[1] == "mirror ($HARNESS_DATA_MIRROR): not set; public sources: off ($HARNESS_DATA_OFFLINE)"
+    assert out[3] == "toy: here: the first source, WRONG HASH: toy/a.bin (replace it, or remove it to fetch it again)"
+    assert out[5:7] == ["    toy/a.bin  [wrong sha256]",
+                        "      from: nowhere: public sources off ($HARNESS_DATA_OFFLINE) and no mirror set"]
+    assert out[8] == "    toy/b.bin  [not a file]"
+    (tmp_path / "toy" / "a.bin").write_bytes(good)
+    monkeypatch.setenv(fetch.ENV_MIRROR, "http://m/d")
+    out = listed()
+    assert out[1] == "mirror ($HARNESS_DATA_MIRROR): http://m/d/; public sources: off ($HARNESS_DATA_OFFLINE)"
+    assert (out[3], out[5], out[6]) == ("toy: here: the first source, verified", "    toy/a.bin  [verified]",
+                                        "      from: http://m/d/toy/a.bin")
+    assert out[9] == "      from: http://m/d/toy/b.bin"
+
+
+def test_data_fetch_names_an_unknown_data_set_whole(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["data", "fetch", "--dataset", "usps,cifar", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(
+        "unknown data set 'cifar'; available: usps, mnist, synthetic (needs no files), all")

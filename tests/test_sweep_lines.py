@@ -245,3 +245,11 @@ def test_a_manifest_that_cannot_be_kept_says_what_and_why_in_one_line(tmp_path, 
             ledger.compact(rotate=False)
         assert str(e.value) == f"cannot keep the sweep manifest in {tmp_path / 'r'} " + \
             tail("manifest", "No space left on device")
+
+
+def test_a_stored_results_stem_is_harness_runs_own():
+    from harness.sweep.driver import result_stem
+
+    assert result_stem({"backend": "torch", "strategy": "eager", "device": "cuda:0", "variant": "1989",
+                        "dataset": "a/b"}) == "run-torch-eager-cuda0-1989-a_b"
+    assert result_stem({"backend": "jax"}) == "run-jax-unknown-unknown-unknown-unknown"

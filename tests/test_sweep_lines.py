@@ -253,3 +253,25 @@ def test_a_stored_results_stem_is_harness_runs_own():
     assert result_stem({"backend": "torch", "strategy": "eager", "device": "cuda:0", "variant": "1989",
                         "dataset": "a/b"}) == "run-torch-eager-cuda0-1989-a_b"
     assert result_stem({"backend": "jax"}) == "run-jax-unknown-unknown-unknown-unknown"
+
+
+def test_the_executor_is_handed_the_grids_resources_the_work_folder_and_the_host_slot(tmp_path):
+    """What every executor is given besides the callbacks (Ray reads resources_for; local, workdir and
+    host_slot), and the caller's own options passed on as given."""
+    import io
+
+    from harness.sweep.driver import run_sweep
+    from tests.test_sweep import _grid
+
+    seen = {}
+
+    def execute(points, *, on_start, on_finish, claim, **kwargs):
+        seen.update(kwargs)
+
+    grid = _grid("1")
+    run_sweep(grid, tmp_path, execute, progress_stream=io.StringIO(), point_timeout=7.5)
+    assert sorted(seen) == ["host_slot", "point_timeout", "resources_for", "workdir"]
+    assert seen["resources_for"] == grid.resources_for and seen["point_timeout"] == 7.5
+    assert seen["workdir"] == tmp_path / SWEEP_DIR / "work"
+    with seen["host_slot"]():  # the host's slot: an flock under .sweep
+        pass

@@ -388,3 +388,13 @@ def test_the_reference_is_resolved_for_the_dtype_compared():
                                 "float32 only")
         sel = select_targets(reg, ["f64second"], None, None, "cpu", variant="1989", dtype="float32")
         assert (sel.reference.label, [t.label for t in sel.targets]) == ("f64second:a", ["f64second:b"])
+
+
+def test_a_float32_reference_is_compared_in_float64():
+    """|a - b| / (|b| + 1e-12) with b in float32 would lose the 1e-12 (an exact zero: infinite)."""
+    import numpy as np
+
+    from harness.parity.compare import compare
+
+    got = compare(np.array([1e-13, 0.5]), np.array([0.0, 0.5], dtype=np.float32), Tol(atol=1e-12))
+    assert got == {"max_abs": 1e-13, "max_rel": pytest.approx(0.1), "passed": True, "where": [0]}

@@ -258,3 +258,13 @@ def test_bounded_read_opens_a_swapped_in_fifo_without_waiting(tmp_path, monkeypa
         t.join(10)
     assert not hung, "read_bounded waited for a writer on a FIFO"
     assert out == ["is a FIFO, not a regular file; a result file must be a regular file"]
+
+
+def test_each_kind_of_file_that_is_not_regular_is_named():
+    import stat
+
+    from harness import files
+
+    assert [files._kind(m) for m in (stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK, stat.S_IFDIR,
+                                     stat.S_IFLNK)] == ["a FIFO", "a character device", "a block device", "a socket",
+                                                        "a directory", "not a regular file"]

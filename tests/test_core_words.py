@@ -268,3 +268,24 @@ def test_each_kind_of_file_that_is_not_regular_is_named():
     assert [files._kind(m) for m in (stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK, stat.S_IFDIR,
                                      stat.S_IFLNK)] == ["a FIFO", "a character device", "a block device", "a socket",
                                                         "a directory", "not a regular file"]
+
+
+def test_a_file_that_grew_between_the_look_and_the_open_is_refused_by_its_size(tmp_path, monkeypatch):
+    """stat said small, the file opened is large: the open descriptor's size refuses it, before reading."""
+    import os
+
+    from harness import files
+
+    monkeypatch.delenv(files.LIMIT_ENV, raising=False)
+    big = tmp_path / "big.json"
+    big.write_bytes(b"x" * (files.MIB * 3 // 2))
+    real_stat = os.stat
+
+    def small(p, *a, **kw):
+        st = list(real_stat(p, *a, **kw))
+        st[6] = 10
+        return os.stat_result(st)
+
+    monkeypatch.setattr(files.os, "stat", small)
+    assert _message(lambda: files.read_bounded(big, limit=files.MIB), files.FileRefused) == (
+        "is 1.5 MiB, more than the 1 MiB a result file may be ($HARNESS_MAX_FILE_MB raises the bound)")

@@ -202,3 +202,90 @@ def test_a_temporary_made_here_is_known_as_this_writers_and_cleared_once_it_is_g
     monkeypatch.setattr(tempfiles, "writer_alive", lambda pid: pid != os.getpid())
     assert sorted(tempfiles.remove_stale(tmp_path)) == sorted([Path(f), d])
     assert not list(tmp_path.iterdir())
+
+
+def test_bounded_read_growth_is_summed_over_chunks(tmp_path, monkeypatch):
+    """A file read in several 1 MiB chunks that passes the size look and then reads longer: the
+    chunks' total, not the last chunk alone, is held against the bound."""
+    import os
+
+    from harness import files
+
+    monkeypatch.delenv(files.LIMIT_ENV, raising=False)
+    big = tmp_path / "big.json"
+    big.write_bytes(b"x" * (files.MIB * 3 // 2))  # read as 1 MiB + 0.5 MiB: neither chunk alone > 1 MiB
+    real_stat, real_fstat = os.stat, os.fstat
+
+    def small(st):
+        st = list(st)
+        st[6] = 10  # st_size
+        return os.stat_result(st)
+
+    monkeypatch.setattr(files.os, "stat", lambda p, *a, **kw: small(real_stat(p, *a, **kw)))
+    monkeypatch.setattr(files.os, "fstat", lambda fd: small(real_fstat(fd)))
+    assert _message(lambda: files.read_bounded(big, limit=files.MIB), files.FileRefused) == \
+        "grew past the 1 MiB a result file may be while being read"
+    assert files.read_bounded(big, limit=2 * files.MIB) == b"x" * (files.MIB * 3 // 2)
+
+
+def test_bounded_read_opens_a_swapped_in_fifo_without_waiting(tmp_path, monkeypatch):
+    """A FIFO put in place after the first look (stat said: a regular file) is opened non-blocking
+    and refused on its descriptor; a blocking open would wait for a writer forever."""
+    import os
+    import threading
+
+    from harness import files
+
+    fifo = tmp_path / "result.json"
+    os.mkfifo(fifo)
+    real_stat = os.stat
+    regular = os.stat_result((0o100644, *list(real_stat(tmp_path))[1:6], 10, *list(real_stat(tmp_path))[7:10]))
+    monkeypatch.setattr(files.os, "stat", lambda p, *a, **kw: regular if Path(p) == fifo else real_stat(p, *a, **kw))
+    out = []
+
+    def read():
+        try:
+            files.read_bounded(fifo)
+        except files.FileRefused as e:
+            out.append(str(e))
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(10)
+    hung = t.is_alive()
+    if hung:  # let the blocked open go (a writer comes), so that no thread is left behind
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(10)
+    assert not hung, "read_bounded waited for a writer on a FIFO"
+    assert out == ["is a FIFO, not a regular file; a result file must be a regular file"]
+
+
+def test_each_kind_of_file_that_is_not_regular_is_named():
+    import stat
+
+    from harness import files
+
+    assert [files._kind(m) for m in (stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK, stat.S_IFSOCK, stat.S_IFDIR,
+                                     stat.S_IFLNK)] == ["a FIFO", "a character device", "a block device", "a socket",
+                                                        "a directory", "not a regular file"]
+
+
+def test_a_file_that_grew_between_the_look_and_the_open_is_refused_by_its_size(tmp_path, monkeypatch):
+    """stat said small, the file opened is large: the open descriptor's size refuses it, before reading."""
+    import os
+
+    from harness import files
+
+    monkeypatch.delenv(files.LIMIT_ENV, raising=False)
+    big = tmp_path / "big.json"
+    big.write_bytes(b"x" * (files.MIB * 3 // 2))
+    real_stat = os.stat
+
+    def small(p, *a, **kw):
+        st = list(real_stat(p, *a, **kw))
+        st[6] = 10
+        return os.stat_result(st)
+
+    monkeypatch.setattr(files.os, "stat", small)
+    assert _message(lambda: files.read_bounded(big, limit=files.MIB), files.FileRefused) == (
+        "is 1.5 MiB, more than the 1 MiB a result file may be ($HARNESS_MAX_FILE_MB raises the bound)")

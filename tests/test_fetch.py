@@ -307,7 +307,8 @@ def test_data_fetch_synthetic_and_unknown(tmp_path, capsys):
     assert "unknown data set 'cifar'" in err and "usps, mnist" in err
 
 
-def test_mnist_fetch_fills_in_only_the_missing_files(server, tmp_path, monkeypatch):
+@pytest.mark.parametrize("quiet", [True, False])
+def test_mnist_fetch_fills_in_only_the_missing_files(quiet, server, tmp_path, monkeypatch, capsys):
     from tests.test_data import SMALL, md5, write_mnist_fixture
 
     base, routes, log = server
@@ -318,8 +319,11 @@ def test_mnist_fetch_fills_in_only_the_missing_files(server, tmp_path, monkeypat
     routes[f"/pub/{name}"] = (tmp_path / "served" / name).read_bytes()
     f = DataFile(f"mnist/{name}", "md5:" + md5(tmp_path / "served" / name), (f"{base}/gone/{name}", f"{base}/pub/{name}"))
     monkeypatch.setitem(data.mnist._MNIST_FILES, name, f)
-    splits, source = data._load_mnist(tmp_path / "d", seed=1, verify_checksum=False, sizes=SMALL, quiet=True)
+    splits, source = data._load_mnist(tmp_path / "d", seed=1, verify_checksum=False, sizes=SMALL, quiet=quiet)
     assert log == [f"/gone/{name}", f"/pub/{name}"] and splits["train"][0].shape == (30, 1, 16, 16)
+    # quiet is passed on to the download: its lines are said only when not told to be quiet
+    err = capsys.readouterr().err
+    assert (f"harness: fetching mnist/{name} from {base}/pub/{name}" in err) is not quiet, err
     assert source["origin"]["fetched"] == [{"path": f"mnist/{name}", "url": f"{base}/pub/{name}"}]
 
 

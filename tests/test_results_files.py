@@ -81,8 +81,10 @@ def test_ensure_writable_makes_the_directory_and_names_why_not(tmp_path):
     d = results.ensure_writable(tmp_path / "a" / "b")
     assert d == tmp_path / "a" / "b" and d.is_dir() and list(d.iterdir()) == []
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ResultsDirError, match=r"^results directory .*file/sub is not writable: "):
+    with pytest.raises(ResultsDirError) as ei:
         results.ensure_writable(tmp_path / "file" / "sub")
+    # the whole line: it ends in the OS's words (strerror), not in "[Errno 20] ...: '<path>'"
+    assert str(ei.value) == f"results directory {tmp_path / 'file' / 'sub'} is not writable: Not a directory"
 
 
 @pytest.mark.parametrize("code", [errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK])
@@ -181,3 +183,26 @@ def test_load_results_skips_each_unusable_file_with_its_reason(tmp_path):
                    "dir.json": "not a file", "other.json": "not a harness result (no schema_version)"}
     assert why["broken.json"].startswith("not valid JSON (")
     assert [p.name for p, _ in skipped] == sorted(why)  # in name order
+
+
+def test_read_json_says_why_a_file_is_unusable_in_whole(tmp_path, monkeypatch):
+    from harness.files import LIMIT_ENV
+    from harness.results import read_json
+
+    monkeypatch.delenv(LIMIT_ENV, raising=False)
+    def why(p, **kw):
+        with pytest.raises(ValueError) as ei:
+            read_json(p, **kw)
+        return str(ei.value)
+
+    (tmp_path / "cut.json").write_text('{"a": ')
+    assert why(tmp_path / "cut.json") == "not valid JSON (Expecting value: line 1 column 7 (char 6))"
+    assert why(tmp_path / "gone.json") == "cannot be read (No such file or directory)"
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert why(tmp_path / "deep.json") == "JSON nested too deeply"
+    (tmp_path / "bytes.json").write_bytes(b'{"a": "\xff"}')
+    assert why(tmp_path / "bytes.json").startswith("not valid JSON ('utf-8' codec can't decode byte 0xff")
+    (tmp_path / "big.json").write_text("[" + "0," * 600 + "0]")
+    assert why(tmp_path / "big.json", limit=1000, what="a grid file") == \
+        "is 0.0 MiB, more than the 0.000953674 MiB a grid file may be ($HARNESS_MAX_FILE_MB raises the bound)"
+    assert read_json(tmp_path / "big.json", limit=2000) == [0] * 601

@@ -20,8 +20,9 @@ from harness.parity.tolerances import Tol
     (Tol(atol=1e-6, rtol=1e-5), None, None, "1e-06+1e-05·|b|"),
     (Tol(atol=1e-6, scale=1e-7, rtol=1e-5), None, None, "1e-06+1e-07·max|b|+1e-05·|b|"),
     (Tol(scale=3e-7, rtol=2e-5), None, None, "3e-07·max|b|+2e-05·|b|"),
+    (Tol(rtol=0.15), None, None, "0.15·|b|"),  # float32 modern eval_losses: `.0e` printed it as 1e-01
     (Tol(atol=2e-7, power=1.5), None, None, "2e-07·k^1.5"),
-    (Tol(atol=2e-7, power=1.5), 4, None, "2e-06"),  # 2e-7 * 4**1.5 = 1.6e-6
+    (Tol(atol=2e-7, power=1.5), 4, None, "1.6e-06"),  # 2e-7 * 4**1.5 = 1.6e-6, not rounded to 2e-06
     (Tol(atol=2e-7, power=1.5, rtol=1e-5), 1, None, "2e-07+1e-05·|b|"),
     (Tol(atol=1e-6, horizon=20), None, None, "1e-06 (judged to step 20)"),
     (Tol(atol=1e-6, rtol=1e-5, horizon=20), 5, None, "1e-06+1e-05·|b|"),  # at a step: no horizon note
@@ -179,7 +180,7 @@ def test_a_row_whole():
     cmp = {"max_abs": 0.5, "max_rel": 0.25, "passed": False, "where": [1, 2], "step_at": 4, "unjudged": 2,
            "within_tol": False, "max_abs_all": 0.75, "judged_to": 3, "other": "dropped"}
     assert row("a:s", "H1w", cmp, Tol(atol=2e-7, power=1.5), 9, k=3) == {
-        "target": "a:s", "tensor": "H1w", "k": 3, "max_abs": 0.5, "max_rel": 0.25, "tol": "2e-06", "passed": False,
+        "target": "a:s", "tensor": "H1w", "k": 3, "max_abs": 0.5, "max_rel": 0.25, "tol": "1.6e-06", "passed": False,
         "where": [1, 2], "unjudged": 2, "within_tol": False, "max_abs_all": 0.75, "judged_to": 3}
     assert row("a:s", "misses", {"max_abs": 1.0, "max_rel": 0.5, "passed": True}, Tol(atol=1, rtol=0.01, count=True),
                None, 200) == {"target": "a:s", "tensor": "misses", "max_abs": 1.0, "max_rel": 0.5, "tol": "3",

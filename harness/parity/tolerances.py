@@ -9,6 +9,13 @@ import numpy as np
 from ..spec import LENET5_MU, MSE_MEAN_OVER, Variant
 
 
+def _short(x: float, fmt: str) -> str:
+    """x in the short form when that reads back as x, else to 3 digits: a rule's text must not
+    understate its tolerance (0.15 printed as `.0e` reads 1e-01)."""
+    short = format(x, fmt)
+    return short if float(short) == x else format(x, ".3g")
+
+
 @dataclass(frozen=True)
 class Tol:
     """An element passes when |a - b| <= atol(step) + scale * max|b| + rtol * |b|.
@@ -56,13 +63,13 @@ class Tol:
         parts = []
         if self.atol or not (self.rtol or self.scale):
             if self.power and step is None:
-                parts.append(f"{self.atol:.1g}·k^{self.power:g}")
+                parts.append(f"{_short(self.atol, '.1g')}·k^{self.power:g}")
             else:
-                parts.append(f"{float(self.atol_at(step)):.1g}")
+                parts.append(_short(float(self.atol_at(step)), ".1g"))
         if self.scale:
-            parts.append(f"{self.scale:.0e}·max|b|")
+            parts.append(f"{_short(self.scale, '.0e')}·max|b|")
         if self.rtol:
-            parts.append(f"{self.rtol:.0e}·|b|")
+            parts.append(f"{_short(self.rtol, '.0e')}·|b|")
         out = "+".join(parts)
         if self.horizon is not None and step is None:
             out += f" (judged to step {self.horizon})"

@@ -1,13 +1,14 @@
 """Declared support, the one resolver of backend x strategy x device, and the one error hierarchy."""
 import json
+from dataclasses import replace
 
 import pytest
 
 from harness import errors, plugins
 from harness.backend import unsupported_reason
 from harness.cli import main
-from harness.config import BenchConfig, read_config
-from harness.targets import resolve, resolve_matrix
+from harness.config import BenchConfig, RunConfig, read_config
+from harness.targets import resolve, resolve_config, resolve_matrix
 
 
 class _Declared:
@@ -252,3 +253,18 @@ def test_parity_refuses_a_named_backend_where_unsupported_compares_it_where_supp
     assert code == 2 and res is None
     assert "nothing to compare on device 'cpu': only1989:eager skipped: backend 'only1989' does not support " \
            "dtype 'float64'" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("config, strategy, epochs", [
+    (RunConfig(backend="fake"), "plain", 23),  # no --epochs: the variant's own count made explicit
+    (RunConfig(backend="fake", variant="modern"), "plain", 80),
+    (RunConfig(backend="fake", strategy="plain", epochs=2), "plain", 2),  # --epochs N wins over the variant's
+    (RunConfig(backend="fake", recipe={"passes": 5}), "plain", 5),  # --set passes=5 is the run's epochs
+    (RunConfig(backend="fake", variant="modern", epochs=1), "plain", 1),
+])
+def test_resolve_config_makes_strategy_and_passes_explicit(fake, config, strategy, epochs):
+    """Data-free: what `harness run` trains and records. --epochs N (or --set passes=N) wins; without it the
+    variant's pass count is filled in; the backend's first strategy stands in for none."""
+    target, resolved = resolve_config(fake, config)
+    assert (target.label_with_device, resolved.strategy, resolved.epochs) == (f"fake:{strategy}@cpu", strategy, epochs)
+    assert resolved == replace(config, strategy=strategy, epochs=epochs)

@@ -268,3 +268,14 @@ def test_resolve_config_makes_strategy_and_passes_explicit(fake, config, strateg
     target, resolved = resolve_config(fake, config)
     assert (target.label_with_device, resolved.strategy, resolved.epochs) == (f"fake:{strategy}@cpu", strategy, epochs)
     assert resolved == replace(config, strategy=strategy, epochs=epochs)
+
+
+def test_get_variant_gives_the_spec_or_names_every_variant():
+    from harness.spec import VARIANTS
+    from harness.targets import get_variant
+
+    assert all(get_variant(name) is VARIANTS[name] for name in VARIANTS)
+    with pytest.raises(errors.UnknownVariant) as e:
+        get_variant("1990")
+    assert str(e.value) == f"unknown variant '1990'; available: {', '.join(VARIANTS)}"
+    assert e.value.exit_code == 2

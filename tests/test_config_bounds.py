@@ -93,6 +93,8 @@ def test_parity_reference_must_be_among_the_backends_named():
     ok = ParityConfig(dataset="synthetic", backends=("torch", "jax"), reference="jax:scan")
     assert ok.reference == "jax:scan"
     assert ParityConfig(dataset="synthetic", reference="jax").reference == "jax"  # every backend: any reference
+    # a reference named by its backend alone, or BACKEND:STRATEGY: its backend is what must be named
+    assert ParityConfig(dataset="synthetic", backends=("torch", "jax"), reference="jax").reference == "jax"
     assert ParityConfig(dataset="synthetic", backends=("torch",)).reference is None
     with pytest.raises(ConfigError) as e:
         ParityConfig(dataset="synthetic", backends=("torch", "jax"), reference="tf:eager")
@@ -130,3 +132,11 @@ def test_every_default_of_every_configuration():
 def test_from_dict_ignores_unknown_keys_and_round_trips(cls):
     c = _make(cls, seed=5)
     assert cls.from_dict({**c.to_dict(), "nonsense": 1}) == c
+
+
+@pytest.mark.parametrize("value", [["ab"], ("ab",), [5], [("targets", 0.8), "ab"]], ids=repr)
+def test_recipe_pairs_must_be_pairs_not_anything_of_length_two(value):
+    """A recipe item that is not a (knob, value) pair is refused as such: a two-letter text is not a pair."""
+    with pytest.raises(ConfigError) as e:
+        RunConfig(recipe=value)
+    assert str(e.value) == f"--set {value}: must be {RULES['recipe'].expect()}"

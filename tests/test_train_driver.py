@@ -209,3 +209,16 @@ def test_train_pass_loss_is_the_mean_of_the_passs_training_losses(ticking_clock)
     steps = train.Steps(x=_data().train_x[:3], targets=np.zeros((3, 10)), labels=np.zeros(3, dtype=int), lr=np.ones(3))
     got = train.train_pass(_LossySession(), steps, 0, 2, train.TrainLog(), set())
     assert got == pytest.approx((0.0 + 0.1 + 0.2) / 3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_steps_of_a_pass_are_in_the_runs_dtype(ticking_clock, dtype):
+    got = []
+
+    class _Typed(_Session):
+        def train_steps(self, steps):
+            got.append((steps.x.dtype, steps.targets.dtype, len(steps)))
+            return super().train_steps(steps)
+
+    train.train(_Typed(), RunConfig(dataset="synthetic", dtype=dtype, epochs=1, limit=12, window=8), _data())
+    assert got == [(np.dtype(dtype), np.dtype(dtype), 8), (np.dtype(dtype), np.dtype(dtype), 4)]

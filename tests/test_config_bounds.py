@@ -11,8 +11,20 @@ from dataclasses import fields
 
 import pytest
 
-from harness.config import (CHUNK, N_FORWARD, N_GRAD, PARITY_CHECKS, RULES, SEED_MAX, TRAIN_SIZES, BenchConfig,
-                            ConfigError, ParityConfig, RunConfig, norm_limit)
+from harness.config import (
+    CHUNK,
+    N_FORWARD,
+    N_GRAD,
+    PARITY_CHECKS,
+    RULES,
+    SEED_MAX,
+    TRAIN_SIZES,
+    BenchConfig,
+    ConfigError,
+    ParityConfig,
+    RunConfig,
+    norm_limit,
+)
 from harness.threads import MAX_THREADS
 
 CONFIGS = (RunConfig, BenchConfig, ParityConfig)

@@ -337,8 +337,8 @@ def test_a_named_strategy_left_out_is_refused_with_the_reason(mixed):
     assert kind is errors.UnknownStrategy
     assert why.startswith("mixed:broken was asked for but cannot run: mixed:broken skipped: strategy_devices() raised")
     assert refused(["mixed:gpu"], ["cpu"]) == (
-        errors.DeviceUnavailable, "backend mixed was asked for but nothing of it can run: "
-        "mixed:gpu skipped: cannot reach device 'cpu' here (reaches: cuda:0)")
+        errors.DeviceUnavailable, ("backend mixed was asked for but nothing of it can run: "
+                                   "mixed:gpu skipped: cannot reach device 'cpu' here (reaches: cuda:0)"))
     # a plain NAME no backend can run, every available backend selected: refused, not an empty matrix
     assert refused(["f64b"], backends=None) == (
         errors.UnknownStrategy, f"strategy f64b was asked for but runs nowhere: mixed:f64b skipped: {_f64_reason('f64b')}")

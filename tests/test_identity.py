@@ -116,3 +116,16 @@ def test_seed_groups_differ_in_the_seed_only(field, value):
     a, b = _pair(field, value)
     groups = group_runs([_fake_result(a), _fake_result(b)])
     assert len(groups) == (1 if field == "seed" else 2)
+
+
+def test_identity_is_every_identity_field_with_the_recipe_as_a_dict():
+    """identity() is public: each IDENTITY field's value, the recipe as {knob: value} (not the tuple of pairs
+    the dataclass stores), as results record it (to_dict)."""
+    c = replace(BASE, recipe={"targets": 0.8, "activation": "scaled_tanh"})
+    got = c.identity()
+    assert got == {"backend": "jax", "strategy": "scan", "device": "cpu", "variant": "1989",
+                   "recipe": {"activation": "scaled_tanh", "targets": 0.8}, "dataset": "usps",
+                   "dtype": "float32", "seed": 3, "epochs": 2, "limit": 100}
+    assert type(got["recipe"]) is dict and got["recipe"] == c.to_dict()["recipe"]
+    assert BASE.identity()["recipe"] == {} and type(BASE.identity()["recipe"]) is dict
+    assert c.key() == tuple(getattr(c, k) for k in IDENTITY)

@@ -1,13 +1,14 @@
 """Declared support, the one resolver of backend x strategy x device, and the one error hierarchy."""
 import json
+from dataclasses import replace
 
 import pytest
 
 from harness import errors, plugins
 from harness.backend import unsupported_reason
 from harness.cli import main
-from harness.config import BenchConfig, read_config
-from harness.targets import resolve, resolve_matrix
+from harness.config import BenchConfig, RunConfig, read_config
+from harness.targets import resolve, resolve_config, resolve_matrix
 
 
 class _Declared:
@@ -252,3 +253,107 @@ def test_parity_refuses_a_named_backend_where_unsupported_compares_it_where_supp
     assert code == 2 and res is None
     assert "nothing to compare on device 'cpu': only1989:eager skipped: backend 'only1989' does not support " \
            "dtype 'float64'" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("config, strategy, epochs", [
+    (RunConfig(backend="fake"), "plain", 23),  # no --epochs: the variant's own count made explicit
+    (RunConfig(backend="fake", variant="modern"), "plain", 80),
+    (RunConfig(backend="fake", strategy="plain", epochs=2), "plain", 2),  # --epochs N wins over the variant's
+    (RunConfig(backend="fake", recipe={"passes": 5}), "plain", 5),  # --set passes=5 is the run's epochs
+    (RunConfig(backend="fake", variant="modern", epochs=1), "plain", 1),
+])
+def test_resolve_config_makes_strategy_and_passes_explicit(fake, config, strategy, epochs):
+    """Data-free: what `harness run` trains and records. --epochs N (or --set passes=N) wins; without it the
+    variant's pass count is filled in; the backend's first strategy stands in for none."""
+    target, resolved = resolve_config(fake, config)
+    assert (target.label_with_device, resolved.strategy, resolved.epochs) == (f"fake:{strategy}@cpu", strategy, epochs)
+    assert resolved == replace(config, strategy=strategy, epochs=epochs)
+
+
+def test_get_variant_gives_the_spec_or_names_every_variant():
+    from harness.spec import VARIANTS
+    from harness.targets import get_variant
+
+    assert all(get_variant(name) is VARIANTS[name] for name in VARIANTS)
+    with pytest.raises(errors.UnknownVariant) as e:
+        get_variant("1990")
+    assert str(e.value) == f"unknown variant '1990'; available: {', '.join(VARIANTS)}"
+    assert e.value.exit_code == 2
+
+
+class _Mixed:
+    """Strategies that each leave the matrix another way: a plain one on cpu, cuda and cuda:0 (one device
+    twice), a cuda:0-only one, one whose strategy_devices() raises, two that support float64 only."""
+
+    name, description = "mixed", "test backend"
+    strategies = ("plain", "gpu", "broken", "f64", "f64b")
+
+    def check(self):
+        pass
+
+    def devices(self):
+        return ["cpu"]
+
+    def strategy_devices(self, strategy):
+        if strategy == "broken":
+            raise RuntimeError("boom")
+        return {"plain": ["cpu", "cuda", "cuda:0"], "gpu": ["cuda:0"]}.get(strategy, ["cpu"])
+
+    def supports(self, strategy, variant, dtype):
+        return "float64 only" if strategy.startswith("f64") and dtype != "float64" else None
+
+
+@pytest.fixture
+def mixed():
+    with plugins.backends_registered(_Mixed(), name="mixed-test"):
+        yield plugins.get_registry()
+
+
+def _f64_reason(strategy):
+    return f"backend 'mixed' does not support strategy {strategy!r} with variant '1989' in float32: float64 only"
+
+
+def test_matrix_keeps_every_target_and_says_why_each_other_is_left_out(mixed):
+    m = resolve_matrix(mixed, ["mixed"], None, None, variant="1989", dtype="float32")
+    # "cuda" and "cuda:0" are one device, timed once as "cuda"; a cuda:0-only strategy keeps its name
+    assert [t.label_with_device for t in m.targets] == ["mixed:plain@cpu", "mixed:plain@cuda", "mixed:gpu@cuda:0"]
+    assert m.notes[0].startswith("mixed:broken skipped: strategy_devices() raised RuntimeError: boom")
+    assert m.notes[1:] == [f"mixed:f64 skipped: {_f64_reason('f64')}", f"mixed:f64b skipped: {_f64_reason('f64b')}"]
+    assert m.skipped == [{"backend": "mixed", "strategy": s, "device": "cpu", "reason": _f64_reason(s)}
+                         for s in ("f64", "f64b")]
+    # variant and dtype not known yet: support is not asked
+    m = resolve_matrix(mixed, ["mixed"], None, None, variant=None, dtype=None)
+    assert [t.label_with_device for t in m.targets][-2:] == ["mixed:f64@cpu", "mixed:f64b@cpu"] and not m.skipped
+
+
+def test_a_named_strategy_left_out_is_refused_with_the_reason(mixed):
+    def refused(strategies, devices=None, backends=("mixed",)):
+        with pytest.raises(errors.UsageError) as e:
+            resolve_matrix(mixed, backends, strategies, devices, variant="1989", dtype="float32", refuse_named=True)
+        return type(e.value), str(e.value)
+
+    assert refused(["mixed:f64"]) == (errors.Unsupported, _f64_reason("f64"))
+    kind, why = refused(["mixed:broken", "plain"])
+    assert kind is errors.UnknownStrategy
+    assert why.startswith("mixed:broken was asked for but cannot run: mixed:broken skipped: strategy_devices() raised")
+    assert refused(["mixed:gpu"], ["cpu"]) == (
+        errors.DeviceUnavailable, ("backend mixed was asked for but nothing of it can run: "
+                                   "mixed:gpu skipped: cannot reach device 'cpu' here (reaches: cuda:0)"))
+    # a plain NAME no backend can run, every available backend selected: refused, not an empty matrix
+    assert refused(["f64b"], backends=None) == (
+        errors.UnknownStrategy, f"strategy f64b was asked for but runs nowhere: mixed:f64b skipped: {_f64_reason('f64b')}")
+
+
+def test_resolve_asks_about_the_recipe_not_only_the_variant(mixed):
+    from harness.recipe import Recipe
+
+    assert resolve(mixed, "mixed", "plain", "cpu", variant="1989", dtype="float32",
+                   recipe=Recipe("1989")).label_with_device == "mixed:plain@cpu"
+    with pytest.raises(errors.Unsupported) as e:
+        resolve(mixed, "mixed", "plain", "cpu", variant="1989", dtype="float32",
+                recipe=Recipe("1989", {"activation": "scaled_tanh"}))
+    assert str(e.value) == ("backend 'mixed' does not support recipe '1989 activation=scaled_tanh': mixed:plain does "
+                            "not implement activation=scaled_tanh (it declares no values of knob activation: only the "
+                            "1989 variant's own, tanh)")
+    with pytest.raises(errors.Unsupported, match=r"^backend 'mixed' does not support strategy 'f64'"):
+        resolve(mixed, "mixed", "f64", "cpu", variant="1989", dtype="float32")

@@ -110,3 +110,38 @@ def test_assert_session_conforms_default_session():
     assert (variant, dtype, device, strategy) == (VARIANTS["1989"], "float64", "cpu", "cpu_one")
     want = init_params(0, "float64", VARIANTS["1989"])
     assert all(np.array_equal(params[k], want[k]) and params[k].dtype == np.float64 for k in want)
+
+
+def test_the_session_check_feeds_inputs_across_the_data_range_and_one_hot_targets():
+    """What assert_session_conforms hands a session: images uniform over [-1, 1] (the range of the data sets,
+    so a session that mishandles negative pixels is exercised), ±1 targets marking each label, a learning
+    rate of 0.01 per step, and the first of the three training examples to loss_and_grads."""
+    fed = {}
+
+    class _Recording(_Session):
+        def forward(self, x):
+            fed["forward"] = np.array(x)
+            return super().forward(x)
+
+        def loss_and_grads(self, steps):
+            fed["one"] = steps
+            return super().loss_and_grads(steps)
+
+        def train_steps(self, steps):
+            fed["steps"] = steps
+            return super().train_steps(steps)
+
+    class Feeding(_Two):
+        name = "kit-feeding"
+
+        def session(self, *, variant, params, dtype, device, strategy):
+            return _Recording(params, None)
+
+    testing.assert_session_conforms(Feeding())
+    for x in (fed["forward"], fed["steps"].x):
+        assert x.shape[1:] == (1, 16, 16) and x.dtype == np.float64
+        assert -1 <= x.min() < -0.5 and 0.5 < x.max() <= 1  # both signs, within the data's range
+    s = fed["steps"]
+    assert len(s) == 3 and s.mask is None and list(s.lr) == [0.01] * 3
+    assert (s.targets == np.where(np.arange(10) == s.labels[:, None], 1.0, -1.0)).all()
+    assert np.array_equal(fed["one"].x, s.x[:1]) and np.array_equal(fed["one"].labels, s.labels[:1])

@@ -191,3 +191,34 @@ def test_hessian_steps_are_the_indexed_examples_with_their_targets():
     assert list(s.labels) == [3, 7] and s.labels.dtype == np.int64
     assert s.targets[0, 3] == np.float32(0.9) and s.targets[0, 0] == np.float32(-0.9)
     assert (s.lr == 0).all() and len(s.lr) == 2
+
+
+class _LossySession(_Session):
+    """Training loss of example i (the constant image i / 100) is i / 10: each pass's mean is known by hand."""
+
+    def train_steps(self, steps):
+        self.trained += len(steps)
+        return np.rint(steps.x[:, 0, 0, 0] * 100) / 10
+
+
+def test_train_pass_loss_is_the_mean_of_the_passs_training_losses(ticking_clock):
+    """train_pass returns the pass's MEAN training loss (recorded as train_pass_loss): 20 examples 0..19 in
+    windows of 8, 8, 4, losses i / 10, mean (0 + ... + 19) / 10 / 20 = 0.95 whatever order the pass draws."""
+    log = train.train(_LossySession(), RunConfig(dataset="synthetic", epochs=2, limit=20, window=8), _data())
+    assert [e["train_pass_loss"] for e in log.epochs] == [pytest.approx(sum(range(20)) / 10 / 20)] * 2
+    steps = train.Steps(x=_data().train_x[:3], targets=np.zeros((3, 10)), labels=np.zeros(3, dtype=int), lr=np.ones(3))
+    got = train.train_pass(_LossySession(), steps, 0, 2, train.TrainLog(), set())
+    assert got == pytest.approx((0.0 + 0.1 + 0.2) / 3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_steps_of_a_pass_are_in_the_runs_dtype(ticking_clock, dtype):
+    got = []
+
+    class _Typed(_Session):
+        def train_steps(self, steps):
+            got.append((steps.x.dtype, steps.targets.dtype, len(steps)))
+            return super().train_steps(steps)
+
+    train.train(_Typed(), RunConfig(dataset="synthetic", dtype=dtype, epochs=1, limit=12, window=8), _data())
+    assert got == [(np.dtype(dtype), np.dtype(dtype), 8), (np.dtype(dtype), np.dtype(dtype), 4)]

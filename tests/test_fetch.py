@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import typing
@@ -26,6 +25,7 @@ from harness.cli import main
 from harness.data import fetch, registry
 from harness.data.registry import DataFile, Source
 from harness.schema import validate_result
+from tests.children import interruptible
 from tests.conftest import DATA_DIR, REPO
 
 USPS_H5 = DATA_DIR / "usps" / "usps.h5"
@@ -186,8 +186,8 @@ def test_interrupted_download_leaves_nothing(toy, tmp_path):
     base, routes, _log = toy
     routes["/mirror/usps/usps.h5"] = ("hang", os.urandom(1 << 20))
     env = {**os.environ, fetch.ENV_MIRROR: f"{base}/mirror", fetch.ENV_OFFLINE: "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "data", "fetch", "--data-dir", str(tmp_path)],
-                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = interruptible(["data", "fetch", "--data-dir", str(tmp_path)],
+                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not [p for p in (tmp_path / "usps").glob("*") if p.stat().st_size > 0]:  # pooch's temporary file, filling
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

@@ -231,3 +231,14 @@ def test_table_header_alignment_and_each_cell_as_written():
          "| 2.00e-03 ± - | - | - |")]
     empty = A.table(A.groups_of([dict(r, final={}) for r in BASE]))
     assert empty.splitlines()[2] == "| 1989 (baseline) | jax:scan | 5 | - | - | - | - | - | - |"
+
+
+def test_each_summary_cell_prints_its_own_numbers_at_a_scale_rounding_cannot_hide():
+    """Mean, sd, min and max each read back as percent (or in e-notation), with values whose every
+    digit shows a slip of 1 % in a scale factor (sd 0.07 % would round 0.0707 back to 0.07)."""
+    s = {"n": 4, "mean": 0.5, "sd": 0.25, "min": 0.125, "max": 0.75}
+    assert A._pct(s) == "50.00 ± 25.00 (12.50–75.00)"
+    assert A._pct({**s, "sd": None}) == "50.00 ± - (12.50–75.00)"
+    assert A._pct({**s, "n": 0}) == "-"
+    assert A._sci(s) == "5.00e-01 ± 2.5e-01" and A._sci({**s, "sd": None}) == "5.00e-01 ± -"
+    assert A._sci({**s, "n": 0}) == "-"

@@ -197,9 +197,25 @@ def test_the_idiom_session_is_built_like_the_runs(monkeypatch):
     built = []
     real = idiom.make_session
     monkeypatch.setattr(idiom, "make_session", lambda target, bc: built.append(bc) or real(target, bc))
-    config = replace(CONFIG, threads=3, seed=7)
+    # every field away from BenchConfig's defaults, so that one left out shows
+    config = replace(CONFIG, threads=3, seed=7, variant="1989-paper", dtype="float64", recipe={"targets": 0.8})
     us = idiom.time_idiom(Target(_Backend(_Clock()), "loop"), config, _data(), 8)
     [bc] = built
     assert (bc.variant, bc.dataset, bc.dtype, bc.seed, bc.window, bc.rounds, bc.threads, bc.recipe) == (
-        config.variant, "synthetic", config.dtype, 7, 8, idiom.ROUNDS, 3, config.recipe)
+        "1989-paper", "synthetic", "float64", 7, 8, idiom.ROUNDS, 3, (("targets", 0.8),))
     assert len(us) == idiom.ROUNDS
+
+
+def test_a_plugin_backend_that_declares_no_strategies_is_listed_with_none_not_a_traceback():
+    """A third-party object with only a name (no `strategies`, `variants`, `dtypes`, `description`
+    attributes, or `strategies = None`): `harness backends --json` lists it with what it has."""
+    from types import SimpleNamespace
+
+    from harness.cli.backends import backends_rows
+    from tests.test_cli_tables import _Reg
+
+    reg = _Reg({"bare": SimpleNamespace(name="bare"), "none": SimpleNamespace(name="none", strategies=None)},
+               {"bare": "declares nothing", "none": "declares nothing"})
+    assert backends_rows(reg) == [
+        {"name": name, "available": False, "reason": "declares nothing", "description": None, "strategies": [],
+         "variants": None, "dtypes": None} for name in ("bare", "none")]

@@ -162,3 +162,22 @@ def test_exporting_again_replaces_the_csv_files_in_a_directory_that_exists(resul
     assert again.counts["runs.csv"] == 3 and len(read_csv(out / "runs.csv")) == 3
     assert (out / "notes.txt").read_text() == "mine"  # what the export does not write is left alone
     assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "curves.csv", "notes.txt", "runs.csv"]
+
+
+def test_nothing_to_export_says_whole_how_many_files_were_skipped_and_only_when_some_were(tmp_path):
+    from harness.report.load import ReportError
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(ReportError) as e:
+        E.export_results(tmp_path / "empty")
+    assert str(e.value) == (f"nothing to export in {tmp_path / 'empty'}: no run or bench results and no "
+                            "pytest-benchmark JSON")
+    write(tmp_path / "bad" / "corrupt.json", "{")
+    write(tmp_path / "bad" / "other.json", "[]")
+    with pytest.raises(ReportError) as e:
+        E.export_results(tmp_path / "bad")
+    assert str(e.value).endswith("no run or bench results and no pytest-benchmark JSON (2 file(s) skipped)")
+    with pytest.raises(ReportError) as e:
+        E.export_results(tmp_path / "bad" / "corrupt.json")
+    assert str(e.value) == f"results directory {tmp_path / 'bad' / 'corrupt.json'} is not a directory"

@@ -347,3 +347,19 @@ def test_existing_tests_never_download(tmp_path):
     assert os.environ.get(fetch.ENV_OFFLINE) == "1" and not os.environ.get(fetch.ENV_MIRROR)
     with pytest.raises(data.DataError, match=r"nothing to try: \$HARNESS_DATA_OFFLINE is set"):
         data.load_dataset("usps", tmp_path)
+
+
+@needs_usps
+def test_a_reports_gallery_never_downloads_even_with_a_mirror_at_hand(mirror, tmp_path):
+    """The gallery looks digits up in data that is here; a report never fetches (the control: the
+    same call with downloads on fetches from this very mirror)."""
+    from harness.report.gallery import _load
+
+    _base, _routes, log = mirror
+    (tmp_path / "d").mkdir()
+    got, why = _load({"dataset": "usps", "seed": 1}, tmp_path / "d")
+    assert got is None and why.startswith("the usps data could not be loaded (USPS data not found")
+    assert log == [] and not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert data.load_dataset("usps", tmp_path / "d", seed=1, quiet=True).name == "usps" and log == ["/usps/usps.h5"]
+    got, why = _load({"dataset": "usps", "seed": 1}, tmp_path / "d")
+    assert why is None and got.test_x.shape == (2007, 1, 16, 16)

@@ -916,3 +916,16 @@ def test_throughput_section_states_the_figures_note(rd, drawn, monkeypatch):
                      "machine; the figure: 3 more rows not drawn.")
     [(_panels, source, note)] = drawn["throughput"]
     assert (source, note) == ("run and bench results", "3 more rows not drawn")
+
+
+def test_a_count_rows_cells_are_whole_integers_and_other_rows_three_digits():
+    """A count (test misses, predictions differing) prints as the integer it is, never rounded to
+    3 digits; a difference prints to 3 digits; a count has no relative difference."""
+    from harness.report.parity_view import parity_rows
+
+    header, rows = parity_rows({"rows": [
+        _row("jax:scan", "test predictions differing", 12345, count=True, value=12345, reference=0, tol=0),
+        _row("jax:scan", "H1w", 12345.678, max_rel=0.0012345, tol=1e-06)]})
+    assert header == ["backend/strategy", "tensor", "max abs", "max rel", "tol", "result"]
+    assert rows == [["jax:scan", "test predictions differing (12345 vs 0)", "12345", "-", "0", "PASS"],
+                    ["jax:scan", "H1w", "1.23e+04", "0.00123", "1e-06", "PASS"]]

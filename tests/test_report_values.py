@@ -339,3 +339,14 @@ def test_colours_tell_up_to_twenty_series_apart():
     for n in (1, 3, 10, 11, 20):
         assert len(set(figures._colors(plt, n))) == n, n
     assert len(figures._colors(plt, 25)) == 25  # beyond twenty: repeated, never short
+
+
+def test_a_bench_figures_key_takes_each_field_from_its_row_else_from_the_result():
+    """backend, device, dtype and variant: the row's own, else the bench result's; never another field's."""
+    own = _row("scan", 50.0, device="cuda", dtype="float64", variant="modern")
+    bare = {"strategy": "jit", "us_per_example": 40.0}
+    r = _loaded({"kind": "bench", "backend": "torch", "device": "cpu", "dtype": "float32", "variant": "1989",
+                 "environment": {}, "rows": [own, bare]}, "bench.json", "2026-01-02T00:00:00+00:00")
+    a, b = timings.figures_of_bench(r)
+    assert a.key == ("jax", "scan", "cuda", "float64", "modern")
+    assert b.key == ("torch", "jit", "cpu", "float32", "1989")

@@ -120,6 +120,8 @@ STRATS = {"torch": ("eager", "compiled", "fused"), "jax": ("step", "scan")}
     ([None], ["jax:step", "torch:eager"], [("jax", "step"), ("torch", "eager")]),
     (["torch", "jax"], [None], [("torch", None), ("jax", None)]),
     (["torch", "jax"], ["scan"], [("jax", "scan")]),
+    # only the first colon pins: the rest is the strategy's name, refused by name later (exit 2, one line)
+    (["torch"], ["torch:a:b"], [("torch", "a:b")]),
 ])
 def test_pinned_strategies_of_unselected_backends_are_skipped_and_the_rest_still_paired(backends, strategies, pairs):
     assert _pairs(backends, strategies, STRATS) == pairs

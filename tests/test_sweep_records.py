@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -262,3 +263,49 @@ def test_an_infeasible_point_is_told_what_each_node_offers_without_ray_bookkeepi
     assert infeasible(nodes, {"num_cpus": 8, "num_gpus": 0, "resources": {}}) == (
         "no node of the Ray cluster can hold this point: it needs CPU 8 on one node; the 2 node(s) offer: "
         "CPU 4, GPU 1; CPU 2")
+
+
+def test_a_points_meta_names_its_own_child_and_its_directory_is_active_only_while_in_use(monkeypatch, tmp_path):
+    """The meta's child record is that child (recovery checks and stops it by it), and the process
+    lets go of the private directory of every point it ends: kept until discarded, else at once."""
+    child = ("import json, os, sys; print(os.getpid())\n"
+             "json.dump({'r': 1}, open(os.path.join(sys.argv[1], 'r.json'), 'w'))\n"
+             "sys.exit(int(os.environ.get('EXIT_WITH', '0')))")
+    monkeypatch.setattr(point, "command", lambda cfg, tmp, save_params=False: [sys.executable, "-c", child, tmp])
+    cfg = RunConfig(dataset="synthetic").to_dict()
+    mine = lambda: sorted(a for a in point._ACTIVE if a.startswith(str(tmp_path)))
+    out = point.run_point(cfg, workdir=tmp_path / "w", keep=True)
+    meta = json.loads((Path(out["workdir"]) / point.META).read_text())
+    assert meta["child"]["pid"] == int(out["stdout_tail"].split()[0])
+    assert mine() == [out["workdir"]] and point.active(Path(out["workdir"]))
+    point.discard(out)
+    assert mine() == [] and not Path(out["workdir"]).exists()
+    for keep, exit_with in ((False, "0"), (True, "3"), (False, "3")):  # not kept: finished, or failed
+        out = point.run_point(cfg, workdir=tmp_path / "w", keep=keep, env={"EXIT_WITH": exit_with})
+        assert out["ok"] is (exit_with == "0") and "workdir" not in out
+        assert mine() == [] and list((tmp_path / "w").iterdir()) == []
+
+
+def test_a_sweep_records_each_point_finished_failed_or_held_elsewhere_under_its_own_id(tmp_path):
+    """What the book answers for each point claimed (another sweep finished it, failed it, holds it
+    now; or it is ours) lands in the outcome under that point's id, and is said once per point."""
+    from harness.sweep.driver import SweepOutcome, _Run
+    from harness.sweep.manifest import point_id
+
+    cfgs = [RunConfig(dataset="synthetic", seed=s) for s in (1, 2, 3, 4, 5)]
+    answers = dict(zip(map(point_id, cfgs), [("done", "a.json, by sweep X"), ("done", "b.json, by sweep Y"),
+                                             ("failed", "failed in sweep Z: boom"), ("busy", "sweep W on h"),
+                                             ("mine", None)]))
+    said = []
+    book = SimpleNamespace(claim=lambda cfg: answers[point_id(cfg)])
+    progress = SimpleNamespace(elsewhere=lambda cfg, info, failed=False: said.append((point_id(cfg), info, failed)))
+    outcome = SweepOutcome()
+    run = _Run(book, tmp_path, outcome, progress)
+    assert [run.claim(c) for c in cfgs] == [False, False, False, False, True]
+    ids = [point_id(c) for c in cfgs]
+    assert outcome.elsewhere == {ids[0]: "a.json, by sweep X", ids[1]: "b.json, by sweep Y"}
+    assert outcome.failed == {ids[2]: "failed in sweep Z: boom"}
+    assert run.busy == [cfgs[3]] and run.holders == {"sweep W on h"}
+    assert said == [(ids[0], "done meanwhile: a.json, by sweep X", False),
+                    (ids[1], "done meanwhile: b.json, by sweep Y", False), (ids[2], "failed in sweep Z: boom", True)]
+    assert outcome.counts() == {"found": 0, "run": 0, "elsewhere": 2, "recovered": 0, "failed": 1}

@@ -357,3 +357,22 @@ def test_resolve_asks_about_the_recipe_not_only_the_variant(mixed):
                             "1989 variant's own, tanh)")
     with pytest.raises(errors.Unsupported, match=r"^backend 'mixed' does not support strategy 'f64'"):
         resolve(mixed, "mixed", "f64", "cpu", variant="1989", dtype="float32")
+
+
+def test_why_a_named_backend_or_strategy_was_left_out_is_its_own_reason_never_another_ones():
+    """Several backends and strategies skipped at once: each name gets the reason its own backend
+    declared (for a BACKEND:NAME, that strategy's), and with none declared, its own notes."""
+    from harness.errors import DeviceUnavailable, UnknownStrategy, Unsupported
+    from harness.targets import Matrix, _why_left_out
+
+    m = Matrix(skipped=[{"backend": "a", "strategy": "s", "device": "cpu", "reason": "a says no to s"},
+                        {"backend": "b", "strategy": "t", "device": "cpu", "reason": "b says no to t"},
+                        {"backend": "b", "strategy": "u", "device": "cpu", "reason": "b says no to u"}],
+               notes=["backend c skipped: c is not installed", "a:v: unknown strategy", "b:x: cannot reach cuda"])
+    assert _why_left_out(m, "b") == (Unsupported, "b says no to t")
+    assert _why_left_out(m, "b", "u") == (Unsupported, "b says no to u")
+    assert _why_left_out(m, "a", "s") == (Unsupported, "a says no to s")
+    assert _why_left_out(m, "a", "t") == (UnknownStrategy, "nothing of it was selected")
+    assert _why_left_out(m, "a", "v") == (UnknownStrategy, "a:v: unknown strategy")
+    assert _why_left_out(m, "c") == (UnknownStrategy, "backend c skipped: c is not installed")
+    assert _why_left_out(m, "b", "x") == (DeviceUnavailable, "b:x: cannot reach cuda")

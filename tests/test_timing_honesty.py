@@ -11,7 +11,9 @@ def test_mean_per_example_is_steady_train_time_over_steady_examples():
     log = TrainLog(window_us=[10.0, 10.0, 40.0], warmup_s=2.0, warmup_examples=100, examples=400, train_s=2.018)
     t = log.timing(100)
     assert t["us_per_example"] == 10.0  # the median hides the slow window
-    assert t["us_per_example_mean"] == pytest.approx(60.0)  # (2.018 - 2.0) s / 300 examples
+    # (2.018 - 2.0) s / 300 examples; to float rounding, not approx's default 1e-6 (a unit off by 1 ppm passes that)
+    assert t["us_per_example_mean"] == pytest.approx(60.0, rel=1e-12, abs=0)
+    assert t["examples_per_s"] == 1e5 and t["compile_s_estimate"] == pytest.approx(2.0 - 100 * 10.0 * 1e-6, rel=1e-12)
     assert TrainLog().timing(100)["us_per_example_mean"] is None
 
 

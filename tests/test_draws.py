@@ -54,3 +54,24 @@ def test_pass_steps_feeds_the_rolled_limited_pass_with_its_schedule():
     assert s.lr[0] > s.lr[-1] and np.all(np.diff(s.lr) < 0)
     s1989 = draws.pass_steps(VARIANTS["1989"], data, seed=9, epoch=0, n_epochs=1, dtype="float64")
     assert s1989.mask is None and np.array_equal(s1989.x, data.train_x) and np.all(s1989.lr == 0.03)
+
+
+def test_nonzero_params_draw_every_bias_from_u_half_a_stream_of_their_seed():
+    """The forward check's second point: the weights are init_params's, each bias U(-0.5, 0.5) from
+    a stream of the seed's own (the same seed, the same parameters: a parity result reproduces)."""
+    from harness.spec import FAN_IN, PARAM_NAMES
+
+    a, again, other = draws.nonzero_params(5), draws.nonzero_params(5), draws.nonzero_params(6)
+    init = draws.init_params(5, "float32", "1989")
+    biases = [n for n in PARAM_NAMES if n not in FAN_IN]
+    assert biases and all(n in FAN_IN for n in PARAM_NAMES if n.endswith("w"))
+    for n in PARAM_NAMES:
+        np.testing.assert_array_equal(a[n], again[n])
+        if n in FAN_IN:
+            np.testing.assert_array_equal(a[n], init[n])
+    drawn = np.concatenate([a[n].ravel() for n in biases])
+    assert drawn.dtype == np.float32 and drawn.min() >= -0.5 and drawn.max() < 0.5
+    assert drawn.min() < -0.45 and drawn.max() > 0.45 and abs(drawn.mean()) < 0.05  # the whole interval, centred
+    assert all(not np.array_equal(a[n], other[n]) for n in biases)
+    rng = np.random.default_rng([5, 1989])
+    np.testing.assert_array_equal(a[biases[0]], rng.uniform(-0.5, 0.5, size=a[biases[0]].shape).astype(np.float32))

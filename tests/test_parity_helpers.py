@@ -352,3 +352,18 @@ def test_run_checks_runs_what_is_asked_in_order_and_refuses_a_run_of_nothing(mon
         prun._run_checks(ctx(checks=("passes",), steps=(1, 5)), sel, log.append)
     assert str(e.value) == "nothing to check: checks passes with --steps 1,5 and --passes 0 run none of them"
     assert calls == [("check_grads", (2, None))]  # nothing ran for a refused run
+
+
+def test_pass_rows_judge_end_of_pass_values_at_the_updates_behind_them():
+    """Pass 3 of 5 examples: the evaluations and parameters are 15 updates in, so a tolerance that
+    grows with the step is taken at 15; the step losses at the updates behind each (10..14)."""
+    grow = Tol(atol=1e-3, power=1.0)
+    tol = {"step_losses": grow, "eval_losses": grow, "misses": Tol(atol=0, count=True),
+           "predictions": Tol(atol=0, count=True), "params": grow}
+    w = {"losses": np.full(5, 0.5), "train": _eval(0.3, 2, [1, 2]), "test": _eval(0.6, 1, [0, 1]),
+         "params": _params()}
+    rows = {r["tensor"]: r for r in checks._pass_rows("t", 3, 5, w, w, tol)}
+    assert rows["train loss"]["tol"] == rows["test loss"]["tol"] == "0.015"
+    # step losses: at the step of the largest difference (all equal here: the first, 10 updates behind)
+    assert rows[PARAM_NAMES[0]]["tol"] == "0.015" and rows["step losses"]["tol"] == "0.01"
+    assert all(r["passed"] and r["pass"] == 3 for r in rows.values())

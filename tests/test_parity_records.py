@@ -337,3 +337,31 @@ def test_compare_reports_float32_tensors_by_their_float64_values():
     a = np.array([1e-13, 1.0 + 2**-20, 0.3], np.float32)
     for tol in (Tol(rtol=0.1), Tol(atol=1e-6), Tol(scale=1e-6)):
         assert compare(a, b, tol) == compare(a.astype(np.float64), b.astype(np.float64), tol)
+
+
+class _KnobsNone(PredictingBackend):
+    name = "knobless"
+
+    def knobs(self, strategy):
+        return {}  # implements no knob beyond the variant's own values
+
+
+class _Relu(PredictingBackend):
+    def knobs(self, strategy):
+        return {"activation": ("tanh", "relu")}
+
+
+class _OtherRelu(_Relu):
+    name = "other"
+
+
+def test_run_parity_leaves_out_a_target_that_cannot_train_the_configs_recipe_and_says_why():
+    """The Python API's way in (no CLI before it): the recipe travels with the support check, so a
+    target that does not implement a knob is skipped with its reason, not compared on another recipe."""
+    config = ParityConfig(dataset="synthetic", dtype="float64", seed=1, steps=(), passes=1, checks=("passes",),
+                          recipe=(("activation", "relu"),))
+    sel = run_mod.Selection(Target(_Relu(), "s"), [Target(_KnobsNone(), "s"), Target(_OtherRelu(), "s")])
+    result = run_mod.run_parity(sel, config, DATA)
+    assert result["config"]["targets"] == ["other:s"] and result["config"]["self_check"] is False
+    [note] = result["notes"]
+    assert note.startswith("knobless:s skipped: backend 'knobless' does not support recipe '1989 activation=relu': ")

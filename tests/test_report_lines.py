@@ -929,3 +929,10 @@ def test_a_count_rows_cells_are_whole_integers_and_other_rows_three_digits():
     assert header == ["backend/strategy", "tensor", "max abs", "max rel", "tol", "result"]
     assert rows == [["jax:scan", "test predictions differing (12345 vs 0)", "12345", "-", "0", "PASS"],
                     ["jax:scan", "H1w", "1.23e+04", "0.00123", "1e-06", "PASS"]]
+
+
+def test_a_curves_figure_title_names_every_data_set_of_its_family(rd, drawn):
+    write(rd / "run-m.json", run_result(dataset="mnist", n_train=512, n_test=256, final_test=(5 / 256, 5)))
+    sections.curves(_ctx(rd, Drawing))
+    [(title, _data, _paper, _note)] = drawn["learning_curves"]
+    assert title == "Learning curves, 1989* recipes (mnist, usps)"

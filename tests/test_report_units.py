@@ -557,3 +557,16 @@ def test_runs_csv_header(tmp_path):
         "passes", "n_train", "n_test", "final_train_error", "final_train_misses", "final_test_error",
         "final_test_misses", "final_train_loss", "final_test_loss", "us_per_example_median", "us_per_example_p25",
         "us_per_example_p75", "examples_per_s", "compile_s", "machine", "environment"]
+
+
+def test_gallery_keeps_one_run_per_recipe_and_data_set_in_that_order():
+    """A USPS and an MNIST run of one recipe are two galleries (their digits are different images);
+    a second recipe is a third; sorted by recipe, then data set."""
+    from harness.report.runs import gallery_choices
+
+    usps = loaded(run_result(n_train=7291, missed=NO_MISSES), "usps.json", "2026-01-01")
+    mnist = loaded(dict(run_result(n_train=500, missed=NO_MISSES), dataset="mnist"), "mnist.json", "2026-02-01")
+    other = loaded(dict(run_result(n_train=10, missed=NO_MISSES), recipe={"label": "1989 targets=0.8"}),
+                   "other.json", "2026-03-01")
+    no_missed = loaded(dict(run_result(n_train=9999, missed=NO_MISSES), test_missed=None), "none.json", "2026-04-01")
+    assert gallery_choices([other, mnist, usps, no_missed]) == [mnist, usps, other]

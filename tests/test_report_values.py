@@ -350,3 +350,11 @@ def test_a_bench_figures_key_takes_each_field_from_its_row_else_from_the_result(
     a, b = timings.figures_of_bench(r)
     assert a.key == ("jax", "scan", "cuda", "float64", "modern")
     assert b.key == ("torch", "jit", "cpu", "float32", "1989")
+
+
+@pytest.mark.parametrize("v, want", [(7, 7), (0, 0), (True, None), (False, None), (7.0, None), ("7", None),
+                                     (None, None), ([7], None)])
+def test_a_count_read_from_a_result_is_an_int_or_nothing(v, want):
+    """Misses and n_train come from files: only a real int (not a bool, a float or a string) counts."""
+    got = timings._int(v)
+    assert got == want and type(got) is type(want)

@@ -69,27 +69,25 @@ def steps():
     raise RuntimeError("boom")
 """
 
+# a Backend in a package, calling into its sibling module `session`
+PACKAGED_BACKEND = """
+from . import session
+class Backend:
+    def train(self):
+        session.steps()
+"""
+
 
 def test_a_plugin_in_a_top_level_packages_init_owns_its_sibling_modules(tmp_path, monkeypatch):
     """Backend class in `verdtoy/__init__.py` (module name without a dot): the plugin is the
     whole folder, so a frame in verdtoy/session.py is its own code."""
-    b = _plugin(tmp_path, monkeypatch, {"verdtoy/__init__.py": """
-        from . import session
-        class Backend:
-            def train(self):
-                session.steps()
-        """, "verdtoy/session.py": SESSION}, "verdtoy")
+    b = _plugin(tmp_path, monkeypatch, {"verdtoy/__init__.py": PACKAGED_BACKEND, "verdtoy/session.py": SESSION}, "verdtoy")
     assert _plugin_root(b) == str(tmp_path / "verdtoy") + "/"
     assert one_line(_error(b), b) == "RuntimeError: boom (in plugin code at verdtoy/session.py:3 in steps)"
 
 
 def test_a_plugin_in_a_packages_module_owns_the_package(tmp_path, monkeypatch):
-    b = _plugin(tmp_path, monkeypatch, {"verdtoy2/__init__.py": "", "verdtoy2/backend.py": """
-        from . import session
-        class Backend:
-            def train(self):
-                session.steps()
-        """, "verdtoy2/session.py": SESSION}, "verdtoy2.backend")
+    b = _plugin(tmp_path, monkeypatch, {"verdtoy2/__init__.py": "", "verdtoy2/backend.py": PACKAGED_BACKEND, "verdtoy2/session.py": SESSION}, "verdtoy2.backend")
     assert _plugin_root(b) == str(tmp_path / "verdtoy2") + "/"
     assert one_line(_error(b), b) == "RuntimeError: boom (in plugin code at verdtoy2/session.py:3 in steps)"
 
